@@ -1,0 +1,46 @@
+# Reprise build targets. Every target works on a fresh machine with only Go installed.
+GO            ?= go
+STATICCHECK_VERSION := v0.8.2
+BIN           := $(CURDIR)/.bin
+STATICCHECK   := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+TEST_FLAGS    ?= -race -count=1 -timeout 14m
+
+.PHONY: all build test lint vet staticcheck bench run fmt clean
+
+all: build test
+
+build:
+	$(GO) build ./...
+
+## test: the full test suite with the race detector (what CI runs).
+test:
+	$(GO) test $(TEST_FLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+$(STATICCHECK):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/staticcheck $(STATICCHECK)
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+## lint: go vet, gofmt and staticcheck (pinned, installed from the Go module proxy).
+lint: vet staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## bench: benchmarks of the storage layer.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./provider/...
+
+## run: the main job on the embedded default (see README).
+run:
+	$(GO) test -count=1 -v -run 'TestConformance' ./provider/memory/
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)
