@@ -1,0 +1,111 @@
+package runtime
+
+import (
+	"container/list"
+	"sync"
+	"sync/atomic"
+)
+
+// instanceCache is the sticky cache: live instances parked between turns,
+// so that a turn resumes where the last one stopped instead of replaying.
+// It is an LRU bounded by count and by approximate retained bytes. An
+// instance is taken out for the duration of a turn (entity locks already
+// serialise turns per instance) and put back after its commit succeeded.
+type instanceCache struct {
+	maxCount int
+	maxBytes int64
+
+	mu    sync.Mutex
+	lru   *list.List // of *cacheEntry, most recent first
+	items map[string]*list.Element
+	bytes int64
+
+	hits, misses atomic.Int64
+}
+
+type cacheEntry struct {
+	id   string
+	inst *instance
+	size int64
+}
+
+func newInstanceCache(maxCount int, maxBytes int64) *instanceCache {
+	return &instanceCache{maxCount: maxCount, maxBytes: maxBytes, lru: list.New(), items: make(map[string]*list.Element)}
+}
+
+// take removes and returns the cached instance of id, or nil.
+func (c *instanceCache) take(id string) *instance {
+	if c == nil || c.maxCount <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	el, ok := c.items[id]
+	if !ok {
+		c.mu.Unlock()
+		c.misses.Add(1)
+		return nil
+	}
+	ent := c.lru.Remove(el).(*cacheEntry)
+	delete(c.items, id)
+	c.bytes -= ent.size
+	c.mu.Unlock()
+	c.hits.Add(1)
+	return ent.inst
+}
+
+// put caches inst as the most recent entry, evicting (and stopping) the
+// least recently used ones beyond the bounds.
+func (c *instanceCache) put(id string, inst *instance) {
+	if c == nil || c.maxCount <= 0 {
+		inst.stop()
+		return
+	}
+	size := inst.size + 4096
+	var evicted []*instance
+	c.mu.Lock()
+	if el, ok := c.items[id]; ok { // cannot happen while entities are locked; be safe
+		old := c.lru.Remove(el).(*cacheEntry)
+		c.bytes -= old.size
+		evicted = append(evicted, old.inst)
+	}
+	c.items[id] = c.lru.PushFront(&cacheEntry{id: id, inst: inst, size: size})
+	c.bytes += size
+	for c.lru.Len() > c.maxCount || (c.bytes > c.maxBytes && c.lru.Len() > 1) {
+		ent := c.lru.Remove(c.lru.Back()).(*cacheEntry)
+		delete(c.items, ent.id)
+		c.bytes -= ent.size
+		evicted = append(evicted, ent.inst)
+	}
+	c.mu.Unlock()
+	for _, ev := range evicted {
+		ev.stop()
+	}
+}
+
+// clear stops every cached instance.
+func (c *instanceCache) clear() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	var all []*instance
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		all = append(all, el.Value.(*cacheEntry).inst)
+	}
+	c.lru.Init()
+	c.items = make(map[string]*list.Element)
+	c.bytes = 0
+	c.mu.Unlock()
+	for _, inst := range all {
+		inst.stop()
+	}
+}
+
+func (c *instanceCache) len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}

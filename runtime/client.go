@@ -1,0 +1,347 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/reprise/reprise/provider"
+)
+
+// Client starts and controls orchestration instances through a provider.
+// It is the in-process API that services and the Go client build on. Safe
+// for concurrent use.
+type Client struct {
+	p        provider.Provider
+	codec    Codec
+	queue    string
+	notifier *Notifier
+	maxBytes int
+}
+
+// ClientOptions configure a [Client]. Zero fields take the defaults.
+type ClientOptions struct {
+	// OrchestratorQueue must match the workers' (default
+	// [DefaultOrchestratorQueue]).
+	OrchestratorQueue string
+	// Codec must match the workers' (default [JSONCodec]).
+	Codec Codec
+	// Notifier, shared with an in-process [Worker], wakes Wait without
+	// polling.
+	Notifier *Notifier
+	// MaxPayloadBytes rejects larger inputs and events early (default
+	// 2 MiB, as [Limits]).
+	MaxPayloadBytes int
+}
+
+// NewClient returns a client over p.
+func NewClient(p provider.Provider, opts ClientOptions) *Client {
+	if opts.OrchestratorQueue == "" {
+		opts.OrchestratorQueue = DefaultOrchestratorQueue
+	}
+	if opts.Codec == nil {
+		opts.Codec = JSONCodec{}
+	}
+	if opts.MaxPayloadBytes <= 0 {
+		opts.MaxPayloadBytes = Limits{}.withDefaults().MaxPayloadBytes
+	}
+	return &Client{p: p, codec: opts.Codec, queue: opts.OrchestratorQueue, notifier: opts.Notifier, maxBytes: opts.MaxPayloadBytes}
+}
+
+// StartOption configures [Client.Start].
+type StartOption func(*startOptions)
+
+type startOptions struct {
+	version string
+	reuse   bool
+	at      time.Time
+}
+
+// StartVersion starts a registered version instead of the latest.
+func StartVersion(v string) StartOption { return func(o *startOptions) { o.version = v } }
+
+// ReuseFinished allows starting an id whose previous instance finished
+// (completed, failed or terminated); it restarts in a new partition. By
+// default any existing id is rejected with ErrInstanceExists.
+func ReuseFinished() StartOption { return func(o *startOptions) { o.reuse = true } }
+
+// StartAt delays the start until t.
+func StartAt(t time.Time) StartOption { return func(o *startOptions) { o.at = t } }
+
+// Start starts the orchestration name as instance id with input. It fails
+// with ErrInstanceExists if the id is in use (see [ReuseFinished]). Starting
+// the same id twice before the first start ran is idempotent.
+func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...StartOption) error {
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if name == "" {
+		return fmt.Errorf("runtime: start: empty orchestration name")
+	}
+	if err := provider.ValidateEntity(id); err != nil {
+		return fmt.Errorf("runtime: start %q: %w", name, err)
+	}
+	data, err := c.payload("input", input)
+	if err != nil {
+		return err
+	}
+	partition := uint64(0)
+	env := envelope{kind: msgStart, ev: Event{Name: name, Version: o.version, Payload: data}}
+	md, err := c.p.Metadata(ctx, id)
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("runtime: start %q: %w", id, err)
+	case md[MetaStatus] != "":
+		st := Status(md[MetaStatus])
+		if !o.reuse || !st.IsTerminal() {
+			return fmt.Errorf("%w: %q is %s", ErrInstanceExists, id, st)
+		}
+		cur, err := c.p.CurrentPartition(ctx, id)
+		if err != nil {
+			return fmt.Errorf("runtime: start %q: %w", id, err)
+		}
+		partition = cur + 1
+		env.flags |= flagReuse
+		env.partition = partition
+	}
+	return c.send(ctx, id, messageID(id, partition, idClientNew, 0), &env, o.at)
+}
+
+// RaiseEvent delivers an external event to instance id. Events to an id
+// that was never started are dropped.
+func (c *Client) RaiseEvent(ctx context.Context, id, name string, payload any) error {
+	data, err := c.payload("event "+name, payload)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, id, randomID(id, 'e'), &envelope{kind: msgEventRaised, ev: Event{Name: name, Payload: data}}, time.Time{})
+}
+
+// Terminate ends instance id with reason, cascading to its running
+// sub-orchestrations.
+func (c *Client) Terminate(ctx context.Context, id, reason string) error {
+	return c.send(ctx, id, randomID(id, 'T'), &envelope{kind: msgTerminate, ev: Event{Reason: reason}}, time.Time{})
+}
+
+// Suspend holds instance id: completions and events are recorded but not
+// delivered to its code until Resume.
+func (c *Client) Suspend(ctx context.Context, id, reason string) error {
+	return c.send(ctx, id, randomID(id, 'P'), &envelope{kind: msgSuspend, ev: Event{Reason: reason}}, time.Time{})
+}
+
+// Resume delivers what a suspended instance held and lets it run again.
+func (c *Client) Resume(ctx context.Context, id, reason string) error {
+	return c.send(ctx, id, randomID(id, 'R'), &envelope{kind: msgResume, ev: Event{Reason: reason}}, time.Time{})
+}
+
+func (c *Client) payload(what string, v any) ([]byte, error) {
+	data, err := encodeValue(c.codec, v)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > c.maxBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrPayloadTooLarge, what, len(data), c.maxBytes)
+	}
+	return data, nil
+}
+
+func (c *Client) send(ctx context.Context, id, msgID string, env *envelope, at time.Time) error {
+	if err := provider.ValidateEntity(id); err != nil {
+		return fmt.Errorf("runtime: %s: %w", env.kind, err)
+	}
+	err := c.p.Send(ctx, provider.Outgoing{Queue: c.queue, Message: provider.Message{
+		ID: msgID, Entity: id, Data: encodeEnvelope(env), NotBefore: at,
+	}})
+	if err != nil {
+		return fmt.Errorf("runtime: send %s to %q: %w", env.kind, id, err)
+	}
+	return nil
+}
+
+// InstanceStatus is an instance's state as its metadata records it.
+type InstanceStatus struct {
+	ID        string
+	Name      string
+	Version   string
+	Status    Status
+	Parent    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// CustomStatus, Output are encoded with the codec; see DecodeOutput and
+	// DecodeCustomStatus.
+	CustomStatus []byte
+	Output       []byte
+	// Error is the failure of a failed or terminated instance.
+	Error string
+
+	codec Codec
+}
+
+// DecodeOutput decodes the output of a completed instance into out.
+func (s *InstanceStatus) DecodeOutput(out any) error { return decodeValue(s.codec, s.Output, out) }
+
+// DecodeCustomStatus decodes the custom status into out.
+func (s *InstanceStatus) DecodeCustomStatus(out any) error {
+	return decodeValue(s.codec, s.CustomStatus, out)
+}
+
+// Status returns the state of instance id, or ErrInstanceNotFound if it has
+// not run yet (or was purged).
+func (c *Client) Status(ctx context.Context, id string) (*InstanceStatus, error) {
+	md, err := c.p.Metadata(ctx, id)
+	if errors.Is(err, provider.ErrNotFound) || (err == nil && md[MetaStatus] == "") {
+		return nil, fmt.Errorf("%w: %q", ErrInstanceNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runtime: status of %q: %w", id, err)
+	}
+	s := &InstanceStatus{
+		ID: id, Name: md[MetaName], Version: md[MetaVersion], Status: Status(md[MetaStatus]), Parent: md[MetaParent],
+		Error: md[MetaError], codec: c.codec,
+	}
+	s.CreatedAt, _ = time.Parse(time.RFC3339Nano, md[MetaCreatedAt])
+	s.UpdatedAt, _ = time.Parse(time.RFC3339Nano, md[MetaUpdatedAt])
+	if v := md[MetaCustomStatus]; v != "" {
+		s.CustomStatus = []byte(v)
+	}
+	if v := md[MetaOutput]; v != "" {
+		s.Output = []byte(v)
+	}
+	return s, nil
+}
+
+// Wait blocks until instance id is finished (completed, failed or
+// terminated) and returns its final status. With a [Notifier] it wakes on
+// commits; otherwise it polls with backoff (up to 1 s apart).
+func (c *Client) Wait(ctx context.Context, id string) (*InstanceStatus, error) {
+	var notes <-chan Status
+	if c.notifier != nil {
+		ch, unsubscribe := c.notifier.Subscribe(id)
+		defer unsubscribe()
+		notes = ch
+	}
+	delay := 5 * time.Millisecond
+	if notes != nil {
+		delay = time.Second // a safety net only
+	}
+	for {
+		s, err := c.Status(ctx, id)
+		if err == nil && s.Status.IsTerminal() {
+			return s, nil
+		}
+		if err != nil && !errors.Is(err, ErrInstanceNotFound) {
+			return nil, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-notes:
+		case <-t.C:
+		}
+		t.Stop()
+		if notes == nil {
+			delay = min(delay*2, time.Second)
+		}
+	}
+}
+
+// ListQuery selects instances by status, name or parent (exactly one).
+type ListQuery struct {
+	Status Status
+	Name   string
+	Parent string
+	// Cursor continues from a previous page's NextCursor.
+	Cursor string
+	// Limit caps the page size (default 100).
+	Limit int
+}
+
+// ListPage is one page of instance ids, in ascending order.
+type ListPage struct {
+	IDs        []string
+	NextCursor string
+}
+
+// List pages through instances with the given status, name or parent.
+func (c *Client) List(ctx context.Context, q ListQuery) (ListPage, error) {
+	pq := provider.ListQuery{Cursor: q.Cursor, Limit: q.Limit}
+	n := 0
+	if q.Status != "" {
+		pq.Key, pq.Value = MetaStatus, string(q.Status)
+		n++
+	}
+	if q.Name != "" {
+		pq.Key, pq.Value = MetaName, q.Name
+		n++
+	}
+	if q.Parent != "" {
+		pq.Key, pq.Value = MetaParent, q.Parent
+		n++
+	}
+	if n != 1 {
+		return ListPage{}, errors.New("runtime: list: set exactly one of Status, Name, Parent")
+	}
+	page, err := c.p.ListEntities(ctx, pq)
+	if err != nil {
+		return ListPage{}, fmt.Errorf("runtime: list: %w", err)
+	}
+	return ListPage{IDs: page.Entities, NextCursor: page.NextCursor}, nil
+}
+
+// History returns the decoded events of the current partition of instance
+// id (the current execution).
+func (c *Client) History(ctx context.Context, id string) ([]Event, error) {
+	p, err := c.Partition(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.PartitionHistory(ctx, id, p)
+}
+
+// Partition returns the current partition of instance id: 0 for its first
+// execution, one more after each continue-as-new or reuse.
+func (c *Client) Partition(ctx context.Context, id string) (uint64, error) {
+	p, err := c.p.CurrentPartition(ctx, id)
+	if errors.Is(err, provider.ErrNotFound) {
+		return 0, fmt.Errorf("%w: %q", ErrInstanceNotFound, id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("runtime: partition of %q: %w", id, err)
+	}
+	return p, nil
+}
+
+// PartitionHistory returns the decoded events of one partition (one
+// execution before a continue-as-new) of instance id.
+func (c *Client) PartitionHistory(ctx context.Context, id string, partition uint64) ([]Event, error) {
+	raw, err := c.p.History(ctx, id, partition)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: history of %q: %w", id, err)
+	}
+	evs, err := decodeHistory(raw)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: history of %q: %w", id, err)
+	}
+	return evs, nil
+}
+
+// Purge deletes a finished instance: history, metadata and pending
+// messages. It fails with ErrNotTerminal for an instance still running.
+func (c *Client) Purge(ctx context.Context, id string) error {
+	s, err := c.Status(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !s.Status.IsTerminal() {
+		return fmt.Errorf("%w: %q is %s", ErrNotTerminal, id, s.Status)
+	}
+	if err := c.p.DeleteEntity(ctx, id); err != nil {
+		return fmt.Errorf("runtime: purge %q: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/reprise/reprise/provider"
+)
+
+// activityLoop fetches tasks from one work queue and runs each on its own
+// goroutine, bounded by sem (shared by all queues).
+func (w *Worker) activityLoop(fetchCtx, workCtx context.Context, queue string, sem chan struct{}) {
+	defer w.loops.Done()
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-fetchCtx.Done():
+			return
+		}
+		item, err := w.p.FetchWork(fetchCtx, queue)
+		if err != nil {
+			<-sem
+			if fetchCtx.Err() != nil || errors.Is(err, provider.ErrClosed) {
+				return
+			}
+			w.log.Error("fetch activity", "queue", queue, "err", err)
+			retryDelay(fetchCtx, time.Second)
+			continue
+		}
+		w.inflight.Add(1)
+		go func() {
+			defer w.inflight.Done()
+			defer func() { <-sem }()
+			w.runActivity(workCtx, item)
+		}()
+	}
+}
+
+// runActivity executes one task and completes it with its result, or
+// abandons it when the worker is stopping or the lock was lost.
+func (w *Worker) runActivity(workCtx context.Context, item *provider.WorkItem) {
+	env, err := decodeEnvelope(item.Message.Data)
+	if err != nil || env.kind != msgActivityTask {
+		w.log.Error("dropping undecodable activity task", "message", item.Message.ID, "err", err)
+		// Complete without a reply: it can never succeed.
+		if err := w.p.CompleteWork(workCtx, item.Lock, nil); err != nil {
+			w.log.Error("complete undecodable task", "message", item.Message.ID, "err", err)
+		}
+		return
+	}
+	name := env.ev.Name
+	fn, ok := w.reg.activity(name)
+	if !ok {
+		if item.Message.Attempt < w.opts.UnknownNameAttempts {
+			delay := w.engine.backoff(item.Message.Attempt)
+			w.log.Warn("activity not registered, backing off", "activity", name, "attempt", item.Message.Attempt, "delay", delay)
+			if err := w.p.AbandonWork(workCtx, item.Lock, delay); err != nil {
+				w.log.Error("abandon activity", "activity", name, "err", err)
+			}
+			return
+		}
+		w.complete(workCtx, item, &env, nil, &Error{Type: typeNotRegistered, NonRetryable: true,
+			Message: fmt.Sprintf("activity %q is not registered on any worker that received it (%d deliveries)", name, item.Message.Attempt)})
+		return
+	}
+
+	runCtx, cancel := context.WithCancel(workCtx)
+	defer cancel()
+	if env.ev.Timeout > 0 {
+		var c2 context.CancelFunc
+		runCtx, c2 = context.WithTimeout(runCtx, env.ev.Timeout)
+		defer c2()
+	}
+	lockLost := make(chan struct{})
+	stopRenew := keepLocked(workCtx, item.LockedUntil, func(ctx context.Context) (time.Time, error) {
+		return w.p.RenewWorkLock(ctx, item.Lock)
+	}, func(err error) {
+		w.log.Warn("activity lock lost", "activity", name, "err", err)
+		close(lockLost)
+		cancel()
+	})
+	out, runErr := callActivity(runCtx, fn, w.opts.Codec, env.ev.Payload)
+	stopRenew()
+	select {
+	case <-lockLost:
+		return // another worker owns the task now
+	default:
+	}
+	if workCtx.Err() != nil {
+		// Stopping: give the task back rather than report a failure the
+		// stop caused.
+		if err := w.p.AbandonWork(context.Background(), item.Lock, 0); err != nil {
+			w.log.Error("abandon activity on stop", "activity", name, "err", err)
+		}
+		return
+	}
+	var failure *Error
+	if runErr != nil {
+		failure = toError(runErr)
+		if errors.Is(runErr, context.DeadlineExceeded) && env.ev.Timeout > 0 {
+			failure = &Error{Type: typeTimeout, Message: fmt.Sprintf("activity %q exceeded its %s timeout: %v", name, env.ev.Timeout, runErr)}
+		}
+	} else if len(out) > w.opts.Limits.MaxPayloadBytes {
+		failure = payloadError(fmt.Sprintf("result of activity %q", name), len(out), w.opts.Limits.MaxPayloadBytes)
+		out = nil
+	}
+	w.complete(workCtx, item, &env, out, failure)
+}
+
+// callActivity runs fn, turning a panic into an error.
+func callActivity(ctx context.Context, fn activityFunc, codec Codec, input []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Type: typePanic, Message: fmt.Sprintf("panic: %v", r), Stack: string(debug.Stack())}
+		}
+	}()
+	return fn(ctx, codec, input)
+}
+
+// complete acks the task and sends its result to the owning instance,
+// atomically.
+func (w *Worker) complete(ctx context.Context, item *provider.WorkItem, task *envelope, out []byte, failure *Error) {
+	res := envelope{kind: msgActivityResult, partition: task.partition, ev: Event{Decision: task.ev.Decision, Payload: out}}
+	if failure != nil {
+		res.flags |= flagFailed
+		res.ev.Failure = failure
+		res.ev.Payload = nil
+	}
+	reply := provider.Outgoing{Queue: w.opts.OrchestratorQueue, Message: provider.Message{
+		ID:     messageID(item.Message.Entity, task.partition, idResult, task.ev.Decision),
+		Entity: item.Message.Entity,
+		Data:   encodeEnvelope(&res),
+	}}
+	if err := w.p.CompleteWork(ctx, item.Lock, []provider.Outgoing{reply}); err != nil {
+		w.log.Error("complete activity", "activity", task.ev.Name, "instance", item.Message.Entity, "err", err)
+	}
+}

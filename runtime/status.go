@@ -1,0 +1,45 @@
+package runtime
+
+// Status is the lifecycle state of an orchestration instance, stored in the
+// instance's metadata under [MetaStatus].
+type Status string
+
+// Instance statuses.
+const (
+	// StatusPending: accepted but not run yet. The engine never writes it;
+	// clients may report it for a start they sent.
+	StatusPending Status = "Pending"
+	// StatusRunning: started and not finished.
+	StatusRunning Status = "Running"
+	// StatusCompleted: returned an output.
+	StatusCompleted Status = "Completed"
+	// StatusFailed: returned an error, panicked, diverged from its history,
+	// hit a limit or was poisoned.
+	StatusFailed Status = "Failed"
+	// StatusTerminated: ended by terminate.
+	StatusTerminated Status = "Terminated"
+	// StatusSuspended: deliveries are held until resume.
+	StatusSuspended Status = "Suspended"
+	// StatusContinuedAsNew: the current partition ended with continue-as-new
+	// and the next one starts on the next turn.
+	StatusContinuedAsNew Status = "ContinuedAsNew"
+)
+
+// IsTerminal reports whether the instance has finished for good.
+func (s Status) IsTerminal() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusTerminated
+}
+
+// Metadata keys the runtime writes. Status, name and parent are indexed (see
+// [Topology]).
+const (
+	MetaStatus       = "status"
+	MetaName         = "name"
+	MetaVersion      = "version"
+	MetaParent       = "parent"
+	MetaCreatedAt    = "createdAt"
+	MetaUpdatedAt    = "updatedAt"
+	MetaCustomStatus = "customStatus"
+	MetaOutput       = "output"
+	MetaError        = "error"
+)
