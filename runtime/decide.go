@@ -111,7 +111,8 @@ func (inst *instance) createTimer(d time.Duration) *future {
 			ID:        messageID(inst.id, inst.partition, idTimer, ev.Decision),
 			Entity:    inst.id,
 			NotBefore: ev.Time,
-			Data:      encodeEnvelope(&envelope{kind: msgTimerFired, partition: inst.partition, ev: Event{Decision: ev.Decision}}),
+			// The due time lets the dispatcher measure the timer's lateness.
+			Data: encodeEnvelope(&envelope{kind: msgTimerFired, partition: inst.partition, ev: Event{Decision: ev.Decision, Time: ev.Time}}),
 		}})
 	}
 	return call.f
@@ -136,8 +137,9 @@ func (inst *instance) scheduleActivity(name string, input []byte, o *callOptions
 		inst.send = append(inst.send, provider.Outgoing{Queue: queue, Message: provider.Message{
 			ID:     messageID(inst.id, inst.partition, idActivity, ev.Decision),
 			Entity: inst.id,
+			// Time is the schedule time, for the schedule-to-start latency.
 			Data: encodeEnvelope(&envelope{kind: msgActivityTask, partition: inst.partition,
-				ev: Event{Decision: ev.Decision, Name: name, Payload: input, Attempt: attempt, Timeout: o.timeout}}),
+				ev: Event{Decision: ev.Decision, Name: name, Payload: input, Attempt: attempt, Timeout: o.timeout, Time: inst.now}}),
 		}})
 	}
 	return inst.withTimeout(call.f, o.timeout, fmt.Sprintf("activity %q attempt %d", name, attempt))

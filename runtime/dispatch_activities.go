@@ -30,6 +30,7 @@ func (w *Worker) activityLoop(fetchCtx, workCtx context.Context, queue string, s
 			retryDelay(fetchCtx, time.Second)
 			continue
 		}
+		w.observeRedeliveries(queue, []provider.Message{item.Message})
 		w.inflight.Add(1)
 		go func() {
 			defer w.inflight.Done()
@@ -82,10 +83,18 @@ func (w *Worker) runActivity(workCtx context.Context, item *provider.WorkItem) {
 		close(lockLost)
 		cancel()
 	})
+	var scheduleToStart time.Duration
+	if !env.ev.Time.IsZero() {
+		scheduleToStart = max(w.opts.Now().Sub(env.ev.Time), 0)
+	}
+	w.opts.Observer.ActivityStarted(name, scheduleToStart)
+	began := time.Now()
 	out, runErr := callActivity(runCtx, fn, w.opts.Codec, env.ev.Payload)
+	elapsed := time.Since(began)
 	stopRenew()
 	select {
 	case <-lockLost:
+		w.opts.Observer.ActivityFinished(name, OutcomeLockLost, elapsed)
 		return // another worker owns the task now
 	default:
 	}
@@ -98,16 +107,20 @@ func (w *Worker) runActivity(workCtx context.Context, item *provider.WorkItem) {
 		return
 	}
 	var failure *Error
+	outcome := OutcomeSuccess
 	if runErr != nil {
-		failure = toError(runErr)
+		failure, outcome = toError(runErr), OutcomeFailure
 		if errors.Is(runErr, context.DeadlineExceeded) && env.ev.Timeout > 0 {
-			failure = &Error{Type: typeTimeout, Message: fmt.Sprintf("activity %q exceeded its %s timeout: %v", name, env.ev.Timeout, runErr)}
+			failure, outcome = &Error{Type: typeTimeout, Message: fmt.Sprintf("activity %q exceeded its %s timeout: %v", name, env.ev.Timeout, runErr)}, OutcomeTimeout
 		}
 	} else if len(out) > w.opts.Limits.MaxPayloadBytes {
-		failure = payloadError(fmt.Sprintf("result of activity %q", name), len(out), w.opts.Limits.MaxPayloadBytes)
+		failure, outcome = payloadError(fmt.Sprintf("result of activity %q", name), len(out), w.opts.Limits.MaxPayloadBytes), OutcomeFailure
 		out = nil
 	}
-	w.complete(workCtx, item, &env, out, failure)
+	if err := w.complete(workCtx, item, &env, out, failure); errors.Is(err, provider.ErrLockLost) {
+		outcome = OutcomeLockLost
+	}
+	w.opts.Observer.ActivityFinished(name, outcome, elapsed)
 }
 
 // callActivity runs fn, turning a panic into an error.
@@ -121,8 +134,8 @@ func callActivity(ctx context.Context, fn activityFunc, codec Codec, input []byt
 }
 
 // complete acks the task and sends its result to the owning instance,
-// atomically.
-func (w *Worker) complete(ctx context.Context, item *provider.WorkItem, task *envelope, out []byte, failure *Error) {
+// atomically. The error is logged here and returned for the observer.
+func (w *Worker) complete(ctx context.Context, item *provider.WorkItem, task *envelope, out []byte, failure *Error) error {
 	res := envelope{kind: msgActivityResult, partition: task.partition, ev: Event{Decision: task.ev.Decision, Payload: out}}
 	if failure != nil {
 		res.flags |= flagFailed
@@ -134,7 +147,9 @@ func (w *Worker) complete(ctx context.Context, item *provider.WorkItem, task *en
 		Entity: item.Message.Entity,
 		Data:   encodeEnvelope(&res),
 	}}
-	if err := w.p.CompleteWork(ctx, item.Lock, []provider.Outgoing{reply}); err != nil {
+	err := w.p.CompleteWork(ctx, item.Lock, []provider.Outgoing{reply})
+	if err != nil {
 		w.log.Error("complete activity", "activity", task.ev.Name, "instance", item.Message.Entity, "err", err)
 	}
+	return err
 }

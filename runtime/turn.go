@@ -25,6 +25,8 @@ type turnResult struct {
 	inst *instance
 	// status is the instance's status after the commit ("" if unknown).
 	status Status
+	// stats is what the dispatcher reports to the [Observer].
+	stats turnStats
 }
 
 // inbound is one fetched message with its decoded envelope.
@@ -38,6 +40,10 @@ type inbound struct {
 // function performs no I/O: its result depends only on its arguments, which
 // is what makes cached and replayed turns produce identical commits.
 func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) (res turnResult) {
+	// st is filled along the way and attached to whatever result is
+	// returned (this defer runs last, after the panic handler below).
+	st := turnStats{name: b.Metadata[MetaName]}
+	defer func() { res.stats = st }()
 	var inst *instance
 	defer func() {
 		if r := recover(); r != nil {
@@ -65,7 +71,7 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 		if cached != nil {
 			cached.stop()
 		}
-		return e.poisonTurn(id, b, msgs, poisoned, now)
+		return e.poisonTurn(id, b, msgs, poisoned, now, &st)
 	}
 
 	var fresh bool // a new execution starts in this turn
@@ -109,9 +115,11 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 		}
 		fresh = true
 	case cached != nil:
+		st.cache = CacheHit
 		inst = cached
 		inst.beginTurn(now)
 	default:
+		st.cache = CacheMiss
 		evs, err := decodeHistory(b.History)
 		if err != nil {
 			return e.corruptTurn(id, err)
@@ -132,6 +140,7 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 		case err != nil:
 			return e.corruptTurn(id, err)
 		default:
+			st.replayed = len(evs)
 			inst.beginTurn(now)
 			if inst.failure != nil {
 				inst.finish()
@@ -143,6 +152,9 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 	}
 
 	for i := range msgs {
+		if late, ok := timerLateness(inst, &msgs[i].env, now); ok {
+			st.timerLateness = append(st.timerLateness, late)
+		}
 		e.applyMessage(inst, &msgs[i])
 		if !inst.terminal && (inst.failure != nil || inst.mainDone) {
 			inst.finish()
@@ -168,6 +180,8 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 		}
 	}
 	res.status = inst.status
+	st.started = fresh
+	st.finish(inst, createdAt(b.Metadata, fresh, now), now)
 	inst.out, inst.send, inst.cancels = nil, nil, nil
 	if inst.terminal {
 		inst.stop()
@@ -422,7 +436,7 @@ func (e *engine) poisoned(msgs []inbound) *inbound {
 
 // poisonTurn fails the instance because message p was delivered too often,
 // without running any code.
-func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, p *inbound, now time.Time) turnResult {
+func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, p *inbound, now time.Time, st *turnStats) turnResult {
 	f := &Error{Type: typePoison, NonRetryable: true, Message: fmt.Sprintf(
 		"poison: message %q (%s) was delivered %d times, the limit is %d", p.msg.ID, p.env.kind, p.msg.Attempt, e.maxDeliveries)}
 	e.logger.Error("poison message fails the instance", "instance", id, "message", p.msg.ID, "kind", p.env.kind.String(), "attempt", p.msg.Attempt)
@@ -444,6 +458,8 @@ func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, 
 		fresh = true
 	}
 	inst.failWith(f)
+	st.poisoned, st.started = true, fresh
+	st.finish(inst, createdAt(b.Metadata, fresh, now), now)
 	res := turnResult{
 		commit: provider.Commit{Partition: b.Partition, Events: inst.out, Send: inst.send, Cancel: inst.cancels,
 			SetMetadata: e.metadata(inst, b.Metadata, fresh, now)},

@@ -54,6 +54,9 @@ type WorkerOptions struct {
 	Logger *slog.Logger
 	// Notifier, when set, is told every instance's status after each commit.
 	Notifier *Notifier
+	// Observer is told what the dispatchers do, for metrics (default
+	// [NopObserver]).
+	Observer Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -124,6 +127,9 @@ func NewWorker(p provider.Provider, reg *Registry, opts WorkerOptions) (*Worker,
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Observer == nil {
+		opts.Observer = NopObserver{}
 	}
 	opts.Limits = opts.Limits.withDefaults()
 	w := &Worker{p: p, reg: reg, opts: opts, log: opts.Logger}
