@@ -1,0 +1,134 @@
+package jetstream
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/reprise/reprise/provider"
+)
+
+func sampleRecord() *record {
+	return &record{
+		kind:      kindCommit,
+		entity:    "ent\x00ity/.*>",
+		partition: 3,
+		events:    []provider.Event{{Seq: 1, Data: []byte{0, 0xff}}, {Seq: 9, Data: []byte{}}},
+		setMeta:   provider.Metadata{"b": "2", "a": "\xff"},
+		delMeta:   []string{"gone"},
+		sends: []provider.Outgoing{
+			{Queue: "q", Message: provider.Message{ID: "i", Entity: "e", Data: []byte("d"), NotBefore: time.Unix(0, 1234567)}},
+			{Queue: "w", Message: provider.Message{ID: "j", Entity: "f", Data: []byte{}}},
+		},
+		cancels:  []provider.MessageRef{{Queue: "q", ID: "old"}},
+		consumed: []string{"q\x00m1"},
+	}
+}
+
+func TestRecordRoundTrips(t *testing.T) {
+	for _, rec := range []*record{
+		sampleRecord(),
+		{kind: kindCommit, entity: "x"},
+		{kind: kindDelete, entity: "x", purgeBelow: 77},
+	} {
+		got, err := decodeRecord(encodeRecord(rec))
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		// Equal up to nil versus empty Data.
+		if !bytes.Equal(encodeRecord(got), encodeRecord(rec)) || got.purgeBelow != rec.purgeBelow || got.entity != rec.entity {
+			t.Errorf("round trip changed the record:\n got %+v\nwant %+v", got, rec)
+		}
+	}
+}
+
+func TestRecordDecodeRejectsEveryTruncation(t *testing.T) {
+	b := encodeRecord(sampleRecord())
+	for i := range len(b) {
+		if _, err := decodeRecord(b[:i]); err == nil {
+			t.Fatalf("a record truncated to %d of %d bytes decoded", i, len(b))
+		}
+	}
+}
+
+func TestEnvelopeRoundTrips(t *testing.T) {
+	for _, e := range []envelope{
+		{ID: "i", Entity: "e", Data: []byte{}},
+		{ID: "i\x00", Entity: "é", Data: []byte{0, 1}, DeadLettered: true, Origin: "work"},
+	} {
+		got, err := decodeEnvelope(encodeEnvelope(e))
+		if err != nil || !reflect.DeepEqual(got, e) {
+			t.Errorf("round trip of %+v = %+v, %v", e, got, err)
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(sampleRecord()))
+	f.Add(encodeRecord(&record{kind: kindDelete, entity: "x", purgeBelow: 5}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeRecord(encodeRecord(rec))
+		if err != nil {
+			t.Fatalf("re-decoding a decoded record: %v", err)
+		}
+		if !bytes.Equal(encodeRecord(again), encodeRecord(rec)) {
+			t.Fatal("encoding is not stable")
+		}
+	})
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add(encodeEnvelope(envelope{ID: "i", Entity: "e", Data: []byte("d")}))
+	f.Add(encodeEnvelope(envelope{ID: "i", Entity: "e", DeadLettered: true, Origin: "w"}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeEnvelope(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeEnvelope(encodeEnvelope(e))
+		if err != nil || !reflect.DeepEqual(again, e) {
+			t.Fatalf("envelope %+v does not round-trip: %+v, %v", e, again, err)
+		}
+	})
+}
+
+// TestTrackerHoldsWatermarkBelowOpenRecords defends the recovery invariant:
+// the watermark never passes a record that may precede a completed one in
+// the log but has not completed itself.
+func TestTrackerHoldsWatermarkBelowOpenRecords(t *testing.T) {
+	tr := newSeqTracker(10)
+	a := tr.begin() // floor 10
+	b := tr.begin() // floor 10
+	if w := tr.complete(b, 12); w != 10 {
+		t.Fatalf("watermark after the later record completed = %d, want 10 (a is open)", w)
+	}
+	if w := tr.peek(a, 11); w != 12 {
+		t.Fatalf("peek for a = %d, want 12", w)
+	}
+	if w := tr.complete(a, 11); w != 12 {
+		t.Fatalf("watermark after both = %d, want 12", w)
+	}
+	c := tr.begin() // floor 12
+	tr.abort(c)
+	d := tr.begin()
+	if w := tr.complete(d, 13); w != 13 {
+		t.Fatalf("watermark = %d, want 13", w)
+	}
+}
+
+func TestSubjectsNeverCarryRawStrings(t *testing.T) {
+	n := names{prefix: "p", shards: 16}
+	for _, entity := range []string{"a.b", "*", ">", "with space", "\x00", "ü"} {
+		for _, s := range []string{n.logSubject(entity), n.entitySubject("q", entity), n.workSubject("w", entity), n.scheduleSubject("q", entity, entity)} {
+			if bytes.ContainsAny([]byte(s), " *>\x00ü") || bytes.Count([]byte(s), []byte(".")) > 5 {
+				t.Errorf("subject %q for entity %q is not a safe literal subject", s, entity)
+			}
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/provider/pebble"
+)
+
+// validateCommit checks what can be checked without the store.
+func validateCommit(c provider.Commit) error {
+	seen := make(map[uint64]struct{}, len(c.Events))
+	for _, e := range c.Events {
+		if _, dup := seen[e.Seq]; dup {
+			return fmt.Errorf("%w: seq %d appears twice in the commit", provider.ErrDuplicateEvent, e.Seq)
+		}
+		seen[e.Seq] = struct{}{}
+	}
+	for _, o := range c.Send {
+		if err := provider.ValidateOutgoing(o); err != nil {
+			return err
+		}
+	}
+	for _, ref := range c.Cancel {
+		if err := provider.ValidateQueueName(ref.Queue); err != nil {
+			return err
+		}
+		if ref.ID == "" {
+			return fmt.Errorf("%w: cancel in queue %q has an empty ID", provider.ErrInvalidArgument, ref.Queue)
+		}
+	}
+	return nil
+}
+
+// Commit applies c under lock. The protocol (see the package documentation):
+//
+//  1. check the lock and c against the store, under the entity's stripe;
+//  2. publish one record to the entity's log subject, compare-and-set on the
+//     entity's last log sequence read at fetch (fencing);
+//  3. apply the record to the store with the shard's log watermark;
+//  4. dispatch outgoing messages and cancels, advance the dispatch watermark;
+//  5. ack the consumed deliveries.
+//
+// Step 2 is the durability point: after it the commit has happened, and a
+// failure later leaves it to be completed by the next use of the entity or by
+// recovery.
+func (p *Provider) Commit(ctx context.Context, l provider.EntityLock, c provider.Commit) error {
+	if err := p.checkOpen(); err != nil {
+		return err
+	}
+	fault := p.faults.take()
+	q, err := p.entityQueue(l.Queue)
+	if err != nil {
+		return err
+	}
+	if err := validateCommit(c); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	st, held, err := q.findLock(l, time.Now())
+	if err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	held.committing = true
+	q.mu.Unlock()
+
+	done, err := p.commit(ctx, q, st, held, c, fault)
+	q.mu.Lock()
+	held.committing = false
+	switch done {
+	case commitKeep:
+	case commitLost:
+		q.releaseLock(st, held, true, 0)
+	case commitTaken:
+		q.releaseLock(st, held, false, 0)
+	case commitDone:
+		if st.lock == held {
+			st.lock = nil
+			q.enqueue(st)
+			q.signal()
+			q.forget(st)
+		}
+	}
+	q.mu.Unlock()
+	return err
+}
+
+// commitOutcome says what becomes of the lock after a commit attempt.
+type commitOutcome int
+
+const (
+	// commitKeep: nothing happened; the lock is still held.
+	commitKeep commitOutcome = iota
+	// commitLost: nothing happened and the lock is void; the deliveries
+	// are released at once.
+	commitLost
+	// commitTaken: the commit is durable (or may be) but did not finish;
+	// the lock is void and its deliveries are left un-acked, to come back
+	// after the ack wait and be acked as consumed.
+	commitTaken
+	// commitDone: the commit finished and its deliveries are acked.
+	commitDone
+)
+
+func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, held *heldLock, c provider.Commit, fault string) (commitOutcome, error) {
+	entity := st.entity
+	shard := p.names.shardOf(entity)
+	sh := p.shards[shard]
+	if sh == nil {
+		return commitLost, fmt.Errorf("%w: shard %d of entity %q is not owned", provider.ErrLockLost, shard, entity)
+	}
+	mu := p.stripe(entity)
+	mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			mu.Unlock()
+		}
+	}()
+
+	if p.needsRepair(entity) {
+		// A failed commit left the log ahead of the store: this lock's
+		// view is stale. Complete that commit; the check below then fails.
+		if err := p.repairLocked(ctx, entity); err != nil {
+			return commitKeep, err
+		}
+	}
+	es, err := p.store.Entity(entity)
+	if err != nil {
+		return commitKeep, fmt.Errorf("read entity %q: %w", entity, err)
+	}
+	if es.LogSeq != held.logSeq {
+		return commitLost, fmt.Errorf("%w: entity %q changed since the fetch (log sequence %d, fetched at %d)",
+			provider.ErrLockLost, entity, es.LogSeq, held.logSeq)
+	}
+	if c.Partition < es.Partition {
+		return commitKeep, fmt.Errorf("%w: entity %q is at partition %d, commit names %d",
+			provider.ErrStalePartition, entity, es.Partition, c.Partition)
+	}
+	if err := p.checkDuplicates(entity, es, c); err != nil {
+		return commitKeep, err
+	}
+	if fault == stepPublish {
+		return commitKeep, injected(stepPublish)
+	}
+
+	rec := &record{
+		kind:      kindCommit,
+		entity:    entity,
+		partition: c.Partition,
+		events:    c.Events,
+		setMeta:   c.SetMetadata,
+		delMeta:   c.DeleteMetadata,
+		sends:     c.Send,
+		cancels:   c.Cancel,
+		consumed:  make([]string, len(held.msgs)),
+	}
+	for i, d := range held.msgs {
+		rec.consumed[i] = consumedID(q.name, d.env)
+	}
+	t := sh.begin()
+	seq, err := p.publishRecord(ctx, entity, encodeRecord(rec), held.logSeq, recordMsgID(entity, held.logSeq, held.token))
+	if err != nil {
+		if isWrongLastSequence(err) {
+			// Another writer (a process that took over the shard, a
+			// delete) appended to the entity's log: this lock is fenced.
+			sh.abort(t)
+			p.markRepair(entity, shard, nil)
+			return commitLost, fmt.Errorf("%w: entity %q was written by someone else: %v", provider.ErrLockLost, entity, err)
+		}
+		// The record may or may not be in the log: the next use of the
+		// entity reads the log to find out.
+		p.markRepair(entity, shard, &pendingRecord{tickets: t})
+		return commitTaken, fmt.Errorf("publish commit record of %q (outcome unknown; completed on next use): %w", entity, err)
+	}
+	pending := &pendingRecord{tickets: t, seq: seq, rec: rec}
+	if fault == stepApply {
+		p.markRepair(entity, shard, pending)
+		return commitTaken, injected(stepApply)
+	}
+	if err := p.applyRecord(sh, t, seq, rec); err != nil {
+		p.markRepair(entity, shard, pending)
+		return commitTaken, err
+	}
+	pending.applied = true
+	if fault == stepDispatch {
+		p.markRepair(entity, shard, pending)
+		return commitTaken, injected(stepDispatch)
+	}
+	if err := p.dispatch(ctx, rec, seq, fault == stepMidDispatch); err != nil {
+		p.markRepair(entity, shard, pending)
+		return commitTaken, err
+	}
+	p.dispatched(sh, t, seq)
+	mu.Unlock()
+	locked = false
+
+	if fault == stepAck {
+		return commitTaken, injected(stepAck)
+	}
+	if err := p.ack(ctx, held.msgs); err != nil {
+		// The commit stands; un-acked deliveries come back and are acked
+		// as consumed.
+		p.log.Warn("commit: ack failed", "entity", entity, "err", err)
+		return commitTaken, nil
+	}
+	return commitDone, nil
+}
+
+// checkDuplicates rejects events whose Seq already exists in the partition.
+// Appends above the partition's last Seq, the common case, cost one read.
+func (p *Provider) checkDuplicates(entity string, es pebble.EntityState, c provider.Commit) error {
+	if len(c.Events) == 0 || !es.Exists || c.Partition > es.Partition {
+		return nil
+	}
+	last, ok, err := p.store.LastSeq(entity, c.Partition)
+	if err != nil {
+		return fmt.Errorf("read last seq of %q: %w", entity, err)
+	}
+	if !ok {
+		return nil
+	}
+	below := false
+	for _, e := range c.Events {
+		below = below || e.Seq <= last
+	}
+	if !below {
+		return nil
+	}
+	hist, err := p.store.History(entity, c.Partition)
+	if err != nil {
+		return fmt.Errorf("read history of %q: %w", entity, err)
+	}
+	have := make(map[uint64]struct{}, len(hist))
+	for _, e := range hist {
+		have[e.Seq] = struct{}{}
+	}
+	for _, e := range c.Events {
+		if _, dup := have[e.Seq]; dup {
+			return fmt.Errorf("%w: entity %q partition %d seq %d", provider.ErrDuplicateEvent, entity, c.Partition, e.Seq)
+		}
+	}
+	return nil
+}
+
+// publishRecord appends a record to the entity's log subject, expecting base
+// to be the subject's last sequence (0: no message on the subject).
+func (p *Provider) publishRecord(ctx context.Context, entity string, data []byte, base uint64, msgID string) (uint64, error) {
+	m := nats.NewMsg(p.names.logSubject(entity))
+	m.Data = data
+	m.Header.Set(natsjs.ExpectedLastSubjSeqHeader, strconv.FormatUint(base, 10))
+	if msgID != "" {
+		m.Header.Set(natsjs.MsgIDHeader, msgID)
+	}
+	ack, err := p.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	if ack.Duplicate {
+		// The same lock already wrote this record: the compare-and-set
+		// would have failed had it been the last one, so something else
+		// has been written since.
+		return 0, errDuplicateRecord
+	}
+	return ack.Sequence, nil
+}
+
+var errDuplicateRecord = errors.New("jetstream: commit record already published")
+
+// isWrongLastSequence reports a failed compare-and-set on the log subject.
+func isWrongLastSequence(err error) bool {
+	if errors.Is(err, errDuplicateRecord) {
+		return true
+	}
+	var apiErr *natsjs.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return false
+}
+
+// applyRecord materializes a record this provider published at seq, with
+// the shard's log watermark in the same batch.
+func (p *Provider) applyRecord(sh *shardState, t tickets, seq uint64, rec *record) error {
+	w := sh.apply.peek(t.apply, seq)
+	err := p.store.Apply([]pebble.Update{rec.update(seq)}, map[string]uint64{logWatermark(sh.id): w})
+	if err != nil {
+		return fmt.Errorf("apply record %d of %q: %w", seq, rec.entity, err)
+	}
+	sh.apply.complete(t.apply, seq)
+	return nil
+}
+
+// dispatched closes the dispatch stage of a record and persists the shard's
+// dispatch watermark.
+func (p *Provider) dispatched(sh *shardState, t tickets, seq uint64) {
+	w := sh.dispatch.complete(t.dispatch, seq)
+	if err := p.store.Apply(nil, map[string]uint64{dispatchWatermark(sh.id): w}); err != nil {
+		p.log.Warn("persist dispatch watermark", "shard", sh.id, "err", err)
+	}
+}
+
+// ack acks deliveries, waiting for the server to confirm the last one (acks
+// of one connection are processed in order).
+func (p *Provider) ack(ctx context.Context, msgs []*delivery) error {
+	for i, d := range msgs {
+		if i < len(msgs)-1 {
+			if err := d.msg.Ack(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := d.msg.DoubleAck(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+package jetstream
+
+import (
+	"testing"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/provider/providertest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	providertest.Run(t, func(t *testing.T, topo provider.Topology) provider.Provider {
+		return newRig(t, sharedURL, topo, Options{Shards: 4}).p
+	})
+}
+
+// TestConformanceR3 runs the suite on a 3-node in-process cluster with
+// replicated (R3) streams.
+func TestConformanceR3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-node cluster: skipped in -short")
+	}
+	t.Parallel()
+	c, err := natsembed.StartCluster("r3", 3, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Shutdown)
+	url := c.ClientURLs()
+	providertest.Run(t, func(t *testing.T, topo provider.Topology) provider.Provider {
+		return newRig(t, url, topo, Options{Shards: 1, Replicas: 3}).p
+	})
+}

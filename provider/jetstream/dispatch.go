@@ -1,0 +1,150 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/provider"
+)
+
+// Message schedule headers (ADR-51). The @at form is written by hand with
+// nanoseconds: nats.go's WithScheduleAt truncates to whole seconds.
+const (
+	scheduleHeader       = "Nats-Schedule"
+	scheduleTargetHeader = "Nats-Schedule-Target"
+)
+
+// targetSubject is where a message to queue for entity waits.
+func (p *Provider) targetSubject(queue, entity string) string {
+	if p.topo.IsEntityQueue(queue) {
+		return p.names.entitySubject(queue, entity)
+	}
+	return p.names.workSubject(queue, entity)
+}
+
+// outgoingMsg builds the stream message for o. A message whose NotBefore is
+// still ahead becomes a schedule that the server fires at NotBefore into the
+// queue's subject.
+func (p *Provider) outgoingMsg(o provider.Outgoing, now time.Time) *nats.Msg {
+	target := p.targetSubject(o.Queue, o.Message.Entity)
+	m := nats.NewMsg(target)
+	m.Data = encodeEnvelope(envelope{ID: o.Message.ID, Entity: o.Message.Entity, Data: o.Message.Data})
+	m.Header.Set(natsjs.MsgIDHeader, sendMsgID(o.Queue, o.Message.Entity, o.Message.ID))
+	if nb := o.Message.NotBefore; !nb.IsZero() && nb.After(now) {
+		m.Subject = p.names.scheduleSubject(o.Queue, o.Message.ID, o.Message.Entity)
+		m.Header.Set(scheduleHeader, "@at "+nb.UTC().Format(time.RFC3339Nano))
+		m.Header.Set(scheduleTargetHeader, target)
+	}
+	return m
+}
+
+// dispatch carries out a record's effects on the queues: for a commit, its
+// cancels and then its sends; for a tombstone, the purges of the entity.
+// Every effect is idempotent, so a record may be dispatched again. With
+// stopMidway (fault injection) it returns after the first send. seq is the
+// record's log sequence.
+func (p *Provider) dispatch(ctx context.Context, rec *record, seq uint64, stopMidway bool) error {
+	if rec.kind == kindDelete {
+		return p.purgeEntity(ctx, rec.entity, seq, rec.purgeBelow)
+	}
+	for _, c := range rec.cancels {
+		if err := p.workStream.Purge(ctx, natsjs.WithPurgeSubject(p.names.scheduleIDFilter(c.Queue, c.ID))); err != nil {
+			return fmt.Errorf("cancel %q in queue %q: %w", c.ID, c.Queue, err)
+		}
+	}
+	if stopMidway {
+		if len(rec.sends) > 0 {
+			if err := p.send(ctx, rec.sends[:1]); err != nil {
+				return err
+			}
+		}
+		return injected(stepMidDispatch)
+	}
+	return p.send(ctx, rec.sends)
+}
+
+// send publishes messages with their deterministic Nats-Msg-Id, pipelined,
+// and waits for every acknowledgement.
+func (p *Provider) send(ctx context.Context, out []provider.Outgoing) error {
+	now := time.Now()
+	if len(out) == 1 {
+		if err := p.publishDedup(ctx, p.outgoingMsg(out[0], now)); err != nil {
+			return fmt.Errorf("send %q to queue %q: %w", out[0].Message.ID, out[0].Queue, err)
+		}
+		return nil
+	}
+	futures := make([]natsjs.PubAckFuture, 0, len(out))
+	for _, o := range out {
+		f, err := p.js.PublishMsgAsync(p.outgoingMsg(o, now))
+		if err != nil {
+			return fmt.Errorf("send %q to queue %q: %w", o.Message.ID, o.Queue, err)
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if isDuplicateInProcess(err) {
+				err = p.publishDedup(ctx, f.Msg())
+			}
+			if err != nil {
+				return fmt.Errorf("send %q to queue %q: %w", out[i].Message.ID, out[i].Queue, err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Send enqueues messages outside any lock. Every message is validated first,
+// so an invalid one sends nothing. The messages are published with
+// deterministic Nats-Msg-Ids: a Send that failed midway may have enqueued a
+// prefix, and repeating it enqueues the rest without duplicating the prefix
+// (within the duplicate window).
+func (p *Provider) Send(ctx context.Context, msgs ...provider.Outgoing) error {
+	if err := p.checkOpen(); err != nil {
+		return err
+	}
+	for _, o := range msgs {
+		if err := provider.ValidateOutgoing(o); err != nil {
+			return err
+		}
+	}
+	return p.send(ctx, msgs)
+}
+
+// publishDedup publishes m, waiting out a concurrent publish of the same
+// Nats-Msg-Id: a replicated stream answers "duplicate message id is in
+// process" (10158) while the first copy is being replicated, and a
+// duplicate acknowledgement once it is stored.
+func (p *Provider) publishDedup(ctx context.Context, m *nats.Msg) error {
+	wait := time.Millisecond
+	for {
+		_, err := p.js.PublishMsg(ctx, m)
+		if !isDuplicateInProcess(err) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// errCodeDuplicateInProcess is the server's "duplicate message id is in
+// process" error code.
+const errCodeDuplicateInProcess natsjs.ErrorCode = 10158
+
+func isDuplicateInProcess(err error) bool {
+	var apiErr *natsjs.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess
+}

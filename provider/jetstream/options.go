@@ -1,0 +1,102 @@
+package jetstream
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/reprise/reprise/provider"
+)
+
+// Defaults of [Options].
+const (
+	DefaultPrefix          = "reprise"
+	DefaultShards          = 16
+	DefaultDuplicateWindow = 10 * time.Minute
+	DefaultMaxAckPending   = 10000
+	DefaultPullBatch       = 256
+)
+
+// Options configures [New]. The zero value is usable.
+type Options struct {
+	// Prefix names every stream, subject and consumer of the provider
+	// (default DefaultPrefix); letters, digits, '-' and '_'. Providers with
+	// different prefixes share a NATS server without seeing each other.
+	Prefix string
+	// Shards is the number of shards entities hash to (default
+	// DefaultShards). It is fixed for the life of a deployment: New refuses
+	// a store built with another count.
+	Shards int
+	// OwnedShards lists the shards whose entity-locked queues this provider
+	// consumes and whose log it replays on start (default: all). Reads
+	// (History, Metadata, ...) answer from the local store, which holds only
+	// owned shards.
+	OwnedShards []int
+	// Replicas of both streams (default 1; 3 on a 3-node cluster).
+	Replicas int
+	// MemoryStorage keeps both streams in server memory instead of files.
+	// Everything is lost when the server stops; for tests only.
+	MemoryStorage bool
+	// DuplicateWindow is the work stream's Nats-Msg-Id window (default
+	// DefaultDuplicateWindow): a message id sent again within it is dropped.
+	DuplicateWindow time.Duration
+	// MaxAckPending bounds the unacknowledged (buffered, locked or
+	// abandoned-with-delay) messages of one consumer (default
+	// DefaultMaxAckPending).
+	MaxAckPending int
+	// PullBatch is how many messages each entity-queue consumer keeps
+	// requested from the server (default DefaultPullBatch).
+	PullBatch int
+	// Logger receives the provider's logs (default slog.Default()).
+	Logger *slog.Logger
+
+	// recoveryFault, set by tests of this package, makes recovery fail
+	// after replaying that many records (0: never).
+	recoveryFault int
+}
+
+// withDefaults validates o and fills in defaults.
+func (o Options) withDefaults() (Options, error) {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if err := provider.ValidateQueueName(o.Prefix); err != nil {
+		return o, fmt.Errorf("%w: prefix %q must be 1 to %d letters, digits, '-' or '_'",
+			provider.ErrInvalidArgument, o.Prefix, provider.MaxQueueNameLen)
+	}
+	if o.Shards == 0 {
+		o.Shards = DefaultShards
+	}
+	if o.Shards < 1 || o.Shards > 4096 {
+		return o, fmt.Errorf("%w: %d shards, want 1 to 4096", provider.ErrInvalidArgument, o.Shards)
+	}
+	if o.OwnedShards == nil {
+		o.OwnedShards = make([]int, o.Shards)
+		for i := range o.OwnedShards {
+			o.OwnedShards[i] = i
+		}
+	}
+	seen := map[int]bool{}
+	for _, s := range o.OwnedShards {
+		if s < 0 || s >= o.Shards || seen[s] {
+			return o, fmt.Errorf("%w: owned shard %d is out of range or repeated", provider.ErrInvalidArgument, s)
+		}
+		seen[s] = true
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if o.MaxAckPending == 0 {
+		o.MaxAckPending = DefaultMaxAckPending
+	}
+	if o.PullBatch == 0 {
+		o.PullBatch = DefaultPullBatch
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}

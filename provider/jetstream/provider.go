@@ -1,0 +1,252 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/provider/pebble"
+)
+
+// Provider is the JetStream + Pebble provider. All methods are safe for
+// concurrent use.
+type Provider struct {
+	nc    *nats.Conn
+	js    natsjs.JetStream
+	store *pebble.Store
+	topo  provider.Topology
+	opts  Options
+	names names
+	log   *slog.Logger
+
+	logStream  natsjs.Stream
+	workStream natsjs.Stream
+
+	// queues and shards are filled by New and read-only afterwards.
+	queues map[string]*entityQueue
+	shards map[int]*shardState
+
+	stripes stripes
+	work    workQueues
+	faults  faultState
+	tokens  atomic.Uint64
+
+	repairMu sync.Mutex
+	repairs  map[string]*repairEntry
+
+	closing   chan struct{}
+	closeCtx  context.Context // done when closing is closed
+	closeDone context.CancelFunc
+	closeOnce sync.Once
+	closed    atomic.Bool
+	wg        sync.WaitGroup
+}
+
+var _ provider.Provider = (*Provider)(nil)
+
+// New builds a provider over the NATS connection nc and the store. It creates
+// the streams and consumers it needs (idempotently), replays the log of the
+// owned shards into the store, then starts consuming the owned shards of
+// every entity-locked queue. nc and store stay the caller's: Close closes
+// neither. For reconnection after a server restart, nc should be made with
+// nats.MaxReconnects(-1) (see ConnectOptions).
+func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.Topology, opts Options) (*Provider, error) {
+	if nc == nil || store == nil {
+		return nil, fmt.Errorf("%w: nil NATS connection or store", provider.ErrInvalidArgument)
+	}
+	topo, err := provider.ValidateTopology(topo)
+	if err != nil {
+		return nil, err
+	}
+	if opts, err = opts.withDefaults(); err != nil {
+		return nil, err
+	}
+	js, err := natsjs.New(nc, natsjs.WithPublishAsyncTimeout(requestTimeout), natsjs.WithDefaultTimeout(requestTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	p := &Provider{
+		nc:      nc,
+		js:      js,
+		store:   store,
+		topo:    topo,
+		opts:    opts,
+		names:   names{prefix: opts.Prefix, shards: opts.Shards},
+		log:     opts.Logger.With("provider", "jetstream", "prefix", opts.Prefix),
+		queues:  map[string]*entityQueue{},
+		shards:  map[int]*shardState{},
+		stripes: stripes{seed: maphash.MakeSeed()},
+		work:    workQueues{consumers: map[string]natsjs.Consumer{}, locks: map[string]*workLock{}},
+		repairs: map[string]*repairEntry{},
+		closing: make(chan struct{}),
+	}
+	p.closeCtx, p.closeDone = context.WithCancel(context.Background())
+	fail := func(err error) (*Provider, error) {
+		p.closeDone()
+		return nil, err
+	}
+	if err := p.checkShardCount(); err != nil {
+		return fail(err)
+	}
+	if err := p.ensureStreams(ctx); err != nil {
+		return fail(err)
+	}
+	if err := p.recover(ctx); err != nil {
+		return fail(err)
+	}
+	for _, name := range topo.EntityQueues {
+		p.queues[name] = newEntityQueue(p, name)
+	}
+	if err := p.startConsuming(ctx); err != nil {
+		p.stopConsuming()
+		return fail(err)
+	}
+	p.wg.Add(1)
+	go p.maintain()
+	return p, nil
+}
+
+// checkShardCount refuses a store built with another shard count.
+func (p *Provider) checkShardCount() error {
+	n, err := p.store.Watermark(shardCountWatermark)
+	if err != nil {
+		return err
+	}
+	switch {
+	case n == 0:
+		return p.store.Apply(nil, map[string]uint64{shardCountWatermark: uint64(p.opts.Shards)})
+	case n != uint64(p.opts.Shards):
+		return fmt.Errorf("%w: the store was built with %d shards, not %d", provider.ErrInvalidArgument, n, p.opts.Shards)
+	}
+	return nil
+}
+
+// startConsuming creates the consumer of every owned shard of every
+// entity-locked queue and starts pulling from it.
+func (p *Provider) startConsuming(ctx context.Context) error {
+	for _, q := range p.queues {
+		for _, shard := range p.opts.OwnedShards {
+			cons, err := p.ensureEntityConsumer(ctx, q.name, shard)
+			if err != nil {
+				return err
+			}
+			cc, err := cons.Consume(q.onMessage,
+				natsjs.PullMaxMessages(p.opts.PullBatch),
+				natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
+					if !p.closed.Load() {
+						p.log.Debug("consume", "queue", q.name, "shard", shard, "err", err)
+					}
+				}))
+			if err != nil {
+				return fmt.Errorf("consume queue %q shard %d: %w", q.name, shard, err)
+			}
+			q.consumes = append(q.consumes, cc)
+		}
+	}
+	return nil
+}
+
+// stopConsuming stops every pull subscription and waits (bounded) until
+// their callbacks have returned.
+func (p *Provider) stopConsuming() {
+	var all []natsjs.ConsumeContext
+	for _, q := range p.queues {
+		all = append(all, q.consumes...)
+	}
+	for _, cc := range all {
+		cc.Stop()
+	}
+	limit := time.NewTimer(requestTimeout)
+	defer limit.Stop()
+	for _, cc := range all {
+		select {
+		case <-cc.Closed():
+		case <-limit.C:
+			p.log.Warn("consume subscriptions did not stop in time")
+			return
+		}
+	}
+}
+
+// maintain keeps buffered deliveries alive and forgets stale locks, until
+// Close.
+func (p *Provider) maintain() {
+	defer p.wg.Done()
+	every := max(p.topo.LockTimeout/6, 10*time.Millisecond)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.closing:
+			return
+		case now := <-tick.C:
+			for _, q := range p.queues {
+				q.keepAlive(now)
+			}
+			p.expireWorkLocks(p.closeCtx, now)
+		}
+	}
+}
+
+// Close stops consuming and wakes blocked fetches with ErrClosed. Locks held
+// are not released: their deliveries come back after the lock timeout, as
+// after a crash. The NATS connection and the store stay open.
+func (p *Provider) Close() error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		close(p.closing)
+		p.closeDone()
+		p.stopConsuming()
+		p.wg.Wait()
+	})
+	return nil
+}
+
+func (p *Provider) closedErr() error {
+	return fmt.Errorf("jetstream provider %q: %w", p.opts.Prefix, provider.ErrClosed)
+}
+
+func (p *Provider) checkOpen() error {
+	if p.closed.Load() {
+		return p.closedErr()
+	}
+	return nil
+}
+
+// untilClosed returns ctx, also cancelled by Close.
+func (p *Provider) untilClosed(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.closeCtx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// natsMsg is a message with an empty header ready to set.
+func natsMsg(subject string, data []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	return m
+}
+
+// ConnectOptions are the nats.Connect options the provider relies on:
+// reconnect forever, quickly, buffering publishes during a reconnect so a
+// dropped connection surfaces as an error or delay of the next operation,
+// never as a dead provider.
+func ConnectOptions() []nats.Option {
+	return []nats.Option{
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+		nats.ReconnectJitter(50*time.Millisecond, 200*time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+	}
+}
