@@ -1,0 +1,70 @@
+package client
+
+import (
+	"context"
+	"iter"
+
+	"github.com/reprise/reprise/services/api"
+)
+
+// ListQuery selects instances. Filters combine with AND; with none, every
+// instance is listed.
+type ListQuery struct {
+	// Status selects instances in this status.
+	Status Status
+	// Name selects instances of this orchestration.
+	Name string
+	// Parent selects the sub-orchestrations of this instance.
+	Parent string
+	// Cursor continues from a previous page's NextCursor ("" starts at the
+	// beginning).
+	Cursor string
+	// Limit caps the page size (0: the server's default).
+	Limit int
+}
+
+// ListPage is one page of instances. A page may hold fewer instances than
+// the limit, even none, while NextCursor is not empty.
+type ListPage struct {
+	Instances []InstanceStatus
+	// NextCursor continues the listing; "" when this is the last page.
+	NextCursor string
+}
+
+// List returns one page of the instances q selects.
+func (c *Client) List(ctx context.Context, q ListQuery) (*ListPage, error) {
+	var rep api.ListReply
+	req := api.ListRequest{Status: q.Status, Name: q.Name, Parent: q.Parent, Cursor: q.Cursor, Limit: q.Limit}
+	if err := c.call(ctx, api.VerbList, req, &rep, c.requestTimeout); err != nil {
+		return nil, err
+	}
+	page := &ListPage{Instances: make([]InstanceStatus, len(rep.Instances)), NextCursor: rep.NextCursor}
+	for i, st := range rep.Instances {
+		page.Instances[i] = InstanceStatus(st)
+	}
+	return page, nil
+}
+
+// Instances iterates over every instance q selects, fetching page after
+// page (q.Limit sets the page size). An error ends the iteration after being
+// yielded.
+func (c *Client) Instances(ctx context.Context, q ListQuery) iter.Seq2[InstanceStatus, error] {
+	return func(yield func(InstanceStatus, error) bool) {
+		for {
+			page, err := c.List(ctx, q)
+			if err != nil {
+				yield(InstanceStatus{}, err)
+				return
+			}
+			for _, st := range page.Instances {
+				if !yield(st, nil) {
+					return
+				}
+			}
+			if page.NextCursor == "" || page.NextCursor == q.Cursor {
+				return
+			}
+			q.Cursor = page.NextCursor
+		}
+	}
+}

@@ -1,0 +1,14 @@
+// Package apiserver serves Reprise's NATS subject API (package
+// services/api) on top of a [runtime.Client]: request/reply verbs on
+// <prefix>.api.* (a core NATS queue group, so any number of replicas share
+// the load), the durable fire-and-forget submit stream with its dead-letter
+// stream, and status-change notifications published after commits.
+//
+// It owns translating outside JSON into runtime calls and runtime errors
+// into documented error codes, and validating every outside input first:
+// nothing a client sends may crash it or affect another request.
+//
+// It must not know how a provider stores or moves data (it speaks only
+// [provider.Provider] and [runtime.Client]), nor how the process is
+// configured or started (package services/host does that).
+package apiserver

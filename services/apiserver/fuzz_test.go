@@ -1,0 +1,130 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/provider/memory"
+	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/services/api"
+)
+
+// newTestServer returns a server (not started: handlers are called
+// directly) over the memory provider, knowing the orchestration "echo".
+func newTestServer(t testing.TB) *Server {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	p, err := memory.New(runtime.Topology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	reg := runtime.NewRegistry()
+	if err := runtime.RegisterOrchestration(reg, "echo", func(_ *runtime.OrchestrationContext, in any) (any, error) { return in, nil }); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(nc, runtime.NewClient(p, runtime.ClientOptions{}), p, Options{
+		Orchestrations: RegistryLookup(reg), MaxPayloadBytes: 64,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.cancel)
+	return s
+}
+
+// FuzzHandle feeds arbitrary bodies to every verb: no input may panic the
+// server or be answered with anything but a documented client error.
+func FuzzHandle(f *testing.F) {
+	for _, seed := range []string{
+		``, `{}`, `null`, `[]`, `{"id":"x"}`, `{"name":"echo","id":"a","input":[1,{"b":null}]}`,
+		`{"name":"echo","reuse":"replace_finished","start_at":"2030-01-01T00:00:00Z"}`,
+		`{"id":"x","event":"e","payload":"` + string(make([]byte, 70)) + `"}`,
+		`{"status":"Running","limit":5,"cursor":"3:abc"}`, `{"cursor":"9:"}`, `{"id":"x","partition":18446744073709551615}`,
+		`{"id":"x","timeout_ms":1}`, "{\"id\":\"\\u0000\"}", `{"id":"x","reason":"r"}`,
+	} {
+		for v := range api.Verbs() {
+			f.Add(v, []byte(seed))
+		}
+	}
+	s := newTestServer(f)
+	verbs := api.Verbs()
+	f.Fuzz(func(t *testing.T, v int, body []byte) {
+		if v < 0 {
+			v = -v
+		}
+		verb := verbs[v%len(verbs)]
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		_, err := s.handle(ctx, verb, body)
+		if err == nil {
+			return
+		}
+		var ae *api.Error
+		if !errors.As(err, &ae) && !errors.Is(err, runtime.ErrInstanceNotFound) && !errors.Is(err, runtime.ErrInstanceExists) {
+			t.Fatalf("%s %q: undocumented error %v", verb, body, err)
+		}
+		switch toAPIError(err).Code {
+		case api.CodeInternal, api.CodeUnavailable:
+			t.Fatalf("%s %q: %v", verb, body, err)
+		}
+	})
+}
+
+func TestToAPIErrorCodes(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		code api.Code
+	}{
+		{runtime.ErrInstanceExists, api.CodeAlreadyExists},
+		{runtime.ErrInstanceNotFound, api.CodeNotFound},
+		{runtime.ErrNotTerminal, api.CodeNotTerminal},
+		{runtime.ErrPayloadTooLarge, api.CodePayloadTooLarge},
+		{runtime.ErrNotRegistered, api.CodeUnknownOrchestration},
+		{context.Canceled, api.CodeUnavailable},
+		{errStopping, api.CodeUnavailable},
+		{errors.New("disk on fire"), api.CodeInternal},
+		{api.Errorf(api.CodeTimeout, "t"), api.CodeTimeout},
+	} {
+		if got := toAPIError(c.err).Code; got != c.code {
+			t.Errorf("toAPIError(%v) = %s, want %s", c.err, got, c.code)
+		}
+	}
+}
+
+func TestRegistryLookup(t *testing.T) {
+	reg := runtime.NewRegistry()
+	if err := runtime.RegisterOrchestration(reg, "a", func(*runtime.OrchestrationContext, int) (int, error) {
+		panic("the lookup must not run orchestration code")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := runtime.RegisterOrchestrationVersion(reg, "b", "v2", func(*runtime.OrchestrationContext, int) (int, error) { return 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	known := RegistryLookup(reg)
+	for _, c := range []struct {
+		name, version string
+		want          bool
+	}{
+		{"a", "", true}, {"b", "v2", true}, {"c", "", false}, {"a", "v1", false}, {"b", "v3", false},
+	} {
+		if got := known(c.name, c.version); got != c.want {
+			t.Errorf("known(%q, %q) = %v, want %v", c.name, c.version, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+
+	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/services/api"
+)
+
+// start validates a start request and queues the start durably; the reply
+// is sent only once the provider has accepted the start message.
+func (s *Server) start(ctx context.Context, data []byte) (any, error) {
+	var req api.StartRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if req.ID == "" {
+		req.ID = newInstanceID()
+	}
+	if err := s.startRequest(ctx, &req); err != nil {
+		return nil, err
+	}
+	return api.StartReply{ID: req.ID}, nil
+}
+
+// startRequest validates req (whose ID is set) and starts it. Shared by the
+// request/reply and the submit paths.
+func (s *Server) startRequest(ctx context.Context, req *api.StartRequest) error {
+	if req.Name == "" {
+		return api.Errorf(api.CodeBadRequest, "name is required: the registered orchestration to start")
+	}
+	if !req.Reuse.Valid() {
+		return api.Errorf(api.CodeBadRequest, "unknown reuse policy %q: want %q or %q", req.Reuse, api.ReuseReject, api.ReuseReplaceFinished)
+	}
+	if err := api.ValidateInstanceID(req.ID); err != nil {
+		return err
+	}
+	if err := api.CheckPayload("input", len(req.Input), s.opts.MaxPayloadBytes); err != nil {
+		return err
+	}
+	if s.opts.Orchestrations != nil && !s.opts.Orchestrations(req.Name, req.Version) {
+		if req.Version != "" {
+			return api.Errorf(api.CodeUnknownOrchestration, "orchestration %q version %q is not registered", req.Name, req.Version)
+		}
+		return api.Errorf(api.CodeUnknownOrchestration, "orchestration %q is not registered", req.Name)
+	}
+	var opts []runtime.StartOption
+	if req.Version != "" {
+		opts = append(opts, runtime.StartVersion(req.Version))
+	}
+	if !req.StartAt.IsZero() {
+		opts = append(opts, runtime.StartAt(req.StartAt))
+	}
+	reuse := req.Reuse
+	if reuse == "" {
+		reuse = s.opts.Reuse
+	}
+	if reuse == api.ReuseReplaceFinished {
+		opts = append(opts, runtime.ReuseFinished())
+	}
+	return s.client.Start(ctx, req.Name, req.ID, rawOrNil(req.Input), opts...)
+}
+
+func (s *Server) raise(ctx context.Context, data []byte) (any, error) {
+	var req api.RaiseRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if err := checkID(req.ID); err != nil {
+		return nil, err
+	}
+	if req.Event == "" {
+		return nil, api.Errorf(api.CodeBadRequest, "event is required: the name of the event to raise")
+	}
+	if err := api.CheckPayload("event payload", len(req.Payload), s.opts.MaxPayloadBytes); err != nil {
+		return nil, err
+	}
+	if err := s.client.RaiseEvent(ctx, req.ID, req.Event, rawOrNil(req.Payload)); err != nil {
+		return nil, err
+	}
+	return api.Empty{}, nil
+}
+
+// control decodes the {"id","reason"} body shared by terminate, suspend and
+// resume.
+func control(data []byte) (id, reason string, err error) {
+	var req api.TerminateRequest
+	if err := decode(data, &req); err != nil {
+		return "", "", err
+	}
+	if err := checkID(req.ID); err != nil {
+		return "", "", err
+	}
+	if len(req.Reason) > api.MaxReasonBytes {
+		return "", "", api.Errorf(api.CodeBadRequest, "reason is %d bytes, the limit is %d", len(req.Reason), api.MaxReasonBytes)
+	}
+	return req.ID, req.Reason, nil
+}
+
+func (s *Server) terminate(ctx context.Context, data []byte) (any, error) {
+	id, reason, err := control(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.client.Terminate(ctx, id, reason); err != nil {
+		return nil, err
+	}
+	return api.Empty{}, nil
+}
+
+func (s *Server) suspend(ctx context.Context, data []byte) (any, error) {
+	id, reason, err := control(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.client.Suspend(ctx, id, reason); err != nil {
+		return nil, err
+	}
+	return api.Empty{}, nil
+}
+
+func (s *Server) resume(ctx context.Context, data []byte) (any, error) {
+	id, reason, err := control(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.client.Resume(ctx, id, reason); err != nil {
+		return nil, err
+	}
+	return api.Empty{}, nil
+}
+
+func (s *Server) status(ctx context.Context, data []byte) (any, error) {
+	var req api.StatusRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if err := checkID(req.ID); err != nil {
+		return nil, err
+	}
+	return statusObject(ctx, s.client, s.p, req.ID)
+}
+
+func (s *Server) purge(ctx context.Context, data []byte) (any, error) {
+	var req api.PurgeRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if err := checkID(req.ID); err != nil {
+		return nil, err
+	}
+	if err := s.client.Purge(ctx, req.ID); err != nil {
+		return nil, err
+	}
+	return api.Empty{}, nil
+}
+
+// rawOrNil passes a JSON value to the runtime's codec; an absent value is
+// no payload at all rather than null.
+func rawOrNil(v json.RawMessage) any {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+// newInstanceID returns a random UUID (version 4) for a start without an id.
+func newInstanceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// checkID validates the id of a request about an existing instance: absent
+// is a missing field, present but malformed is an invalid id.
+func checkID(id string) error {
+	if id == "" {
+		return api.Errorf(api.CodeBadRequest, "id is required: the instance id")
+	}
+	return api.ValidateInstanceID(id)
+}

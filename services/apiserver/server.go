@@ -1,0 +1,404 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/services/api"
+)
+
+// QueueGroup is the core NATS queue group every API replica joins.
+const QueueGroup = "reprise-api"
+
+// Options configure a [Server]. Zero fields take the defaults.
+type Options struct {
+	// Prefix of every subject and stream (default [api.DefaultPrefix]).
+	Prefix string
+	// MaxPayloadBytes limits an input or event payload (default
+	// [api.DefaultMaxPayloadBytes]).
+	MaxPayloadBytes int
+	// Reuse is the policy for a start whose request names none (default
+	// [api.ReuseReject]).
+	Reuse api.ReusePolicy
+	// Orchestrations reports whether an orchestration name and version can
+	// be started; a start failing it is answered with
+	// [api.CodeUnknownOrchestration]. Nil accepts every name (an unknown one
+	// then fails the instance when it runs). See [RegistryLookup].
+	Orchestrations func(name, version string) bool
+	// Concurrency bounds the requests (other than waits) and submissions
+	// handled at once (default 256).
+	Concurrency int
+	// MaxWaits bounds the wait requests pending at once (default 10,000);
+	// one more is answered with [api.CodeUnavailable].
+	MaxWaits int
+	// Replicas of the submit and dead-letter streams (default 1).
+	Replicas int
+	// MemoryStorage keeps the submit and dead-letter streams in server
+	// memory (tests only).
+	MemoryStorage bool
+	// DeadLetterMaxAge is how long dead letters are kept (default 7 days).
+	DeadLetterMaxAge time.Duration
+	// SubmitMaxDeliveries bounds the attempts at a submission that keeps
+	// failing for a transient reason before it is dead-lettered (default
+	// 20).
+	SubmitMaxDeliveries int
+	// OnReply, when set, is told the outcome of every request and
+	// submission: the verb ("submit" for the submit stream) and "ok" or the
+	// error code. Both values are bounded, so they suit metric labels.
+	OnReply func(verb, code string)
+	// Logger receives the server's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// VerbSubmit is the verb [Options.OnReply] reports for submissions.
+const VerbSubmit = "submit"
+
+// outcomeOK is the code [Options.OnReply] reports for a success.
+const outcomeOK = "ok"
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Prefix == "" {
+		o.Prefix = api.DefaultPrefix
+	}
+	if err := api.ValidatePrefix(o.Prefix); err != nil {
+		return o, err
+	}
+	if o.MaxPayloadBytes <= 0 {
+		o.MaxPayloadBytes = api.DefaultMaxPayloadBytes
+	}
+	if o.Reuse == "" {
+		o.Reuse = api.ReuseReject
+	}
+	if !o.Reuse.Valid() {
+		return o, fmt.Errorf("apiserver: unknown reuse policy %q (want %q or %q)", o.Reuse, api.ReuseReject, api.ReuseReplaceFinished)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 256
+	}
+	if o.MaxWaits <= 0 {
+		o.MaxWaits = 10_000
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.DeadLetterMaxAge <= 0 {
+		o.DeadLetterMaxAge = 7 * 24 * time.Hour
+	}
+	if o.SubmitMaxDeliveries <= 0 {
+		o.SubmitMaxDeliveries = 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.OnReply == nil {
+		o.OnReply = func(string, string) {}
+	}
+	return o, nil
+}
+
+// Server answers the subject API. Create it with [New], then Start; Stop
+// ends it. Safe for concurrent use.
+type Server struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	client *runtime.Client
+	p      provider.Provider
+	opts   Options
+	log    *slog.Logger
+
+	// sem bounds concurrent handlers; waits bounds pending waits.
+	sem   chan struct{}
+	waits chan struct{}
+
+	// ctx is cancelled by Stop to cut waits short; work counts handler
+	// goroutines, which begin only while closing is false (so Stop's Wait
+	// never races with an Add).
+	ctx     context.Context
+	cancel  context.CancelFunc
+	workMu  sync.Mutex
+	closing bool
+	work    sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	sub     *nats.Subscription
+	submit  jetstream.ConsumeContext
+	// submitCreated seeds the ids generated for submissions without one.
+	submitCreated time.Time
+}
+
+// New returns a server answering with client over p (p must be the provider
+// client runs on; it is used to read partitions). Call Start to serve.
+func New(nc *nats.Conn, client *runtime.Client, p provider.Provider, opts Options) (*Server, error) {
+	if nc == nil || client == nil || p == nil {
+		return nil, errors.New("apiserver: New needs a NATS connection, a client and a provider")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: jetstream: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		nc: nc, js: js, client: client, p: p, opts: opts, log: opts.Logger,
+		sem: make(chan struct{}, opts.Concurrency), waits: make(chan struct{}, opts.MaxWaits),
+		ctx: ctx, cancel: cancel,
+	}, nil
+}
+
+// Start creates the submit and dead-letter streams if needed, subscribes to
+// the request subjects and starts consuming submissions. ctx bounds Start
+// only.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("apiserver: server stopped")
+	}
+	if s.started {
+		return errors.New("apiserver: server already started")
+	}
+	if err := s.startSubmit(ctx); err != nil {
+		return err
+	}
+	sub, err := s.nc.QueueSubscribe(api.SubjectWildcard(s.opts.Prefix), QueueGroup, s.onRequest)
+	if err != nil {
+		s.submit.Stop()
+		return fmt.Errorf("apiserver: subscribe %s: %w", api.SubjectWildcard(s.opts.Prefix), err)
+	}
+	// Requests carry payloads up to the limit; let a burst of them queue.
+	if err := sub.SetPendingLimits(64*1024, 512<<20); err != nil {
+		s.log.Warn("set pending limits", "err", err)
+	}
+	if err := s.nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = sub.Unsubscribe()
+		s.submit.Stop()
+		return fmt.Errorf("apiserver: flush subscription: %w", err)
+	}
+	s.sub = sub
+	s.started = true
+	return nil
+}
+
+// Stop stops taking requests and submissions, answers pending waits with
+// [api.CodeUnavailable] (their clients retry on another replica), and waits
+// for in-flight handlers until ctx ends.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	sub, submit := s.sub, s.submit
+	s.mu.Unlock()
+	var errs []error
+	if sub != nil {
+		// Drain hands the already received requests to onRequest, then
+		// unsubscribes.
+		closed := sub.StatusChanged(nats.SubscriptionClosed)
+		if err := sub.Drain(); err != nil {
+			errs = append(errs, fmt.Errorf("apiserver: drain subscription: %w", err))
+		} else {
+			select {
+			case <-closed:
+			case <-ctx.Done():
+			}
+		}
+	}
+	if submit != nil {
+		submit.Drain()
+		select {
+		case <-submit.Closed():
+		case <-ctx.Done():
+		}
+	}
+	s.cancel()
+	s.workMu.Lock()
+	s.closing = true
+	s.workMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.work.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("apiserver: stop: %w", ctx.Err()))
+		<-done // handlers all end on s.ctx, which is cancelled
+	}
+	return errors.Join(errs...)
+}
+
+// begin registers a handler goroutine about to start; false once Stop is
+// waiting for them.
+func (s *Server) begin() bool {
+	s.workMu.Lock()
+	defer s.workMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.work.Add(1)
+	return true
+}
+
+// onRequest runs on the subscription's delivery goroutine: it hands the
+// request to a bounded handler goroutine so that a slow request (a wait)
+// never holds up the others.
+func (s *Server) onRequest(m *nats.Msg) {
+	verb := api.Verb(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+	if verb == api.VerbWait {
+		select {
+		case s.waits <- struct{}{}:
+		default:
+			s.respond(m, verb, nil, api.Errorf(api.CodeUnavailable, "too many pending waits (%d); retry later", s.opts.MaxWaits))
+			return
+		}
+		if !s.begin() {
+			<-s.waits
+			s.respond(m, verb, nil, errStopping)
+			return
+		}
+		go func() {
+			defer s.work.Done()
+			defer func() { <-s.waits }()
+			s.serve(m, verb)
+		}()
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.ctx.Done():
+		s.respond(m, verb, nil, errStopping)
+		return
+	}
+	if !s.begin() {
+		<-s.sem
+		s.respond(m, verb, nil, errStopping)
+		return
+	}
+	go func() {
+		defer s.work.Done()
+		defer func() { <-s.sem }()
+		s.serve(m, verb)
+	}()
+}
+
+// serve runs one request and sends its reply. A panic in a handler is
+// answered as an internal error instead of crashing the process.
+func (s *Server) serve(m *nats.Msg, verb api.Verb) {
+	var (
+		reply any
+		err   error
+	)
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("api handler panicked", "verb", verb, "panic", r)
+				err = api.Errorf(api.CodeInternal, "the server failed on this request: %v", r)
+			}
+		}()
+		reply, err = s.handle(s.ctx, verb, m.Data)
+	}()
+	s.respond(m, verb, reply, err)
+}
+
+// handle decodes, validates and runs one request.
+func (s *Server) handle(ctx context.Context, verb api.Verb, data []byte) (any, error) {
+	switch verb {
+	case api.VerbStart:
+		return s.start(ctx, data)
+	case api.VerbRaise:
+		return s.raise(ctx, data)
+	case api.VerbTerminate:
+		return s.terminate(ctx, data)
+	case api.VerbSuspend:
+		return s.suspend(ctx, data)
+	case api.VerbResume:
+		return s.resume(ctx, data)
+	case api.VerbStatus:
+		return s.status(ctx, data)
+	case api.VerbWait:
+		return s.wait(ctx, data)
+	case api.VerbList:
+		return s.list(ctx, data)
+	case api.VerbHistory:
+		return s.history(ctx, data)
+	case api.VerbPurge:
+		return s.purge(ctx, data)
+	}
+	return nil, api.Errorf(api.CodeBadRequest, "unknown verb %q: the API has %s", verb, verbList())
+}
+
+func verbList() string {
+	vs := api.Verbs()
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = string(v)
+	}
+	return strings.Join(names, ", ")
+}
+
+// respond sends reply, or the error reply for err.
+func (s *Server) respond(m *nats.Msg, verb api.Verb, reply any, err error) {
+	var body []byte
+	code := outcomeOK
+	if err != nil {
+		ae := toAPIError(err)
+		code = string(ae.Code)
+		if ae.Code == api.CodeInternal {
+			s.log.Error("api request failed", "verb", verb, "err", err)
+		} else {
+			s.log.Debug("api request rejected", "verb", verb, "code", ae.Code, "err", ae.Message)
+		}
+		body, _ = json.Marshal(api.ErrorReply{Error: ae})
+	} else {
+		var merr error
+		body, merr = json.Marshal(reply)
+		if merr != nil {
+			s.log.Error("encode api reply", "verb", verb, "err", merr)
+			body, _ = json.Marshal(api.ErrorReply{Error: api.Errorf(api.CodeInternal, "encode reply: %v", merr)})
+		}
+	}
+	s.opts.OnReply(string(verb), code)
+	if m.Reply == "" {
+		if err != nil {
+			s.log.Warn("api request without a reply subject failed", "verb", verb, "err", err)
+		}
+		return
+	}
+	if err := m.Respond(body); err != nil {
+		s.log.Warn("send api reply", "verb", verb, "err", err)
+	}
+}
+
+// decode parses a request body that must be a JSON object.
+func decode(data []byte, v any) error {
+	trimmed := strings.TrimSpace(string(data))
+	if trimmed == "" {
+		return api.Errorf(api.CodeBadRequest, "empty request: the body must be a JSON object")
+	}
+	if trimmed[0] != '{' {
+		return api.Errorf(api.CodeBadRequest, "malformed request: the body must be a JSON object")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return api.Errorf(api.CodeBadRequest, "malformed JSON: %v", err)
+	}
+	return nil
+}

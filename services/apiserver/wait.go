@@ -1,0 +1,77 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/services/api"
+)
+
+// wait answers once the instance is terminal, or with CodeTimeout. It
+// subscribes to the instance's notification subject before reading the
+// status, so a change committed between the read and the wait is not
+// missed; it never polls.
+func (s *Server) wait(ctx context.Context, data []byte) (any, error) {
+	var req api.WaitRequest
+	if err := decode(data, &req); err != nil {
+		return nil, err
+	}
+	if err := checkID(req.ID); err != nil {
+		return nil, err
+	}
+	if req.TimeoutMS < 0 {
+		return nil, api.Errorf(api.CodeBadRequest, "timeout_ms is negative")
+	}
+	timeout := req.Timeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	notes := make(chan *nats.Msg, 16)
+	sub, err := s.nc.ChanSubscribe(api.NotifySubject(s.opts.Prefix, req.ID), notes)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: subscribe to notifications of %q: %w", req.ID, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	// The server must know the subscription before the status is read.
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return nil, s.waitEnded(ctx, req.ID, timeout, fmt.Errorf("apiserver: flush: %w", err))
+	}
+	for {
+		st, err := statusObject(ctx, s.client, s.p, req.ID)
+		switch {
+		case err == nil && st.Status.IsTerminal():
+			return st, nil
+		case err != nil && !errors.Is(err, runtime.ErrInstanceNotFound):
+			return nil, s.waitEnded(ctx, req.ID, timeout, err)
+		}
+		// Not started yet (a start may be queued) or still running: wait
+		// for the next status change.
+		select {
+		case <-ctx.Done():
+			return nil, s.waitEnded(ctx, req.ID, timeout, ctx.Err())
+		case m := <-notes:
+			var note api.InstanceStatus
+			if json.Unmarshal(m.Data, &note) == nil && note.ID == req.ID && note.Status.IsTerminal() {
+				return &note, nil
+			}
+		}
+	}
+}
+
+// waitEnded classifies the end of a wait that did not see a terminal
+// status: the request's own timeout, a shutdown, or a failure.
+func (s *Server) waitEnded(ctx context.Context, id string, timeout time.Duration, err error) error {
+	switch {
+	case s.ctx.Err() != nil:
+		return errStopping
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return api.Errorf(api.CodeTimeout, "instance %q did not finish within %s", id, timeout)
+	}
+	return err
+}

@@ -1,0 +1,281 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reprise/reprise/services/api"
+)
+
+// Role selects what a process runs.
+type Role int
+
+const (
+	// Orchestrator runs orchestration turns for its shards and the subject
+	// API; in embedded mode (no NATS URL) it also runs activities.
+	Orchestrator Role = iota + 1
+	// Worker runs activities only; it keeps no state, so any number of
+	// workers compete for the same queue.
+	Worker
+)
+
+// String returns the role's name.
+func (r Role) String() string {
+	switch r {
+	case Orchestrator:
+		return "orchestrator"
+	case Worker:
+		return "worker"
+	}
+	return "Role(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Activities says whether an orchestrator also runs activities.
+type Activities string
+
+// Activities values.
+const (
+	// ActivitiesAuto runs them in embedded mode only.
+	ActivitiesAuto  Activities = "auto"
+	ActivitiesOn    Activities = "true"
+	ActivitiesOff   Activities = "false"
+	activitiesUnset Activities = ""
+)
+
+// Config is the configuration of a service process. Zero fields take the
+// defaults listed by [Settings]; each field has a flag and an
+// environment variable, the flag winning.
+type Config struct {
+	// NATSURL is the NATS server URL (comma-separated for a cluster). Empty
+	// starts an embedded server (orchestrator only).
+	NATSURL string
+	// NATSCreds is a NATS credentials (.creds) file.
+	NATSCreds string
+	// TLSCA, TLSCert, TLSKey configure TLS to NATS: a CA bundle to verify
+	// the server, and a client certificate and key.
+	TLSCA, TLSCert, TLSKey string
+	// NATSListen is the embedded server's client address (default
+	// 127.0.0.1:4222, what the CLI connects to by default).
+	NATSListen string
+	// NATSSync makes the embedded server fsync every write, so acknowledged
+	// work survives power loss (default false: it survives a process crash).
+	NATSSync bool
+	// DataDir holds the embedded server's store and the Pebble store
+	// (default ./data).
+	DataDir string
+	// Prefix names every subject and stream (default "reprise").
+	Prefix string
+	// Shards is the number of shards instances hash to; fixed for the life
+	// of a deployment (default 16).
+	Shards int
+	// OwnedShards lists the shards this orchestrator runs (default: all),
+	// e.g. "0-7" or "0,2,4".
+	OwnedShards []int
+	// Replicas of the JetStream streams (default 1; 3 on a 3-node cluster).
+	Replicas int
+	// CacheSize bounds the sticky cache of live instances (default 10,000;
+	// negative disables it).
+	CacheSize int
+	// Concurrency is the number of orchestration turns run at once
+	// (default 8).
+	Concurrency int
+	// ActivityConcurrency is the number of activities run at once (default
+	// 64).
+	ActivityConcurrency int
+	// Activities says whether an orchestrator runs activities too (default
+	// auto: in embedded mode only).
+	Activities Activities
+	// MetricsAddr serves /metrics, /healthz and /readyz (default :9090;
+	// "off" disables it).
+	MetricsAddr string
+	// MaxPayloadBytes limits an input or event payload accepted by the API
+	// (default 1 MiB).
+	MaxPayloadBytes int
+	// Reuse is the default reuse policy of a start (default reject).
+	Reuse api.ReusePolicy
+	// LockTimeout is how long a fetched instance or activity stays locked
+	// without renewal; after a crash, its work is redelivered once it
+	// expires (default 30s). Every process of a deployment must use the
+	// same value.
+	LockTimeout time.Duration
+	// DrainTimeout bounds the graceful stop: in-flight turns and activities
+	// get this long to finish (default 30s).
+	DrainTimeout time.Duration
+	// LogLevel is debug, info, warn or error (default info); LogFormat is
+	// text or json (default text).
+	LogLevel  string
+	LogFormat string
+
+	// Logger, when set, is used instead of one built from LogLevel and
+	// LogFormat.
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultDataDir      = "./data"
+	DefaultNATSListen   = "127.0.0.1:4222"
+	DefaultMetricsAddr  = ":9090"
+	DefaultShards       = 16
+	DefaultConcurrency  = 8
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultLockTimeout  = 30 * time.Second
+)
+
+// withDefaults fills in the defaults.
+func (c Config) withDefaults() Config {
+	if c.NATSListen == "" {
+		c.NATSListen = DefaultNATSListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Prefix == "" {
+		c.Prefix = api.DefaultPrefix
+	}
+	if c.Shards == 0 {
+		c.Shards = DefaultShards
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.ActivityConcurrency == 0 {
+		c.ActivityConcurrency = 64
+	}
+	if c.Activities == activitiesUnset {
+		c.Activities = ActivitiesAuto
+	}
+	if c.MetricsAddr == "" {
+		c.MetricsAddr = DefaultMetricsAddr
+	}
+	if c.MaxPayloadBytes == 0 {
+		c.MaxPayloadBytes = api.DefaultMaxPayloadBytes
+	}
+	if c.Reuse == "" {
+		c.Reuse = api.ReuseReject
+	}
+	if c.LockTimeout == 0 {
+		c.LockTimeout = DefaultLockTimeout
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	return c
+}
+
+// validate checks c (with defaults applied) for role.
+func (c Config) validate(role Role) error {
+	var errs []error
+	if role != Orchestrator && role != Worker {
+		errs = append(errs, fmt.Errorf("unknown role %v", role))
+	}
+	if role == Worker && c.NATSURL == "" {
+		errs = append(errs, errors.New("a worker needs a NATS URL (-nats-url or REPRISE_NATS_URL): the embedded server runs in the orchestrator"))
+	}
+	if err := api.ValidatePrefix(c.Prefix); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Shards < 1 || c.Shards > 4096 {
+		errs = append(errs, fmt.Errorf("shards is %d, want 1 to 4096", c.Shards))
+	}
+	for _, s := range c.OwnedShards {
+		if s < 0 || s >= c.Shards {
+			errs = append(errs, fmt.Errorf("owned shard %d is outside 0..%d", s, c.Shards-1))
+		}
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas is %d, want 1 to 5", c.Replicas))
+	}
+	if c.Concurrency < 1 || c.ActivityConcurrency < 1 {
+		errs = append(errs, errors.New("concurrency and activity concurrency must be at least 1"))
+	}
+	switch c.Activities {
+	case ActivitiesAuto, ActivitiesOn, ActivitiesOff:
+	default:
+		errs = append(errs, fmt.Errorf("activities is %q, want auto, true or false", c.Activities))
+	}
+	if c.MetricsAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("metrics address %q: %w", c.MetricsAddr, err))
+		}
+	}
+	if c.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			errs = append(errs, fmt.Errorf("embedded NATS address %q: %w", c.NATSListen, err))
+		}
+	}
+	if c.MaxPayloadBytes < 1 || c.MaxPayloadBytes > maxPayloadLimit {
+		errs = append(errs, fmt.Errorf("max payload is %d bytes, want 1 to %d", c.MaxPayloadBytes, maxPayloadLimit))
+	}
+	if !c.Reuse.Valid() {
+		errs = append(errs, fmt.Errorf("reuse policy %q, want %q or %q", c.Reuse, api.ReuseReject, api.ReuseReplaceFinished))
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, errors.New("drain timeout is negative"))
+	}
+	if c.LockTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("lock timeout is %s, want at least 1s", c.LockTimeout))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("a TLS client certificate needs both a certificate and a key file"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log format %q, want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// maxPayloadLimit keeps a payload well below the embedded server's maximum
+// message size (8 MiB), which must also hold the commit record around it.
+const maxPayloadLimit = 4 << 20
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log level %q, want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// ParseShards parses a shard list such as "0-3,8,10-11".
+func ParseShards(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []int
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("shard list %q: %q is not a shard number or range", s, part)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("shard list %q: %q is not a range low-high", s, part)
+			}
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}

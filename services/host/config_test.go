@@ -1,0 +1,121 @@
+package host
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/services/api"
+)
+
+func TestFlagsWinOverEnvironment(t *testing.T) {
+	env := map[string]string{
+		"REPRISE_NATS_URL":      "nats://env:4222",
+		"REPRISE_SHARDS":        "32",
+		"REPRISE_DRAIN_TIMEOUT": "5s",
+		"REPRISE_OWNED_SHARDS":  "0-3,8",
+		"REPRISE_REUSE":         "replace_finished",
+		"REPRISE_NATS_SYNC":     "true",
+	}
+	var c Config
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	if err := c.BindFlags(fs, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Parse([]string{"-shards", "64", "-data-dir", "/tmp/x", "-nats-sync=false"}); err != nil {
+		t.Fatal(err)
+	}
+	c = c.withDefaults()
+	if c.NATSURL != "nats://env:4222" || c.Shards != 64 || c.DataDir != "/tmp/x" || c.DrainTimeout != 5*time.Second ||
+		!slices.Equal(c.OwnedShards, []int{0, 1, 2, 3, 8}) || c.Reuse != api.ReuseReplaceFinished || c.NATSSync {
+		t.Fatalf("config %+v", c)
+	}
+	if c.MetricsAddr != DefaultMetricsAddr || c.NATSListen != DefaultNATSListen || c.MaxPayloadBytes != api.DefaultMaxPayloadBytes {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestMalformedEnvironmentIsReported(t *testing.T) {
+	var c Config
+	err := c.BindFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(k string) string {
+		return map[string]string{"REPRISE_SHARDS": "many", "REPRISE_LOCK_TIMEOUT": "soon"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "REPRISE_SHARDS") || !strings.Contains(err.Error(), "REPRISE_LOCK_TIMEOUT") {
+		t.Fatalf("malformed environment: %v", err)
+	}
+}
+
+func TestValidateRejectsBadSettings(t *testing.T) {
+	for _, c := range []struct {
+		edit func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Shards = 5000 }, "shards"},
+		{func(c *Config) { c.OwnedShards = []int{16} }, "owned shard 16"},
+		{func(c *Config) { c.Reuse = "maybe" }, "reuse"},
+		{func(c *Config) { c.Activities = "sometimes" }, "activities"},
+		{func(c *Config) { c.MetricsAddr = "9090" }, "metrics address"},
+		{func(c *Config) { c.TLSCert = "cert.pem" }, "key"},
+		{func(c *Config) { c.LogLevel = "loud" }, "log level"},
+		{func(c *Config) { c.MaxPayloadBytes = 64 << 20 }, "max payload"},
+		{func(c *Config) { c.Prefix = "a.b" }, "prefix"},
+		{func(c *Config) { c.LockTimeout = time.Millisecond }, "lock timeout"},
+	} {
+		cfg := Config{}
+		c.edit(&cfg)
+		err := cfg.withDefaults().validate(Orchestrator)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error about %q, got %v", c.want, err)
+		}
+	}
+	if err := (Config{}).withDefaults().validate(Orchestrator); err != nil {
+		t.Fatalf("defaults are invalid: %v", err)
+	}
+}
+
+func TestParseShards(t *testing.T) {
+	got, err := ParseShards(" 0-2, 5 ,7-7")
+	if err != nil || !slices.Equal(got, []int{0, 1, 2, 5, 7}) {
+		t.Fatalf("ParseShards = %v, %v", got, err)
+	}
+	for _, bad := range []string{"a", "3-1", "1-", "-1", "1,,2"} {
+		if _, err := ParseShards(bad); err == nil {
+			t.Errorf("ParseShards(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSettingsAreDocumentedAndUnique(t *testing.T) {
+	flags, envs := map[string]bool{}, map[string]bool{}
+	for _, s := range Settings() {
+		if s.Usage == "" || !strings.HasPrefix(s.Env, "REPRISE_") || flags[s.Flag] || envs[s.Env] {
+			t.Fatalf("setting %+v: undocumented or repeated", s)
+		}
+		flags[s.Flag], envs[s.Env] = true, true
+		if s.Roles != "both" && s.Roles != "orchestrator" && s.Roles != "worker" {
+			t.Fatalf("setting %s has roles %q", s.Flag, s.Roles)
+		}
+	}
+}
+
+func TestMainArgsUsageErrors(t *testing.T) {
+	var out bytes.Buffer
+	noEnv := func(string) string { return "" }
+	if code := MainArgs(Orchestrator, runtime.NewRegistry(), []string{"-no-such-flag"}, noEnv, &out); code != 2 {
+		t.Fatalf("unknown flag: exit %d", code)
+	}
+	if code := MainArgs(Orchestrator, runtime.NewRegistry(), []string{"stray"}, noEnv, &out); code != 2 {
+		t.Fatalf("stray argument: exit %d", code)
+	}
+	if code := MainArgs(Worker, runtime.NewRegistry(), []string{"-metrics-addr", "off"}, noEnv, &out); code != 1 || !strings.Contains(out.String(), "NATS URL") {
+		t.Fatalf("worker without NATS: exit %d, %s", code, out.String())
+	}
+	if code := MainArgs(Orchestrator, runtime.NewRegistry(), []string{"-h"}, noEnv, io.Discard); code != 0 {
+		t.Fatalf("-h: exit %d", code)
+	}
+}

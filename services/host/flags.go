@@ -1,0 +1,184 @@
+package host
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reprise/reprise/services/api"
+)
+
+// Setting documents one configuration setting: its flag, its environment
+// variable, its default and what it does. [Settings] lists them all (the
+// README's configuration reference and the deployment manifests are checked
+// against it).
+type Setting struct {
+	Flag    string
+	Env     string
+	Default string
+	Usage   string
+	// Roles is "orchestrator", "worker" or "both".
+	Roles string
+	// Bool flags may be given without a value.
+	Bool bool
+
+	set func(c *Config, v string) error
+}
+
+// Settings returns every setting in documentation order.
+func Settings() []Setting {
+	str := func(f func(c *Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *f(c) = v; return nil }
+	}
+	num := func(f func(c *Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			*f(c) = n
+			return nil
+		}
+	}
+	dur := func(f func(c *Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 30s", v)
+			}
+			*f(c) = d
+			return nil
+		}
+	}
+	return []Setting{
+		{Flag: "nats-url", Env: "REPRISE_NATS_URL", Default: "", Roles: "both",
+			Usage: "NATS server URL(s), comma-separated; empty starts an embedded NATS server (orchestrator only)",
+			set:   str(func(c *Config) *string { return &c.NATSURL })},
+		{Flag: "nats-creds", Env: "REPRISE_NATS_CREDS", Default: "", Roles: "both",
+			Usage: "NATS credentials file (.creds)",
+			set:   str(func(c *Config) *string { return &c.NATSCreds })},
+		{Flag: "nats-tls-ca", Env: "REPRISE_NATS_TLS_CA", Default: "", Roles: "both",
+			Usage: "CA bundle (PEM) to verify the NATS server",
+			set:   str(func(c *Config) *string { return &c.TLSCA })},
+		{Flag: "nats-tls-cert", Env: "REPRISE_NATS_TLS_CERT", Default: "", Roles: "both",
+			Usage: "client certificate (PEM) for NATS",
+			set:   str(func(c *Config) *string { return &c.TLSCert })},
+		{Flag: "nats-tls-key", Env: "REPRISE_NATS_TLS_KEY", Default: "", Roles: "both",
+			Usage: "client key (PEM) for NATS",
+			set:   str(func(c *Config) *string { return &c.TLSKey })},
+		{Flag: "nats-listen", Env: "REPRISE_NATS_LISTEN", Default: DefaultNATSListen, Roles: "orchestrator",
+			Usage: "client address of the embedded NATS server",
+			set:   str(func(c *Config) *string { return &c.NATSListen })},
+		{Flag: "nats-sync", Env: "REPRISE_NATS_SYNC", Default: "false", Roles: "orchestrator", Bool: true,
+			Usage: "embedded NATS server fsyncs every write (survives power loss, slower)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.NATSSync = b
+				return nil
+			}},
+		{Flag: "data-dir", Env: "REPRISE_DATA_DIR", Default: DefaultDataDir, Roles: "orchestrator",
+			Usage: "directory of the Pebble store and the embedded NATS server's store",
+			set:   str(func(c *Config) *string { return &c.DataDir })},
+		{Flag: "prefix", Env: "REPRISE_PREFIX", Default: api.DefaultPrefix, Roles: "both",
+			Usage: "prefix of every subject and stream",
+			set:   str(func(c *Config) *string { return &c.Prefix })},
+		{Flag: "shards", Env: "REPRISE_SHARDS", Default: strconv.Itoa(DefaultShards), Roles: "both",
+			Usage: "number of shards instances hash to; fixed for the life of a deployment (same value on every process)",
+			set:   num(func(c *Config) *int { return &c.Shards })},
+		{Flag: "owned-shards", Env: "REPRISE_OWNED_SHARDS", Default: "all", Roles: "orchestrator",
+			Usage: "shards this orchestrator runs, e.g. 0-7 or 0,2,4",
+			set: func(c *Config, v string) error {
+				if v == "all" {
+					c.OwnedShards = nil
+					return nil
+				}
+				s, err := ParseShards(v)
+				c.OwnedShards = s
+				return err
+			}},
+		{Flag: "replicas", Env: "REPRISE_REPLICAS", Default: "1", Roles: "both",
+			Usage: "replicas of the JetStream streams (3 on a 3-node cluster)",
+			set:   num(func(c *Config) *int { return &c.Replicas })},
+		{Flag: "cache-size", Env: "REPRISE_CACHE_SIZE", Default: "10000", Roles: "orchestrator",
+			Usage: "live instances kept in the sticky cache (negative disables it)",
+			set:   num(func(c *Config) *int { return &c.CacheSize })},
+		{Flag: "concurrency", Env: "REPRISE_CONCURRENCY", Default: strconv.Itoa(DefaultConcurrency), Roles: "orchestrator",
+			Usage: "orchestration turns run at once",
+			set:   num(func(c *Config) *int { return &c.Concurrency })},
+		{Flag: "activity-concurrency", Env: "REPRISE_ACTIVITY_CONCURRENCY", Default: "64", Roles: "both",
+			Usage: "activities run at once",
+			set:   num(func(c *Config) *int { return &c.ActivityConcurrency })},
+		{Flag: "activities", Env: "REPRISE_ACTIVITIES", Default: string(ActivitiesAuto), Roles: "orchestrator",
+			Usage: "run activities in the orchestrator too: auto (only with the embedded server), true or false",
+			set:   func(c *Config, v string) error { c.Activities = Activities(v); return nil }},
+		{Flag: "metrics-addr", Env: "REPRISE_METRICS_ADDR", Default: DefaultMetricsAddr, Roles: "both",
+			Usage: "address of /metrics, /healthz and /readyz (\"off\" disables)",
+			set:   str(func(c *Config) *string { return &c.MetricsAddr })},
+		{Flag: "max-payload", Env: "REPRISE_MAX_PAYLOAD", Default: strconv.Itoa(api.DefaultMaxPayloadBytes), Roles: "orchestrator",
+			Usage: "largest input or event payload the API accepts, in bytes",
+			set:   num(func(c *Config) *int { return &c.MaxPayloadBytes })},
+		{Flag: "reuse", Env: "REPRISE_REUSE", Default: string(api.ReuseReject), Roles: "orchestrator",
+			Usage: "default reuse policy of a start naming an existing id: reject or replace_finished",
+			set:   func(c *Config, v string) error { c.Reuse = api.ReusePolicy(v); return nil }},
+		{Flag: "lock-timeout", Env: "REPRISE_LOCK_TIMEOUT", Default: DefaultLockTimeout.String(), Roles: "both",
+			Usage: "how long fetched work stays locked without renewal; after a crash it is redelivered when this expires (same value on every process)",
+			set:   dur(func(c *Config) *time.Duration { return &c.LockTimeout })},
+		{Flag: "drain-timeout", Env: "REPRISE_DRAIN_TIMEOUT", Default: DefaultDrainTimeout.String(), Roles: "both",
+			Usage: "on SIGTERM/SIGINT, how long in-flight turns and activities get to finish",
+			set:   dur(func(c *Config) *time.Duration { return &c.DrainTimeout })},
+		{Flag: "log-level", Env: "REPRISE_LOG_LEVEL", Default: "info", Roles: "both",
+			Usage: "debug, info, warn or error",
+			set:   str(func(c *Config) *string { return &c.LogLevel })},
+		{Flag: "log-format", Env: "REPRISE_LOG_FORMAT", Default: "text", Roles: "both",
+			Usage: "text or json",
+			set:   str(func(c *Config) *string { return &c.LogFormat })},
+	}
+}
+
+// BindFlags defines every setting on fs, writing into c. Environment
+// variables (read with getenv, e.g. os.Getenv) set the starting values, so a
+// flag given on the command line wins over the environment. It returns the
+// errors of malformed environment values.
+func (c *Config) BindFlags(fs *flag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	for _, s := range Settings() {
+		if v := getenv(s.Env); v != "" {
+			if err := s.set(c, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.Env, err))
+			}
+		}
+		def := s.Default
+		if def == "" {
+			def = "none"
+		}
+		fs.Var(&settingValue{c: c, s: s}, s.Flag, fmt.Sprintf("%s (env %s, default %s)", s.Usage, s.Env, def))
+	}
+	return errors.Join(errs...)
+}
+
+// settingValue adapts a Setting to flag.Value.
+type settingValue struct {
+	c   *Config
+	s   Setting
+	val string
+}
+
+func (v *settingValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return v.val
+}
+
+func (v *settingValue) Set(s string) error {
+	v.val = s
+	return v.s.set(v.c, s)
+}
+
+func (v *settingValue) IsBoolFlag() bool { return v.s.Bool }

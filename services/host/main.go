@@ -1,0 +1,72 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/reprise/reprise/runtime"
+)
+
+// Main is the whole main function of a service binary: it reads the
+// configuration from the command line and the environment, runs the role
+// with reg until SIGTERM or SIGINT, drains, and exits (status 1 on error,
+// 2 on bad usage). A second signal during the drain exits at once.
+func Main(role Role, reg *runtime.Registry) {
+	os.Exit(MainArgs(role, reg, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// MainArgs is [Main] with explicit arguments, environment and output; it
+// returns the exit status instead of exiting.
+func MainArgs(role Role, reg *runtime.Registry, args []string, getenv func(string) string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("reprise-"+role.String(), flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	envErr := cfg.BindFlags(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if envErr != nil {
+		fmt.Fprintln(stderr, "environment:", envErr)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Run(ctx, role, cfg, reg, stop); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// Run starts the role, serves until ctx ends, then drains within the
+// configured drain timeout. onStopping, if not nil, is called when the drain
+// begins (Main uses it to let a second signal kill the process).
+func Run(ctx context.Context, role Role, cfg Config, reg *runtime.Registry, onStopping func()) error {
+	n, err := Start(ctx, role, cfg, reg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	if onStopping != nil {
+		onStopping()
+	}
+	drain, cancel := context.WithTimeout(context.Background(), n.cfg.DrainTimeout)
+	defer cancel()
+	if err := n.Stop(drain); err != nil {
+		return fmt.Errorf("host: stop %s: %w", role, err)
+	}
+	return nil
+}

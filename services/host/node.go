@@ -1,0 +1,318 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/provider/jetstream"
+	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/provider/pebble"
+	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/services/apiserver"
+)
+
+// Node is one running service process: its NATS connection (and embedded
+// server), store, provider, runtime worker, API server and HTTP endpoints.
+// Create it with [Start]; Stop drains and releases everything.
+type Node struct {
+	role    Role
+	cfg     Config
+	log     *slog.Logger
+	metrics *prometheus.Registry
+
+	embedded *natsembed.Server
+	nc       *nats.Conn
+	js       natsjs.JetStream
+	store    *pebble.Store
+	// tempStore is a worker's scratch store directory, removed on Stop.
+	tempStore string
+	prov      provider.Provider
+	worker    *runtime.Worker
+	api       *apiserver.Server
+	http      *httpServer
+
+	ready    atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start builds and starts a service process of the given role over the
+// functions in reg. It returns once the node is ready: NATS connected,
+// streams present, the store open and recovered, dispatchers and the API
+// running. On error everything started so far is released.
+func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*Node, error) {
+	if reg == nil {
+		return nil, errors.New("host: Start needs a registry")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(role); err != nil {
+		return nil, fmt.Errorf("host: configuration: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = newLogger(cfg)
+	}
+	log = log.With("service", role.String())
+	n := &Node{role: role, cfg: cfg, log: log, metrics: prometheus.NewRegistry()}
+	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := n.start(ctx, reg); err != nil {
+		n.release(context.Background())
+		return nil, fmt.Errorf("host: start %s: %w", role, err)
+	}
+	n.ready.Store(true)
+	log.Info("ready", "nats", n.NATSURL(), "health", n.HealthAddr(), "prefix", cfg.Prefix,
+		"embedded", n.embedded != nil, "activities", n.runsActivities())
+	return n, nil
+}
+
+func (n *Node) runsActivities() bool {
+	switch {
+	case n.role == Worker:
+		return true
+	case n.cfg.Activities == ActivitiesOn:
+		return true
+	case n.cfg.Activities == ActivitiesAuto:
+		return n.cfg.NATSURL == ""
+	}
+	return false
+}
+
+func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
+	cfg := n.cfg
+	// Health first, so a probe sees "alive, not ready" during recovery.
+	if cfg.MetricsAddr != "off" {
+		h, err := startHTTP(cfg.MetricsAddr, n, n.log)
+		if err != nil {
+			return err
+		}
+		n.http = h
+	}
+	url := cfg.NATSURL
+	if url == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		srv, err := startEmbedded(cfg)
+		if err != nil {
+			return err
+		}
+		n.embedded = srv
+		url = srv.ClientURL()
+		n.log.Info("embedded NATS server started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"))
+	}
+	nc, err := connect(ctx, cfg, url, "reprise-"+n.role.String(), n.log)
+	if err != nil {
+		return err
+	}
+	n.nc = nc
+	if n.js, err = natsjs.New(nc); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	topo := runtime.Topology(runtime.WithLockTimeout(cfg.LockTimeout))
+	storeDir := filepath.Join(cfg.DataDir, "pebble")
+	owned := cfg.OwnedShards
+	if n.role == Worker {
+		// A worker owns no shard: it only fetches activities and sends
+		// their results. The provider still wants a store, so it gets a
+		// scratch one.
+		owned = []int{}
+		if storeDir, err = os.MkdirTemp("", "reprise-worker-"); err != nil {
+			return fmt.Errorf("worker scratch store: %w", err)
+		}
+		n.tempStore = storeDir
+	}
+	if n.store, err = pebble.Open(pebble.Options{Dir: storeDir, IndexedKeys: topo.IndexedKeys, Logger: n.log.With("component", "pebble")}); err != nil {
+		return fmt.Errorf("open Pebble store in %s: %w", storeDir, err)
+	}
+	if n.role == Orchestrator {
+		n.log.Info("recovering", "shards", cfg.Shards, "owned", ownedString(owned))
+	}
+	prov, err := jetstream.New(ctx, nc, n.store, topo, jetstream.Options{
+		Prefix:      cfg.Prefix,
+		Shards:      cfg.Shards,
+		OwnedShards: owned,
+		Replicas:    cfg.Replicas,
+		Logger:      n.log.With("component", "provider"),
+	})
+	if err != nil {
+		return fmt.Errorf("JetStream provider: %w", err)
+	}
+	n.prov = prov
+
+	runProv := provider.Provider(prov)
+	if n.role == Orchestrator {
+		runProv = apiserver.Notifying(prov, nc, cfg.Prefix, n.log.With("component", "notify"))
+	}
+	wopts := runtime.WorkerOptions{
+		DisableOrchestrations:    n.role == Worker,
+		DisableActivities:        !n.runsActivities(),
+		OrchestrationConcurrency: cfg.Concurrency,
+		ActivityConcurrency:      cfg.ActivityConcurrency,
+		CacheSize:                cfg.CacheSize,
+		Logger:                   n.log.With("component", "runtime"),
+	}
+	if n.worker, err = runtime.NewWorker(runProv, reg, wopts); err != nil {
+		return err
+	}
+	if n.role == Orchestrator {
+		client := runtime.NewClient(prov, runtime.ClientOptions{MaxPayloadBytes: cfg.MaxPayloadBytes})
+		n.api, err = apiserver.New(nc, client, prov, apiserver.Options{
+			Prefix:          cfg.Prefix,
+			MaxPayloadBytes: cfg.MaxPayloadBytes,
+			Reuse:           cfg.Reuse,
+			Orchestrations:  apiserver.RegistryLookup(reg),
+			Replicas:        cfg.Replicas,
+			Logger:          n.log.With("component", "api"),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := n.worker.Start(ctx); err != nil {
+		return err
+	}
+	if n.api != nil {
+		if err := n.api.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ownedString(owned []int) string {
+	if owned == nil {
+		return "all"
+	}
+	return fmt.Sprint(owned)
+}
+
+// Stop drains the node: it stops taking requests, lets in-flight turns and
+// activities finish until ctx ends (then abandons what is left, to be
+// redelivered), and releases NATS, the store and the embedded server.
+// Calling it again returns the first result.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		n.ready.Store(false)
+		n.log.Info("draining")
+		n.stopErr = n.release(ctx)
+		n.log.Info("stopped", "err", n.stopErr)
+	})
+	return n.stopErr
+}
+
+// release stops what was started, in reverse order.
+func (n *Node) release(ctx context.Context) error {
+	var errs []error
+	if n.api != nil {
+		if err := n.api.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.worker != nil {
+		if err := n.worker.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain turns and activities: %w", err))
+		}
+	}
+	if n.prov != nil {
+		if err := n.prov.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close provider: %w", err))
+		}
+	}
+	if n.nc != nil {
+		// Flush what was published (notifications), then close.
+		_ = n.nc.FlushTimeout(2 * time.Second)
+		n.nc.Close()
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close Pebble store: %w", err))
+		}
+	}
+	if n.tempStore != "" {
+		_ = os.RemoveAll(n.tempStore)
+	}
+	if n.embedded != nil {
+		n.embedded.Shutdown()
+	}
+	if n.http != nil {
+		n.http.stop()
+	}
+	return errors.Join(errs...)
+}
+
+// Ready reports whether the node serves: started, not stopping, and
+// connected to NATS.
+func (n *Node) Ready() bool { return n.ready.Load() && n.nc != nil && n.nc.IsConnected() }
+
+// checkReady is /readyz: ready, and the streams the node depends on exist.
+func (n *Node) checkReady(ctx context.Context) error {
+	if !n.ready.Load() {
+		return errors.New("starting or stopping")
+	}
+	if !n.nc.IsConnected() {
+		return fmt.Errorf("NATS %s", n.nc.Status())
+	}
+	if n.role == Orchestrator {
+		for _, name := range []string{api.SubmitStream(n.cfg.Prefix), api.DeadLetterStream(n.cfg.Prefix)} {
+			if _, err := n.js.Stream(ctx, name); err != nil {
+				return fmt.Errorf("stream %s: %w", name, err)
+			}
+		}
+	}
+	if h, ok := n.prov.(interface{ Healthy(context.Context) error }); ok {
+		if err := h.Healthy(ctx); err != nil {
+			return fmt.Errorf("provider: %w", err)
+		}
+	}
+	return nil
+}
+
+// NATSURL is the URL of the NATS server the node uses (the embedded one's
+// in embedded mode).
+func (n *Node) NATSURL() string {
+	if n.embedded != nil {
+		return n.embedded.ClientURL()
+	}
+	return n.cfg.NATSURL
+}
+
+// HealthAddr is the address /healthz, /readyz and /metrics are served on
+// (empty when disabled).
+func (n *Node) HealthAddr() string {
+	if n.http == nil {
+		return ""
+	}
+	return n.http.addr
+}
+
+// Metrics is the node's private Prometheus registry, served on /metrics. It
+// holds the Go and process collectors; register the service's own
+// collectors here.
+func (n *Node) Metrics() *prometheus.Registry { return n.metrics }
+
+// Provider is the node's provider, for in-process tools and tests.
+func (n *Node) Provider() provider.Provider { return n.prov }
+
+func newLogger(cfg Config) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
