@@ -5,7 +5,7 @@ BIN           := $(CURDIR)/.bin
 STATICCHECK   := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 TEST_FLAGS    ?= -race -count=1 -timeout 14m
 
-.PHONY: all build test lint vet staticcheck bench run fmt clean
+.PHONY: all build test lint vet staticcheck bench run fmt clean images
 
 all: build test
 
@@ -35,9 +35,18 @@ lint: vet staticcheck
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./provider/...
 
-## run: the main job on the embedded default (see README).
+## run: the orchestrator with embedded NATS (127.0.0.1:4222), Pebble under ./data and an in-process worker.
 run:
-	$(GO) test -count=1 -v -run 'TestConformance' ./provider/memory/
+	$(GO) run ./services/orchestrator
+
+IMAGE_PREFIX  ?= reprise
+IMAGE_TAG     ?= dev
+DOCKER        ?= docker
+
+## images: the orchestrator and worker container images (see deploy/README.md).
+images:
+	$(DOCKER) build -f services/orchestrator/Dockerfile -t $(IMAGE_PREFIX)/orchestrator:$(IMAGE_TAG) .
+	$(DOCKER) build -f services/worker/Dockerfile -t $(IMAGE_PREFIX)/worker:$(IMAGE_TAG) .
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
