@@ -248,6 +248,24 @@ type FaultInjector interface {
 	FailNextCommitAt(step string)
 }
 
+// DedupSender is an optional capability: it sends one message and reports whether it was enqueued,
+// or dropped because a message with the same ID is pending in, or was recently delivered from, its queue.
+//
+// "Recently" is the provider's deduplication window for the queue. A caller
+// uses it to make a send exclusive: of several senders of one ID, exactly one
+// learns that its message was enqueued.
+type DedupSender interface {
+	SendNew(ctx context.Context, o Outgoing) (enqueued bool, err error)
+}
+
+// HealthChecker is an optional capability: Healthy reports whether the
+// provider can serve requests now (connected to its backend, its storage
+// present). It returns nil when healthy and an error saying what is wrong
+// otherwise. It is meant for readiness probes: cheap, and bounded by ctx.
+type HealthChecker interface {
+	Healthy(ctx context.Context) error
+}
+
 // DefaultLockTimeout is the lock duration used when [Topology.LockTimeout] is
 // zero.
 const DefaultLockTimeout = 30 * time.Second

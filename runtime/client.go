@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/reprise/reprise/provider"
@@ -70,8 +71,11 @@ func ReuseFinished() StartOption { return func(o *startOptions) { o.reuse = true
 func StartAt(t time.Time) StartOption { return func(o *startOptions) { o.at = t } }
 
 // Start starts the orchestration name as instance id with input. It fails
-// with ErrInstanceExists if the id is in use (see [ReuseFinished]). Starting
-// the same id twice before the first start ran is idempotent.
+// with ErrInstanceExists if the id is in use (see [ReuseFinished]). On a
+// provider that implements [provider.DedupSender], that includes a start of
+// the same id (and generation) that is still queued or was just run: of
+// several concurrent Starts of one id, exactly one succeeds. On other
+// providers a second Start before the first one ran is accepted and dropped.
 func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...StartOption) error {
 	var o startOptions
 	for _, opt := range opts {
@@ -107,7 +111,27 @@ func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...
 		env.flags |= flagReuse
 		env.partition = partition
 	}
-	return c.send(ctx, id, messageID(id, partition, idClientNew, 0), &env, o.at)
+	msg := provider.Outgoing{Queue: c.queue, Message: provider.Message{
+		ID: messageID(id, partition, idClientNew, 0), Entity: id, Data: encodeEnvelope(&env), NotBefore: o.at,
+	}}
+	dedup, ok := c.p.(provider.DedupSender)
+	if !ok {
+		if err := c.p.Send(ctx, msg); err != nil {
+			return fmt.Errorf("runtime: send %s to %q: %w", env.kind, id, err)
+		}
+		return nil
+	}
+	// The start message's ID is deterministic per id and partition, so a
+	// concurrent or repeated start of the same generation is dropped by
+	// the provider, which tells us.
+	enqueued, err := dedup.SendNew(ctx, msg)
+	if err != nil {
+		return fmt.Errorf("runtime: send %s to %q: %w", env.kind, id, err)
+	}
+	if !enqueued {
+		return fmt.Errorf("%w: %q was started already (its start is queued or was just run)", ErrInstanceExists, id)
+	}
+	return nil
 }
 
 // RaiseEvent delivers an external event to instance id. Events to an id
@@ -163,10 +187,13 @@ func (c *Client) send(ctx context.Context, id, msgID string, env *envelope, at t
 
 // InstanceStatus is an instance's state as its metadata records it.
 type InstanceStatus struct {
-	ID        string
-	Name      string
-	Version   string
-	Status    Status
+	ID      string
+	Name    string
+	Version string
+	Status  Status
+	// Partition is the current partition: 0 for the first execution, one
+	// more after each continue-as-new or restart of a finished id.
+	Partition uint64
 	Parent    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -189,7 +216,8 @@ func (s *InstanceStatus) DecodeCustomStatus(out any) error {
 }
 
 // Status returns the state of instance id, or ErrInstanceNotFound if it has
-// not run yet (or was purged).
+// not run yet (or was purged). Name, status, output and partition come from
+// one metadata read, so they always belong to the same commit.
 func (c *Client) Status(ctx context.Context, id string) (*InstanceStatus, error) {
 	md, err := c.p.Metadata(ctx, id)
 	if errors.Is(err, provider.ErrNotFound) || (err == nil && md[MetaStatus] == "") {
@@ -209,6 +237,16 @@ func (c *Client) Status(ctx context.Context, id string) (*InstanceStatus, error)
 	}
 	if v := md[MetaOutput]; v != "" {
 		s.Output = []byte(v)
+	}
+	if v, ok := md[MetaPartition]; ok {
+		p, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: status of %q: partition %q: %w", id, v, err)
+		}
+		s.Partition = p
+	} else if s.Partition, err = c.p.CurrentPartition(ctx, id); err != nil {
+		// Metadata written before the partition key existed.
+		return nil, fmt.Errorf("runtime: status of %q: %w", id, err)
 	}
 	return s, nil
 }

@@ -11,7 +11,9 @@ import (
 )
 
 // activityLoop fetches tasks from one work queue and runs each on its own
-// goroutine, bounded by sem (shared by all queues).
+// goroutine, bounded by sem (shared by all queues and their loops). A slot
+// is taken before the fetch, so the activities running and the fetches
+// waiting never exceed the activity concurrency.
 func (w *Worker) activityLoop(fetchCtx, workCtx context.Context, queue string, sem chan struct{}) {
 	defer w.loops.Done()
 	for {

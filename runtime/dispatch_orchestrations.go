@@ -36,9 +36,13 @@ func (w *Worker) processBatch(ctx context.Context, b *provider.EntityBatch) {
 	res := w.runTurn(ctx, b)
 	committed := w.applyTurn(ctx, b, &res)
 	w.observeTurn(&res.stats, b, time.Since(began), committed)
-	if committed && res.status != "" {
-		w.opts.Notifier.Publish(b.Lock.Entity, res.status)
+	if !committed || res.status == "" {
+		return
 	}
+	if res.statusChanged && w.opts.OnStatusChange != nil {
+		w.opts.OnStatusChange(StatusChange{ID: b.Lock.Entity, Name: res.name, Status: res.status, Partition: res.commit.Partition})
+	}
+	w.opts.Notifier.Publish(b.Lock.Entity, res.status)
 }
 
 // runTurn computes the turn while keeping the instance locked.

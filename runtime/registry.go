@@ -124,3 +124,27 @@ func (r *Registry) activity(name string) (activityFunc, bool) {
 	fn, ok := r.activities[name]
 	return fn, ok
 }
+
+// HasOrchestration reports whether the orchestration name is registered at
+// version; an empty version matches any registered version (a start naming
+// no version runs the latest). Safe for concurrent use.
+func (r *Registry) HasOrchestration(name, version string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	vs := r.orchestrations[name]
+	if vs == nil {
+		return false
+	}
+	if version == "" {
+		return len(vs.byVersion) > 0
+	}
+	_, ok := vs.byVersion[version]
+	return ok
+}
+
+// HasActivity reports whether the activity name is registered. Safe for
+// concurrent use.
+func (r *Registry) HasActivity(name string) bool {
+	_, ok := r.activity(name)
+	return ok
+}

@@ -25,6 +25,17 @@ const (
 	StatusContinuedAsNew Status = "ContinuedAsNew"
 )
 
+// StatusChange is what [WorkerOptions.OnStatusChange] is told after a
+// commit that changed an instance's status.
+type StatusChange struct {
+	// ID and Name are the instance id and its orchestration name.
+	ID, Name string
+	// Status is the status the commit recorded.
+	Status Status
+	// Partition is the instance's current partition after the commit.
+	Partition uint64
+}
+
 // IsTerminal reports whether the instance has finished for good.
 func (s Status) IsTerminal() bool {
 	return s == StatusCompleted || s == StatusFailed || s == StatusTerminated
@@ -42,4 +53,7 @@ const (
 	MetaCustomStatus = "customStatus"
 	MetaOutput       = "output"
 	MetaError        = "error"
+	// MetaPartition is the instance's current partition (decimal), written
+	// with the status so that one metadata read gives a consistent view.
+	MetaPartition = "partition"
 )

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/reprise/reprise/provider"
@@ -25,6 +26,11 @@ type turnResult struct {
 	inst *instance
 	// status is the instance's status after the commit ("" if unknown).
 	status Status
+	// name is the instance's orchestration name.
+	name string
+	// statusChanged is set when the commit changes the instance's status
+	// or starts a new execution (partition) of it.
+	statusChanged bool
 	// stats is what the dispatcher reports to the [Observer].
 	stats turnStats
 }
@@ -180,6 +186,8 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 		}
 	}
 	res.status = inst.status
+	res.statusChanged = inst.status != prior || inst.partition != b.Partition || fresh
+	res.name = inst.name
 	st.started = fresh
 	st.finish(inst, createdAt(b.Metadata, fresh, now), now)
 	inst.out, inst.send, inst.cancels = nil, nil, nil
@@ -463,7 +471,9 @@ func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, 
 	res := turnResult{
 		commit: provider.Commit{Partition: b.Partition, Events: inst.out, Send: inst.send, Cancel: inst.cancels,
 			SetMetadata: e.metadata(inst, b.Metadata, fresh, now)},
-		status: StatusFailed,
+		status:        StatusFailed,
+		statusChanged: true, // only a non-terminal instance is poisoned
+		name:          inst.name,
 	}
 	inst.stop()
 	return res
@@ -516,6 +526,7 @@ func (e *engine) metadata(inst *instance, prior provider.Metadata, fresh bool, n
 		}
 	}
 	put(MetaStatus, string(inst.status))
+	put(MetaPartition, strconv.FormatUint(inst.partition, 10))
 	put(MetaName, inst.name)
 	if inst.version != "" || prior[MetaVersion] != "" {
 		put(MetaVersion, inst.version)

@@ -125,7 +125,7 @@ func TestTrackerHoldsWatermarkBelowOpenRecords(t *testing.T) {
 func TestSubjectsNeverCarryRawStrings(t *testing.T) {
 	n := names{prefix: "p", shards: 16}
 	for _, entity := range []string{"a.b", "*", ">", "with space", "\x00", "ü"} {
-		for _, s := range []string{n.logSubject(entity), n.entitySubject("q", entity), n.workSubject("w", entity), n.scheduleSubject("q", entity, entity)} {
+		for _, s := range []string{n.logSubject(entity), n.entitySubject("q", entity), n.workSubject("w", entity, entity), n.scheduleSubject("q", entity, entity)} {
 			if bytes.ContainsAny([]byte(s), " *>\x00ü") || bytes.Count([]byte(s), []byte(".")) > 5 {
 				t.Errorf("subject %q for entity %q is not a safe literal subject", s, entity)
 			}

@@ -145,7 +145,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		return commitKeep, fmt.Errorf("%w: entity %q is at partition %d, commit names %d",
 			provider.ErrStalePartition, entity, es.Partition, c.Partition)
 	}
-	if err := p.checkDuplicates(entity, es, c); err != nil {
+	if err := p.checkDuplicates(entity, es, held, c); err != nil {
 		return commitKeep, err
 	}
 	if fault == stepPublish {
@@ -216,17 +216,23 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 }
 
 // checkDuplicates rejects events whose Seq already exists in the partition.
-// Appends above the partition's last Seq, the common case, cost one read.
-func (p *Provider) checkDuplicates(entity string, es pebble.EntityState, c provider.Commit) error {
+// Appends above the partition's last Seq, the common case, cost no read:
+// the caller checked that the entity's log sequence is still the one the
+// fetch read, so the partition's last Seq is still the one the fetch saw.
+func (p *Provider) checkDuplicates(entity string, es pebble.EntityState, held *heldLock, c provider.Commit) error {
 	if len(c.Events) == 0 || !es.Exists || c.Partition > es.Partition {
 		return nil
 	}
-	last, ok, err := p.store.LastSeq(entity, c.Partition)
-	if err != nil {
-		return fmt.Errorf("read last seq of %q: %w", entity, err)
-	}
-	if !ok {
-		return nil
+	last := held.lastEvent
+	if es.LogSeq != held.logSeq || c.Partition != held.partition {
+		var ok bool
+		var err error
+		if last, ok, err = p.store.LastSeq(entity, c.Partition); err != nil {
+			return fmt.Errorf("read last seq of %q: %w", entity, err)
+		}
+		if !ok {
+			return nil
+		}
 	}
 	below := false
 	for _, e := range c.Events {

@@ -24,6 +24,9 @@ func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
 	if err := provider.ValidateEntity(entity); err != nil {
 		return err
 	}
+	if p.store == nil {
+		return ErrNoStore
+	}
 	mu := p.stripe(entity)
 	mu.Lock()
 	defer mu.Unlock()

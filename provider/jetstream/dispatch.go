@@ -19,19 +19,19 @@ const (
 	scheduleTargetHeader = "Nats-Schedule-Target"
 )
 
-// targetSubject is where a message to queue for entity waits.
-func (p *Provider) targetSubject(queue, entity string) string {
+// targetSubject is where message id to queue for entity waits.
+func (p *Provider) targetSubject(queue, entity, id string) string {
 	if p.topo.IsEntityQueue(queue) {
 		return p.names.entitySubject(queue, entity)
 	}
-	return p.names.workSubject(queue, entity)
+	return p.names.workSubject(queue, entity, id)
 }
 
 // outgoingMsg builds the stream message for o. A message whose NotBefore is
 // still ahead becomes a schedule that the server fires at NotBefore into the
 // queue's subject.
 func (p *Provider) outgoingMsg(o provider.Outgoing, now time.Time) *nats.Msg {
-	target := p.targetSubject(o.Queue, o.Message.Entity)
+	target := p.targetSubject(o.Queue, o.Message.Entity, o.Message.ID)
 	m := nats.NewMsg(target)
 	m.Data = encodeEnvelope(envelope{ID: o.Message.ID, Entity: o.Message.Entity, Data: o.Message.Data})
 	m.Header.Set(natsjs.MsgIDHeader, sendMsgID(o.Queue, o.Message.Entity, o.Message.ID))
@@ -56,6 +56,15 @@ func (p *Provider) dispatch(ctx context.Context, rec *record, seq uint64, stopMi
 		if err := p.workStream.Purge(ctx, natsjs.WithPurgeSubject(p.names.scheduleIDFilter(c.Queue, c.ID))); err != nil {
 			return fmt.Errorf("cancel %q in queue %q: %w", c.ID, c.Queue, err)
 		}
+		if p.topo.IsEntityQueue(c.Queue) {
+			continue
+		}
+		// A work message already queued (never delayed, or whose schedule
+		// fired) is removed too. One that a fetch holds is removed as
+		// well; its holder's completion still sends its replies.
+		if err := p.workStream.Purge(ctx, natsjs.WithPurgeSubject(p.names.workIDFilter(c.Queue, c.ID))); err != nil {
+			return fmt.Errorf("cancel %q in queue %q: %w", c.ID, c.Queue, err)
+		}
 	}
 	if stopMidway {
 		if len(rec.sends) > 0 {
@@ -68,8 +77,15 @@ func (p *Provider) dispatch(ctx context.Context, rec *record, seq uint64, stopMi
 	return p.send(ctx, rec.sends)
 }
 
-// send publishes messages with their deterministic Nats-Msg-Id, pipelined,
-// and waits for every acknowledgement.
+// sendWindow bounds the asynchronous publishes one send keeps outstanding.
+// It stays well below nats.go's limit of pending asynchronous publishes per
+// JetStream context (4,000 by default), beyond which a publish stalls and
+// then fails, so that one large commit (a wide fan-out) cannot fail its
+// dispatch and leaves room for concurrent sends.
+const sendWindow = 512
+
+// send publishes messages with their deterministic Nats-Msg-Id, pipelined
+// sendWindow at a time, and waits for every acknowledgement.
 func (p *Provider) send(ctx context.Context, out []provider.Outgoing) error {
 	now := time.Now()
 	if len(out) == 1 {
@@ -78,6 +94,18 @@ func (p *Provider) send(ctx context.Context, out []provider.Outgoing) error {
 		}
 		return nil
 	}
+	for len(out) > sendWindow {
+		if err := p.sendPipelined(ctx, out[:sendWindow], now); err != nil {
+			return err
+		}
+		out = out[sendWindow:]
+	}
+	return p.sendPipelined(ctx, out, now)
+}
+
+// sendPipelined publishes out asynchronously and waits for every
+// acknowledgement.
+func (p *Provider) sendPipelined(ctx context.Context, out []provider.Outgoing, now time.Time) error {
 	futures := make([]natsjs.PubAckFuture, 0, len(out))
 	for _, o := range out {
 		f, err := p.js.PublishMsgAsync(p.outgoingMsg(o, now))
@@ -125,16 +153,23 @@ func (p *Provider) Send(ctx context.Context, msgs ...provider.Outgoing) error {
 // process" (10158) while the first copy is being replicated, and a
 // duplicate acknowledgement once it is stored.
 func (p *Provider) publishDedup(ctx context.Context, m *nats.Msg) error {
+	_, err := p.publishDedupAck(ctx, m)
+	return err
+}
+
+// publishDedupAck is publishDedup returning the acknowledgement, whose
+// Duplicate field says whether the stream dropped m as a repeat.
+func (p *Provider) publishDedupAck(ctx context.Context, m *nats.Msg) (*natsjs.PubAck, error) {
 	wait := time.Millisecond
 	for {
-		_, err := p.js.PublishMsg(ctx, m)
+		ack, err := p.js.PublishMsg(ctx, m)
 		if !isDuplicateInProcess(err) {
-			return err
+			return ack, err
 		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
@@ -147,4 +182,33 @@ const errCodeDuplicateInProcess natsjs.ErrorCode = 10158
 func isDuplicateInProcess(err error) bool {
 	var apiErr *natsjs.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess
+}
+
+// SendNew enqueues one message and reports whether it was new. It is false
+// when the work stream dropped the message as a duplicate (its Nats-Msg-Id
+// was seen within Options.DuplicateWindow: the message is pending, or was
+// sent or delivered recently), or, for an entity-locked queue, when the
+// local store records the id as consumed by the target entity (known only
+// for an owned shard, and kept beyond the duplicate window).
+func (p *Provider) SendNew(ctx context.Context, o provider.Outgoing) (bool, error) {
+	if err := p.checkOpen(); err != nil {
+		return false, err
+	}
+	if err := provider.ValidateOutgoing(o); err != nil {
+		return false, err
+	}
+	if p.store != nil && p.topo.IsEntityQueue(o.Queue) && p.OwnsShard(p.ShardOf(o.Message.Entity)) {
+		consumed, err := p.store.Consumed(o.Message.Entity, consumedID(o.Queue, envelope{ID: o.Message.ID}))
+		if err != nil {
+			return false, fmt.Errorf("send %q to queue %q: %w", o.Message.ID, o.Queue, err)
+		}
+		if consumed {
+			return false, nil
+		}
+	}
+	ack, err := p.publishDedupAck(ctx, p.outgoingMsg(o, time.Now()))
+	if err != nil {
+		return false, fmt.Errorf("send %q to queue %q: %w", o.Message.ID, o.Queue, err)
+	}
+	return !ack.Duplicate, nil
 }

@@ -25,7 +25,9 @@
 //	stream <p>_work  WorkQueue retention, file storage, AllowMsgSchedules,
 //	                 duplicate window Options.DuplicateWindow (default 10 min)
 //	  <p>.q.<queue>.<shard>.<e>      messages of an entity-locked queue for e
-//	  <p>.w.<queue>.<e>              messages of a work queue owned by e
+//	  <p>.w.<queue>.<e>.<id>         message id of a work queue, owned by e
+//	                                 (the id token lets Commit.Cancel purge
+//	                                 a queued work message)
 //	  <p>.s.<queue>.<id>.<e>         one pending delayed message (a message
 //	                                 schedule, "@at <RFC3339Nano>", whose
 //	                                 target is the q or w subject)

@@ -74,7 +74,13 @@ type heldLock struct {
 	msgs     []*delivery
 	// logSeq is the entity's last log sequence when the batch was read:
 	// the compare-and-set base of the commit.
-	logSeq     uint64
+	logSeq uint64
+	// partition and lastEvent are the batch's partition and its highest
+	// event Seq, read with logSeq: while the entity's log sequence is
+	// still logSeq they are still true, and a commit checks its events
+	// against them without reading the store.
+	partition  uint64
+	lastEvent  uint64
 	committing bool
 }
 

@@ -82,6 +82,7 @@ func (p *Provider) lockBatch(ctx context.Context, q *entityQueue, st *entityStat
 		return nil, err
 	}
 
+	var renew []*delivery
 	q.mu.Lock()
 	if len(st.buffered) == 0 {
 		st.reserved = false
@@ -91,18 +92,19 @@ func (p *Provider) lockBatch(ctx context.Context, q *entityQueue, st *entityStat
 	}
 	start := time.Now()
 	held := &heldLock{
-		token:    strconv.FormatUint(p.tokens.Add(1), 36),
-		deadline: start.Add(p.topo.LockTimeout),
-		msgs:     st.buffered,
+		token: strconv.FormatUint(p.tokens.Add(1), 36),
+		msgs:  st.buffered,
 	}
+	held.deadline, renew = lockDeadline(held.msgs, start, p.topo.LockTimeout)
 	st.buffered = nil
 	st.reserved = false
 	st.lock = held
 	q.mu.Unlock()
 
 	// The server's ack wait restarts when it processes these, after start:
-	// the server-side lock outlives held.deadline.
-	for _, d := range held.msgs {
+	// the server-side lock outlives held.deadline. Fresh deliveries need
+	// none (see lockDeadline).
+	for _, d := range renew {
 		_ = d.msg.InProgress()
 		d.keptAt = start
 	}
@@ -116,6 +118,7 @@ func (p *Provider) lockBatch(ctx context.Context, q *entityQueue, st *entityStat
 	}
 	q.mu.Lock()
 	held.logSeq = b.logSeq
+	held.lastEvent, held.partition = b.lastEvent(), b.partition
 	q.mu.Unlock()
 
 	out := &provider.EntityBatch{
@@ -199,6 +202,15 @@ type batchState struct {
 	metadata  provider.Metadata
 }
 
+// lastEvent is the highest event Seq of the batch's partition (0: none).
+// History is in Seq order.
+func (b *batchState) lastEvent() uint64 {
+	if len(b.history) == 0 {
+		return 0
+	}
+	return b.history[len(b.history)-1].Seq
+}
+
 // readBatch reads the entity's state under its stripe, so that no apply
 // lands between the reads.
 func (p *Provider) readBatch(entity string) (batchState, error) {
@@ -221,4 +233,38 @@ func (p *Provider) readBatch(entity string) (batchState, error) {
 		return batchState{}, fmt.Errorf("read metadata of %q: %w", entity, err)
 	}
 	return b, nil
+}
+
+// freshDelivery is the fraction of the lock timeout within which a delivery
+// counts as fresh: the server's ack wait for it started so recently that
+// the lock can rest on it without an InProgress round.
+const freshDelivery = 10
+
+// lockDeadline returns the deadline of a lock over msgs taken at start, and
+// the deliveries that need an InProgress for it. A fresh delivery (received
+// within a tenth of the lock timeout) keeps the server's ack wait started at
+// its delivery: the lock ends a tenth of the lock timeout before that wait
+// would (received is after the server sent it, by the transit and the
+// client's queueing). Older deliveries are renewed, and the lock ends
+// timeout after start. Saving the InProgress saves a message to the server
+// per delivery on the hot path.
+func lockDeadline(msgs []*delivery, start time.Time, timeout time.Duration) (time.Time, []*delivery) {
+	deadline := start.Add(timeout)
+	fresh := timeout / freshDelivery
+	var renew []*delivery
+	for _, d := range msgs {
+		if age := start.Sub(d.keptAt); age >= 0 && age < fresh {
+			deadline = minTime(deadline, d.keptAt.Add(timeout-fresh))
+			continue
+		}
+		renew = append(renew, d)
+	}
+	return deadline, renew
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -28,9 +28,10 @@ type Options struct {
 	// a store built with another count.
 	Shards int
 	// OwnedShards lists the shards whose entity-locked queues this provider
-	// consumes and whose log it replays on start (default: all). Reads
-	// (History, Metadata, ...) answer from the local store, which holds only
-	// owned shards.
+	// consumes and whose log it replays on start (default, when nil: all).
+	// Reads (History, Metadata, ...) answer from the local store, which holds
+	// only owned shards. An empty, non-nil list owns none: New then accepts
+	// a nil store (a stateless process).
 	OwnedShards []int
 	// Replicas of both streams (default 1; 3 on a 3-node cluster).
 	Replicas int

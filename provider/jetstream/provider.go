@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -50,7 +51,21 @@ type Provider struct {
 	wg        sync.WaitGroup
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider      = (*Provider)(nil)
+	_ provider.DedupSender   = (*Provider)(nil)
+	_ provider.HealthChecker = (*Provider)(nil)
+)
+
+// Errors of this package, besides the provider package's sentinels.
+var (
+	// ErrNoStore reports a read, list or delete on a provider built without
+	// a store (a stateless process; see [New]).
+	ErrNoStore = errors.New("jetstream: no store: this process owns no shards")
+	// ErrDisconnected reports, from Healthy, a NATS connection that is not
+	// connected now (it may be reconnecting).
+	ErrDisconnected = errors.New("jetstream: not connected to NATS")
+)
 
 // New builds a provider over the NATS connection nc and the store. It creates
 // the streams and consumers it needs (idempotently), replays the log of the
@@ -58,9 +73,15 @@ var _ provider.Provider = (*Provider)(nil)
 // every entity-locked queue. nc and store stay the caller's: Close closes
 // neither. For reconnection after a server restart, nc should be made with
 // nats.MaxReconnects(-1) (see ConnectOptions).
+//
+// store may be nil when Options.OwnedShards is empty but not nil
+// ([]int{}): a stateless process (an activity worker, an API front end) that
+// only fetches and completes work-queue messages and sends messages. Such a
+// provider consumes no entity-locked queue (FetchEntity blocks until ctx
+// ends) and fails reads, listing and deletion with ErrNoStore.
 func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.Topology, opts Options) (*Provider, error) {
-	if nc == nil || store == nil {
-		return nil, fmt.Errorf("%w: nil NATS connection or store", provider.ErrInvalidArgument)
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil NATS connection", provider.ErrInvalidArgument)
 	}
 	topo, err := provider.ValidateTopology(topo)
 	if err != nil {
@@ -68,6 +89,10 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	}
 	if opts, err = opts.withDefaults(); err != nil {
 		return nil, err
+	}
+	if store == nil && len(opts.OwnedShards) > 0 {
+		return nil, fmt.Errorf("%w: nil store for %d owned shards (a stateless provider sets OwnedShards to []int{})",
+			provider.ErrInvalidArgument, len(opts.OwnedShards))
 	}
 	js, err := natsjs.New(nc, natsjs.WithPublishAsyncTimeout(requestTimeout), natsjs.WithDefaultTimeout(requestTimeout))
 	if err != nil {
@@ -116,6 +141,9 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 
 // checkShardCount refuses a store built with another shard count.
 func (p *Provider) checkShardCount() error {
+	if p.store == nil {
+		return nil
+	}
 	n, err := p.store.Watermark(shardCountWatermark)
 	if err != nil {
 		return err
@@ -249,4 +277,35 @@ func ConnectOptions() []nats.Option {
 		nats.ReconnectJitter(50*time.Millisecond, 200*time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 	}
+}
+
+// ShardOf returns the shard entity hashes to (FNV-32a modulo
+// Options.Shards). Services use it with OwnsShard to route a read of an
+// entity to the process whose store holds it.
+func (p *Provider) ShardOf(entity string) int { return p.names.shardOf(entity) }
+
+// OwnsShard reports whether this provider owns shard: it consumes the
+// shard's entity-locked queues and its store answers reads of the shard's
+// entities.
+func (p *Provider) OwnsShard(shard int) bool {
+	_, ok := p.shards[shard]
+	return ok
+}
+
+// Healthy reports whether the provider can serve requests: open, connected
+// to NATS, and both of its streams present. It makes two requests to the
+// server, bounded by ctx.
+func (p *Provider) Healthy(ctx context.Context) error {
+	if err := p.checkOpen(); err != nil {
+		return err
+	}
+	if !p.nc.IsConnected() {
+		return fmt.Errorf("jetstream provider %q: %w", p.opts.Prefix, ErrDisconnected)
+	}
+	for _, name := range []string{p.names.logStream(), p.names.workStream()} {
+		if _, err := p.js.Stream(ctx, name); err != nil {
+			return fmt.Errorf("jetstream provider %q: stream %s: %w", p.opts.Prefix, name, err)
+		}
+	}
+	return nil
 }

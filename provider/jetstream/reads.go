@@ -22,6 +22,9 @@ func (p *Provider) readable(ctx context.Context, entity string) error {
 	if err := provider.ValidateEntity(entity); err != nil {
 		return err
 	}
+	if p.store == nil {
+		return ErrNoStore
+	}
 	if p.needsRepair(entity) {
 		return p.repair(ctx, entity)
 	}
@@ -70,6 +73,9 @@ func (p *Provider) ListEntities(ctx context.Context, q provider.ListQuery) (prov
 	}
 	if !p.topo.IsIndexed(q.Key) {
 		return provider.ListPage{}, fmt.Errorf("%w: metadata key %q is not indexed", provider.ErrInvalidArgument, q.Key)
+	}
+	if p.store == nil {
+		return provider.ListPage{}, ErrNoStore
 	}
 	if err := p.repairAll(ctx); err != nil {
 		return provider.ListPage{}, err

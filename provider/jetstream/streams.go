@@ -40,7 +40,13 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 		Replicas:          p.opts.Replicas,
 		Duplicates:        p.opts.DuplicateWindow,
 		AllowMsgSchedules: true,
-		Discard:           natsjs.DiscardOld,
+		// Every fetch reads the last sequence of the entity's subject
+		// (awaitComplete). A direct get is served by the stream itself,
+		// not queued behind the JetStream API, and costs the server a
+		// fraction of it. Replicated streams keep the API read: a
+		// follower may answer a direct get with an older last sequence.
+		AllowDirect: p.opts.Replicas == 1,
+		Discard:     natsjs.DiscardOld,
 	}
 	s, err = p.js.CreateOrUpdateStream(ctx, workCfg)
 	if err != nil {

@@ -74,10 +74,18 @@ func (n names) entityShardFilter(queue string, shard int) string {
 	return n.prefix + ".q." + queue + "." + strconv.Itoa(shard) + ".>"
 }
 
-// workSubject is where messages of a work queue owned by an entity wait:
-// <prefix>.w.<queue>.<entity-token>.
-func (n names) workSubject(queue, entity string) string {
-	return n.prefix + ".w." + queue + "." + tokenOf(entity)
+// workSubject is where one message of a work queue owned by an entity
+// waits: <prefix>.w.<queue>.<entity-token>.<id-token>. The id is in the
+// subject so that Commit.Cancel, which names a queue and an id, can purge a
+// message that is still queued (workIDFilter).
+func (n names) workSubject(queue, entity, id string) string {
+	return n.prefix + ".w." + queue + "." + tokenOf(entity) + "." + tokenOf(id)
+}
+
+// workIDFilter selects the queued messages with this id in this work queue,
+// whatever their entity.
+func (n names) workIDFilter(queue, id string) string {
+	return n.prefix + ".w." + queue + ".*." + tokenOf(id)
 }
 
 // workFilter selects every message of a work queue.
@@ -105,6 +113,7 @@ func (n names) entityPurgeFilters(entity string) []string {
 	return []string{
 		n.prefix + ".q.*." + strconv.Itoa(n.shardOf(entity)) + "." + tok,
 		n.prefix + ".w.*." + tok,
+		n.prefix + ".w.*." + tok + ".*",
 		n.prefix + ".s.*.*." + tok,
 	}
 }

@@ -60,6 +60,8 @@ type Provider struct {
 var (
 	_ provider.Provider      = (*Provider)(nil)
 	_ provider.FaultInjector = (*Provider)(nil)
+	_ provider.DedupSender   = (*Provider)(nil)
+	_ provider.HealthChecker = (*Provider)(nil)
 )
 
 // New builds an empty provider for topo (validated and defaulted with
@@ -103,6 +105,19 @@ func (p *Provider) Close() error {
 		p.closed = true
 		close(p.done)
 	}
+	return nil
+}
+
+// Healthy reports [provider.ErrClosed] after Close and nil otherwise: an
+// in-process provider has nothing else that can fail.
+func (p *Provider) Healthy(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.lockOpen("health"); err != nil {
+		return err
+	}
+	p.mu.Unlock()
 	return nil
 }
 

@@ -100,3 +100,22 @@ func (p *Provider) QueueDepth(ctx context.Context, queue string) (int, error) {
 	}
 	return 0, nil
 }
+
+// SendNew enqueues one message and reports whether it was new: false means
+// a message with the same ID is pending in the queue, or was delivered from
+// it within the dedup window, and nothing was enqueued.
+func (p *Provider) SendNew(ctx context.Context, o provider.Outgoing) (bool, error) {
+	if err := provider.ValidateOutgoing(o); err != nil {
+		return false, fmt.Errorf("memory: send: %w", err)
+	}
+	if err := p.lockOpen("send"); err != nil {
+		return false, err
+	}
+	defer p.mu.Unlock()
+	o.Message.Attempt, o.Message.DeadLettered, o.Message.DeadLetterQueue = 0, false, ""
+	if !p.store(o, p.clock.Now()) {
+		return false, nil
+	}
+	p.broadcast()
+	return true, nil
+}

@@ -13,6 +13,7 @@ func cancelTests() []conformanceTest {
 		{"CancelRemovesAPendingDelayedWorkMessage", testCancelRemovesAPendingDelayedWorkMessage},
 		{"CancelOfAnUnknownMessageIsIgnored", testCancelOfAnUnknownMessageIsIgnored},
 		{"CancelLeavesOtherMessagesAlone", testCancelLeavesOtherMessagesAlone},
+		{"CancelRemovesAQueuedWorkMessage", testCancelRemovesAQueuedWorkMessage},
 	}
 }
 
@@ -64,4 +65,18 @@ func testCancelLeavesOtherMessagesAlone(t *testing.T, s *suite) {
 	e.requireDepth(queueB, 2)
 	b := e.fetchEntity(queueB, "sleeper")
 	requireMessages(t, b.Messages, []provider.Outgoing{keptVisible}, 1)
+}
+
+// testCancelRemovesAQueuedWorkMessage cancels a work message that was sent
+// without a delay and never fetched: it is removed, its neighbours stay.
+func testCancelRemovesAQueuedWorkMessage(t *testing.T, s *suite) {
+	e := s.open(t)
+	doomed := e.msg(workA, "canceller")
+	kept := e.msg(workA, "canceller")
+	e.commitTo(queueA, "canceller", provider.Commit{Send: []provider.Outgoing{doomed, kept}})
+	e.requireDepth(workA, 2)
+	e.commitTo(queueA, "canceller", provider.Commit{Cancel: []provider.MessageRef{ref(doomed)}})
+	e.requireDepth(workA, 1)
+	requireMessage(t, e.fetchWork(workA).Message, kept.Message, 1)
+	e.expectNoWork(workA)
 }

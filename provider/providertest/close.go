@@ -12,6 +12,25 @@ func closeTests() []conformanceTest {
 	return []conformanceTest{
 		{"CloseUnblocksFetchers", testCloseUnblocksFetchers},
 		{"UseAfterCloseFailsWithErrClosed", testUseAfterCloseFailsWithErrClosed},
+		{"HealthyUntilClosed", testHealthyUntilClosed},
+	}
+}
+
+// testHealthyUntilClosed covers the optional [provider.HealthChecker].
+func testHealthyUntilClosed(t *testing.T, s *suite) {
+	e := s.open(t)
+	h, ok := e.p.(provider.HealthChecker)
+	if !ok {
+		t.Skip("provider does not implement provider.HealthChecker")
+	}
+	if err := h.Healthy(e.ctx); err != nil {
+		t.Fatalf("Healthy on an open provider: %v", err)
+	}
+	if err := e.p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := h.Healthy(e.ctx); !errors.Is(err, provider.ErrClosed) {
+		t.Fatalf("Healthy after Close = %v, want ErrClosed", err)
 	}
 }
 

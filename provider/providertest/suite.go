@@ -129,6 +129,7 @@ func groups() []group {
 		{"Metadata", metadataTests()},
 		{"Listing", listingTests()},
 		{"Dedup", dedupTests()},
+		{"SendNew", sendNewTests()},
 		{"WorkQueue", workQueueTests()},
 		{"Cancel", cancelTests()},
 		{"Delete", deleteTests()},

@@ -3,8 +3,10 @@ package runtimetest
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
+	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
 )
 
@@ -14,6 +16,135 @@ var clientTests = []suiteTest{
 	{"ListPagesByStatusAndName", testList},
 	{"PurgeDeletesFinishedOnly", testPurge},
 	{"StatusOfUnknownIsNotFound", testStatusNotFound},
+	{"ConcurrentStartsOfOneIDOneWins", testConcurrentStarts},
+	{"StatusReportsTheCurrentPartition", testStatusPartition},
+	{"OnStatusChangeSeesEveryStatusChange", testOnStatusChange},
+}
+
+// testConcurrentStarts starts one id from several goroutines before any
+// turn ran: exactly one Start is accepted and the instance runs once.
+func testConcurrentStarts(t *testing.T, s *suite) {
+	e := s.newEnv(t)
+	if _, ok := e.p.(provider.DedupSender); !ok {
+		t.Skip("provider does not implement provider.DedupSender")
+	}
+	registerEcho(t, e)
+	const starters = 8
+	errs := make([]error, starters)
+	var wg sync.WaitGroup
+	for i := range starters {
+		wg.Go(func() { errs[i] = e.client.Start(e.ctx(), "echo", "once", fmt.Sprint(i)) })
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && won >= 0:
+			t.Fatalf("Start #%d and #%d of one id both succeeded", won, i)
+		case err == nil:
+			won = i
+		case !errors.Is(err, runtime.ErrInstanceExists):
+			t.Fatalf("Start #%d: %v, want nil or ErrInstanceExists", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no Start of the id succeeded")
+	}
+	// A later start before the first turn is rejected as well.
+	if err := e.client.Start(e.ctx(), "echo", "once", "late"); !errors.Is(err, runtime.ErrInstanceExists) {
+		t.Fatalf("start of a queued id: %v, want ErrInstanceExists", err)
+	}
+	e.start(runtime.WorkerOptions{})
+	var out string
+	e.expectCompleted(e.wait("once"), &out)
+	if out != fmt.Sprint(won) {
+		t.Fatalf("output %q, want the winning start's input %q", out, fmt.Sprint(won))
+	}
+	if n := countKind(e.history("once"), runtime.KindExecutionStarted); n != 1 {
+		t.Fatalf("%d ExecutionStarted events, want 1", n)
+	}
+	// Just after the start was consumed it is still rejected.
+	if err := e.client.Start(e.ctx(), "echo", "once", "again"); !errors.Is(err, runtime.ErrInstanceExists) {
+		t.Fatalf("start of a finished id: %v, want ErrInstanceExists", err)
+	}
+}
+
+// testStatusPartition checks that Status reports the partition that its
+// status belongs to, across continue-as-new and reuse.
+func testStatusPartition(t *testing.T, s *suite) {
+	e := s.newEnv(t)
+	registerEcho(t, e)
+	must(t, runtime.RegisterOrchestration(e.reg, "loop", func(ctx *runtime.OrchestrationContext, n int) (int, error) {
+		if n < 2 {
+			ctx.ContinueAsNew(n + 1)
+			return 0, nil
+		}
+		return n, nil
+	}))
+	e.start(runtime.WorkerOptions{})
+	st := e.run("loop", "cont", 0)
+	e.expectCompleted(st, nil)
+	if st.Partition != 2 {
+		t.Fatalf("partition after two continue-as-new: %d, want 2", st.Partition)
+	}
+	md, err := e.p.Metadata(e.ctx(), "cont")
+	must(t, err)
+	if md[runtime.MetaPartition] != "2" {
+		t.Fatalf("metadata %s = %q, want 2", runtime.MetaPartition, md[runtime.MetaPartition])
+	}
+	e.expectCompleted(e.run("echo", "again", "first"), nil)
+	must(t, e.client.Start(e.ctx(), "echo", "again", "second", runtime.ReuseFinished()))
+	e.waitFor("again", func() bool {
+		st, err := e.client.Status(e.ctx(), "again")
+		return err == nil && st.Partition == 1
+	})
+	st, err = e.client.Status(e.ctx(), "again")
+	must(t, err)
+	var out string
+	e.expectCompleted(st, &out)
+	if out != "second" {
+		t.Fatalf("status at partition 1 has output %q, want second", out)
+	}
+}
+
+// testOnStatusChange follows one instance through Running, Suspended,
+// Running, Completed and a restart, and requires exactly those changes.
+func testOnStatusChange(t *testing.T, s *suite) {
+	e := s.newEnv(t)
+	registerEcho(t, e)
+	changes := make(chan runtime.StatusChange, 64)
+	e.start(runtime.WorkerOptions{OnStatusChange: func(c runtime.StatusChange) { changes <- c }})
+	e.startInstance("hold", "watched", 0)
+	e.waitStatus("watched", runtime.StatusRunning)
+	must(t, e.client.RaiseEvent(e.ctx(), "watched", "unrelated", nil))
+	must(t, e.client.Suspend(e.ctx(), "watched", "pause"))
+	e.waitStatus("watched", runtime.StatusSuspended)
+	must(t, e.client.Resume(e.ctx(), "watched", "go on"))
+	e.waitStatus("watched", runtime.StatusRunning)
+	must(t, e.client.RaiseEvent(e.ctx(), "watched", "release", nil))
+	e.expectCompleted(e.wait("watched"), nil)
+	must(t, e.client.Start(e.ctx(), "hold", "watched", 0, runtime.ReuseFinished()))
+	e.waitFor("watched", func() bool {
+		st, err := e.client.Status(e.ctx(), "watched")
+		return err == nil && st.Partition == 1 && st.Status == runtime.StatusRunning
+	})
+	want := []runtime.StatusChange{
+		{ID: "watched", Name: "hold", Status: runtime.StatusRunning},
+		{ID: "watched", Name: "hold", Status: runtime.StatusSuspended},
+		{ID: "watched", Name: "hold", Status: runtime.StatusRunning},
+		{ID: "watched", Name: "hold", Status: runtime.StatusCompleted},
+		{ID: "watched", Name: "hold", Status: runtime.StatusRunning, Partition: 1},
+	}
+	for i, w := range want {
+		select {
+		case got := <-changes:
+			if got != w {
+				t.Fatalf("change #%d = %+v, want %+v", i, got, w)
+			}
+		case <-e.ctx().Done():
+			t.Fatalf("change #%d (%+v) never reported", i, w)
+		}
+	}
 }
 
 func registerEcho(t *testing.T, e *env) {

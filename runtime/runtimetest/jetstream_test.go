@@ -1,0 +1,76 @@
+package runtimetest_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/provider/jetstream"
+	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/provider/pebble"
+	"github.com/reprise/reprise/runtime/runtimetest"
+)
+
+// jetStreamFanOut is the width of the fan-out test on JetStream. The full
+// 10,000 is run with REPRISE_JETSTREAM_FANOUT=10000 (which also allows each
+// wait 10 minutes); the default keeps the suite's wall time reasonable under
+// -race, where activity tasks, fetched one pull request at a time, take
+// milliseconds each.
+const jetStreamFanOut = 1_000
+
+// TestSuiteOnJetStream runs the runtime suite on provider/jetstream: one
+// embedded server shared by every test, each provider under its own prefix
+// with its own Pebble store.
+func TestSuiteOnJetStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("embedded NATS server: skipped in -short")
+	}
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered first, so it runs after every provider's cleanup.
+	t.Cleanup(srv.Shutdown)
+	url := srv.ClientURL()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	var prefixes atomic.Int64
+	opts := []runtimetest.Option{runtimetest.WithFanOut(jetStreamFanOut)}
+	if v := os.Getenv("REPRISE_JETSTREAM_FANOUT"); v != "" {
+		var fanOut int
+		if _, err := fmt.Sscan(v, &fanOut); err != nil {
+			t.Fatalf("REPRISE_JETSTREAM_FANOUT=%q: %v", v, err)
+		}
+		opts = []runtimetest.Option{runtimetest.WithFanOut(fanOut), runtimetest.WithWaitTimeout(10 * time.Minute)}
+	}
+	runtimetest.Run(t, func(t *testing.T, topo provider.Topology) provider.Provider {
+		nc, err := nats.Connect(url, jetstream.ConnectOptions()...)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		t.Cleanup(nc.Close)
+		st, err := pebble.Open(pebble.Options{Dir: t.TempDir(), IndexedKeys: topo.IndexedKeys, Logger: logger})
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		p, err := jetstream.New(ctx, nc, st, topo, jetstream.Options{
+			Prefix: fmt.Sprintf("rt%d", prefixes.Add(1)),
+			Shards: 4,
+			Logger: logger,
+		})
+		if err != nil {
+			t.Fatalf("jetstream.New: %v", err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}, opts...)
+}
