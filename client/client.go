@@ -19,8 +19,9 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	// DefaultWaitInterval is how long one wait request asks the server to
 	// hold before answering "not yet"; [Client.Wait] repeats it until its
-	// context ends.
-	DefaultWaitInterval = 30 * time.Second
+	// context ends. It is short so that a wait held by an orchestrator that
+	// died is re-asked of another one within seconds.
+	DefaultWaitInterval = 5 * time.Second
 )
 
 // Client drives a Reprise deployment over a NATS connection. It is safe for

@@ -141,7 +141,7 @@ func TestObjects(t *testing.T) {
 			t.Errorf("generated ConfigMap %s lacks the label app.kubernetes.io/part-of=reprise", name)
 		}
 	}
-	want := map[string]int32{"nats": 3, "reprise-orchestrator": 1, "reprise-worker": 2}
+	want := map[string]int32{"nats": 3, "reprise-orchestrator": 3, "reprise-worker": 2}
 	got := map[string]int32{}
 	for _, w := range m.workloads() {
 		got[w.name] = w.replicas

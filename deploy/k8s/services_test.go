@@ -208,7 +208,8 @@ func TestFlagsAndEnvironment(t *testing.T) {
 				t.Errorf("%s: REPRISE_ACTIVITIES is %q; in the cluster activities run in the worker", s.workload, cfg.Activities)
 			}
 		case host.Worker:
-			// A worker keeps a scratch Pebble store in $TMPDIR.
+			// A worker keeps no store, but activities may write temporary
+			// files: $TMPDIR is a writable volume.
 			tmp := containerEnv(t, m, c)["TMPDIR"]
 			if tmp == "" {
 				tmp = "/tmp"
@@ -225,14 +226,64 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		t.Errorf("orchestrator and worker disagree: shards %d/%d, prefix %q/%q, NATS %q/%q", o.Shards, w.Shards, o.Prefix, w.Prefix, o.NATSURL, w.NATSURL)
 	}
 
-	// More than one orchestrator needs each pod to own distinct shards, which
-	// one pod template cannot say until the service can derive its shards
-	// from the pod's ordinal (see deploy/README.md).
-	if sts := named[*appsv1.StatefulSet](t, m, "reprise-orchestrator"); ptrOr(sts.Spec.Replicas, 1) != 1 {
-		t.Errorf("the orchestrator StatefulSet has %d replicas; every pod would run every shard (REPRISE_OWNED_SHARDS=all)", ptrOr(sts.Spec.Replicas, 1))
+	// The orchestrator pods split the shards by ordinal: as many pods as
+	// REPRISE_ORCHESTRATORS, each taking its ordinal from its pod-index
+	// label (or "auto": its name), so that every shard has one owner.
+	sts := named[*appsv1.StatefulSet](t, m, "reprise-orchestrator")
+	pods := int(ptrOr(sts.Spec.Replicas, 1))
+	if o.Orchestrators != pods {
+		t.Errorf("REPRISE_ORCHESTRATORS is %d, the orchestrator StatefulSet has %d replicas", o.Orchestrators, pods)
 	}
 	if o.OwnedShards != nil {
-		t.Errorf("the single orchestrator owns only shards %v, the rest would never run", o.OwnedShards)
+		t.Errorf("REPRISE_OWNED_SHARDS gives every orchestrator pod the shards %v", o.OwnedShards)
+	}
+	checkOrdinal(t, m, m.workload(t, "reprise-orchestrator"), pods)
+	owners := make([]int, o.Shards)
+	for k := range pods {
+		for _, s := range host.OrdinalShards(o.Shards, o.Orchestrators, k) {
+			owners[s]++
+		}
+	}
+	for s, n := range owners {
+		if n != 1 {
+			t.Errorf("shard %d has %d owners among the %d orchestrator pods", s, n, pods)
+		}
+	}
+}
+
+// podIndexLabel is the label Kubernetes (1.28+) sets on a StatefulSet pod
+// to its ordinal.
+const podIndexLabel = "apps.kubernetes.io/pod-index"
+
+// checkOrdinal checks that each orchestrator pod gets its own ordinal:
+// REPRISE_ORDINAL comes from the pod-index label through the downward API,
+// or is "auto" (the pod name); and that every pod's ordinal is accepted.
+func checkOrdinal(t *testing.T, m *manifests, w workload, pods int) {
+	t.Helper()
+	c := serviceContainer(t, w, services[0])
+	var ordinal *corev1.EnvVar
+	for i, e := range c.Env {
+		if e.Name == "REPRISE_ORDINAL" {
+			ordinal = &c.Env[i]
+		}
+	}
+	switch {
+	case ordinal == nil:
+		t.Errorf("%s: REPRISE_ORDINAL is not set: every pod would be ordinal 0", w.name)
+		return
+	case ordinal.Value == "auto":
+	case ordinal.ValueFrom != nil && ordinal.ValueFrom.FieldRef != nil &&
+		ordinal.ValueFrom.FieldRef.FieldPath == "metadata.labels['"+podIndexLabel+"']":
+	default:
+		t.Errorf("%s: REPRISE_ORDINAL is %+v, want the %s label (downward API) or auto", w.name, *ordinal, podIndexLabel)
+	}
+	env := containerEnv(t, m, c)
+	for k := range pods {
+		env["REPRISE_ORDINAL"] = strconv.Itoa(k)
+		var cfg host.Config
+		if err := cfg.BindFlags(flag.NewFlagSet(w.name, flag.ContinueOnError), func(k string) string { return env[k] }); err != nil || cfg.Ordinal != k {
+			t.Errorf("%s: pod %d: ordinal %d, %v", w.name, k, cfg.Ordinal, err)
+		}
 	}
 }
 

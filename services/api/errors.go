@@ -41,6 +41,22 @@ const (
 	CodeInternal Code = "internal"
 )
 
+// Codes returns every error code, in documentation order.
+func Codes() []Code {
+	return []Code{CodeBadRequest, CodeUnknownOrchestration, CodeInvalidInstanceID, CodePayloadTooLarge,
+		CodeAlreadyExists, CodeNotFound, CodeNotTerminal, CodeTimeout, CodeUnavailable, CodeInternal}
+}
+
+// Known reports whether c is one of [Codes].
+func (c Code) Known() bool {
+	for _, k := range Codes() {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
+
 // Error is the body of an error reply. It implements error, so a client can
 // return it and callers can test the code with [IsCode].
 type Error struct {

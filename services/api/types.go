@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 )
 
 // ReusePolicy says what a start does with an instance id that is in use.
@@ -253,6 +255,19 @@ type InstanceStatus struct {
 // DeadLetter is published on [DeadLetterSubject] for an invalid submission.
 type DeadLetter struct {
 	Reason *Error `json:"reason"`
-	// Original is the submitted message body, verbatim.
-	Original string `json:"original"`
+	// Original is the submitted message body, verbatim, when it is valid
+	// UTF-8 (JSON strings cannot carry other bytes).
+	Original string `json:"original,omitempty"`
+	// OriginalBase64 is the submitted body, standard base64, when it is not
+	// valid UTF-8; then Original is empty.
+	OriginalBase64 string `json:"original_base64,omitempty"`
+}
+
+// NewDeadLetter builds the dead letter of body refused for reason, keeping
+// every byte of body.
+func NewDeadLetter(reason *Error, body []byte) DeadLetter {
+	if utf8.Valid(body) {
+		return DeadLetter{Reason: reason, Original: string(body)}
+	}
+	return DeadLetter{Reason: reason, OriginalBase64: base64.StdEncoding.EncodeToString(body)}
 }

@@ -38,7 +38,7 @@ func newTestServer(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	s, err := New(nc, runtime.NewClient(p, runtime.ClientOptions{}), p, Options{
-		Orchestrations: RegistryLookup(reg), MaxPayloadBytes: 64,
+		Orchestrations: reg.HasOrchestration, MaxPayloadBytes: 64,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func FuzzHandle(f *testing.F) {
 		verb := verbs[v%len(verbs)]
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		_, err := s.handle(ctx, verb, body)
+		_, err := s.handle(ctx, verb, body, false)
 		if err == nil {
 			return
 		}
@@ -102,29 +102,6 @@ func TestToAPIErrorCodes(t *testing.T) {
 	} {
 		if got := toAPIError(c.err).Code; got != c.code {
 			t.Errorf("toAPIError(%v) = %s, want %s", c.err, got, c.code)
-		}
-	}
-}
-
-func TestRegistryLookup(t *testing.T) {
-	reg := runtime.NewRegistry()
-	if err := runtime.RegisterOrchestration(reg, "a", func(*runtime.OrchestrationContext, int) (int, error) {
-		panic("the lookup must not run orchestration code")
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := runtime.RegisterOrchestrationVersion(reg, "b", "v2", func(*runtime.OrchestrationContext, int) (int, error) { return 0, nil }); err != nil {
-		t.Fatal(err)
-	}
-	known := RegistryLookup(reg)
-	for _, c := range []struct {
-		name, version string
-		want          bool
-	}{
-		{"a", "", true}, {"b", "v2", true}, {"c", "", false}, {"a", "v1", false}, {"b", "v3", false},
-	} {
-		if got := known(c.name, c.version); got != c.want {
-			t.Errorf("known(%q, %q) = %v, want %v", c.name, c.version, got, c.want)
 		}
 	}
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // start validates a start request and queues the start durably; the reply
-// is sent only once the provider has accepted the start message.
-func (s *Server) start(ctx context.Context, data []byte) (any, error) {
+// is sent only once the provider has accepted the start message. forwarded
+// marks a start another server forwarded to this one.
+func (s *Server) start(ctx context.Context, data []byte, forwarded bool) (any, error) {
 	var req api.StartRequest
 	if err := decode(data, &req); err != nil {
 		return nil, err
@@ -20,15 +21,17 @@ func (s *Server) start(ctx context.Context, data []byte) (any, error) {
 	if req.ID == "" {
 		req.ID = newInstanceID()
 	}
-	if err := s.startRequest(ctx, &req); err != nil {
+	if err := s.startRequest(ctx, &req, forwarded); err != nil {
 		return nil, err
 	}
 	return api.StartReply{ID: req.ID}, nil
 }
 
 // startRequest validates req (whose ID is set) and starts it. Shared by the
-// request/reply and the submit paths.
-func (s *Server) startRequest(ctx context.Context, req *api.StartRequest) error {
+// request/reply and the submit paths. The start is made by the owner of the
+// id's shard, whose store tells whether the id is in use: a server owning
+// another shard forwards it there.
+func (s *Server) startRequest(ctx context.Context, req *api.StartRequest, forwarded bool) error {
 	if req.Name == "" {
 		return api.Errorf(api.CodeBadRequest, "name is required: the registered orchestration to start")
 	}
@@ -46,6 +49,12 @@ func (s *Server) startRequest(ctx context.Context, req *api.StartRequest) error 
 			return api.Errorf(api.CodeUnknownOrchestration, "orchestration %q version %q is not registered", req.Name, req.Version)
 		}
 		return api.Errorf(api.CodeUnknownOrchestration, "orchestration %q is not registered", req.Name)
+	}
+	if shard := s.sharding.ShardOf(req.ID); !s.sharding.OwnsShard(shard) {
+		if forwarded {
+			return api.Errorf(api.CodeUnavailable, "this orchestrator does not run shard %d of instance %q; retry", shard, req.ID)
+		}
+		return s.forwardCall(ctx, shard, api.VerbStart, req, nil)
 	}
 	var opts []runtime.StartOption
 	if req.Version != "" {
@@ -141,7 +150,7 @@ func (s *Server) status(ctx context.Context, data []byte) (any, error) {
 	if err := checkID(req.ID); err != nil {
 		return nil, err
 	}
-	return statusObject(ctx, s.client, s.p, req.ID)
+	return statusObject(ctx, s.client, req.ID)
 }
 
 func (s *Server) purge(ctx context.Context, data []byte) (any, error) {

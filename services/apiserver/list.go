@@ -20,27 +20,44 @@ func listedStatuses() []runtime.Status {
 	}
 }
 
-// list pages through instances. The runtime lists by exactly one indexed
-// key, so the most selective filter given (name, then parent, then status)
-// picks the index and the others filter the page. Without filters, the
-// status indexes are walked one after another and the cursor records which
-// one ("<index>:<inner cursor>").
+// list pages through the instances of every orchestrator (see
+// listSharded).
 func (s *Server) list(ctx context.Context, data []byte) (any, error) {
 	var req api.ListRequest
 	if err := decode(data, &req); err != nil {
 		return nil, err
 	}
+	if err := checkList(&req); err != nil {
+		return nil, err
+	}
+	return s.listSharded(ctx, req, req.Limit)
+}
+
+// checkList validates a list request and sets its limit.
+func checkList(req *api.ListRequest) error {
 	if req.Status != "" && !req.Status.Valid() {
-		return nil, api.Errorf(api.CodeBadRequest, "unknown status %q", req.Status)
+		return api.Errorf(api.CodeBadRequest, "unknown status %q", req.Status)
 	}
 	if req.Limit < 0 {
-		return nil, api.Errorf(api.CodeBadRequest, "limit is negative")
+		return api.Errorf(api.CodeBadRequest, "limit is negative")
+	}
+	if req.Limit == 0 {
+		req.Limit = api.DefaultListLimit
+	}
+	req.Limit = min(req.Limit, api.MaxListLimit)
+	return nil
+}
+
+// listLocal pages through the instances in this server's store. The
+// runtime lists by exactly one indexed key, so the most selective filter
+// given (name, then parent, then status) picks the index and the others
+// filter the page. Without filters, the status indexes are walked one after
+// another and the cursor records which one ("<index>:<inner cursor>").
+func (s *Server) listLocal(ctx context.Context, req api.ListRequest) (api.ListReply, error) {
+	if err := checkList(&req); err != nil {
+		return api.ListReply{}, err
 	}
 	limit := req.Limit
-	if limit == 0 {
-		limit = api.DefaultListLimit
-	}
-	limit = min(limit, api.MaxListLimit)
 	keep := func(st *api.InstanceStatus) bool {
 		return (req.Status == "" || st.Status == req.Status) &&
 			(req.Name == "" || st.Name == req.Name) &&
@@ -59,10 +76,10 @@ func (s *Server) list(ctx context.Context, data []byte) (any, error) {
 		}
 		page, err := s.listPage(ctx, q)
 		if err != nil {
-			return nil, err
+			return api.ListReply{}, err
 		}
 		if reply.Instances, err = s.statuses(ctx, page.IDs, keep, reply.Instances); err != nil {
-			return nil, err
+			return api.ListReply{}, err
 		}
 		reply.NextCursor = page.NextCursor
 		return reply, nil
@@ -71,15 +88,15 @@ func (s *Server) list(ctx context.Context, data []byte) (any, error) {
 	all := listedStatuses()
 	idx, inner, err := parseAllCursor(req.Cursor, len(all))
 	if err != nil {
-		return nil, err
+		return api.ListReply{}, err
 	}
 	for idx < len(all) && len(reply.Instances) < limit {
 		page, err := s.listPage(ctx, runtime.ListQuery{Status: all[idx], Cursor: inner, Limit: limit - len(reply.Instances)})
 		if err != nil {
-			return nil, err
+			return api.ListReply{}, err
 		}
 		if reply.Instances, err = s.statuses(ctx, page.IDs, keep, reply.Instances); err != nil {
-			return nil, err
+			return api.ListReply{}, err
 		}
 		inner = page.NextCursor
 		if inner == "" {
@@ -106,7 +123,10 @@ func (s *Server) listPage(ctx context.Context, q runtime.ListQuery) (runtime.Lis
 // since the page was read are skipped.
 func (s *Server) statuses(ctx context.Context, ids []string, keep func(*api.InstanceStatus) bool, out []api.InstanceStatus) ([]api.InstanceStatus, error) {
 	for _, id := range ids {
-		st, err := statusObject(ctx, s.client, s.p, id)
+		if !s.sharding.OwnsShard(s.sharding.ShardOf(id)) {
+			continue // left in the store from a shard this server ran before
+		}
+		st, err := statusObject(ctx, s.client, id)
 		if errors.Is(err, runtime.ErrInstanceNotFound) {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,8 @@ type Options struct {
 	// Orchestrations reports whether an orchestration name and version can
 	// be started; a start failing it is answered with
 	// [api.CodeUnknownOrchestration]. Nil accepts every name (an unknown one
-	// then fails the instance when it runs). See [RegistryLookup].
+	// then fails the instance when it runs). A runtime.Registry's
+	// HasOrchestration fits.
 	Orchestrations func(name, version string) bool
 	// Concurrency bounds the requests (other than waits) and submissions
 	// handled at once (default 256).
@@ -53,8 +55,18 @@ type Options struct {
 	// failing for a transient reason before it is dead-lettered (default
 	// 20).
 	SubmitMaxDeliveries int
+	// Shards is the number of shards instances hash to (the provider's);
+	// needed with Sharding.
+	Shards int
+	// Sharding says which shards this server's provider owns. Nil: it owns
+	// every instance, and answers everything itself. Otherwise requests
+	// about instances of other shards are forwarded to their owners, and
+	// this server answers its owners' forwarded requests (see [Sharding]).
+	Sharding Sharding
 	// OnReply, when set, is told the outcome of every request and
-	// submission: the verb ("submit" for the submit stream) and "ok" or the
+	// submission the server received from a client (not of requests
+	// forwarded to it by another server): the verb ("submit" for the
+	// submit stream, "unknown" for a subject naming no verb) and "ok" or the
 	// error code. Both values are bounded, so they suit metric labels.
 	OnReply func(verb, code string)
 	// Logger receives the server's logs (default slog.Default()).
@@ -104,6 +116,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.OnReply == nil {
 		o.OnReply = func(string, string) {}
 	}
+	if o.Sharding == nil {
+		o.Sharding, o.Shards = allLocal{}, 1
+	}
+	if o.Shards < 1 {
+		return o, fmt.Errorf("apiserver: Sharding needs the shard count (Shards is %d)", o.Shards)
+	}
 	return o, nil
 }
 
@@ -116,6 +134,9 @@ type Server struct {
 	p      provider.Provider
 	opts   Options
 	log    *slog.Logger
+	// sharding is opts.Sharding; owned lists its shards, in order.
+	sharding Sharding
+	owned    []int
 
 	// sem bounds concurrent handlers; waits bounds pending waits.
 	sem   chan struct{}
@@ -134,7 +155,9 @@ type Server struct {
 	started bool
 	stopped bool
 	sub     *nats.Subscription
-	submit  jetstream.ConsumeContext
+	// shardSubs serve the requests other servers forward to this one.
+	shardSubs []*nats.Subscription
+	submit    jetstream.ConsumeContext
 	// submitCreated seeds the ids generated for submissions without one.
 	submitCreated time.Time
 }
@@ -153,9 +176,16 @@ func New(nc *nats.Conn, client *runtime.Client, p provider.Provider, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("apiserver: jetstream: %w", err)
 	}
+	var owned []int
+	for shard := range opts.Shards {
+		if opts.Sharding.OwnsShard(shard) {
+			owned = append(owned, shard)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		nc: nc, js: js, client: client, p: p, opts: opts, log: opts.Logger,
+		sharding: opts.Sharding, owned: owned,
 		sem: make(chan struct{}, opts.Concurrency), waits: make(chan struct{}, opts.MaxWaits),
 		ctx: ctx, cancel: cancel,
 	}, nil
@@ -176,21 +206,44 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.startSubmit(ctx); err != nil {
 		return err
 	}
-	sub, err := s.nc.QueueSubscribe(api.SubjectWildcard(s.opts.Prefix), QueueGroup, s.onRequest)
-	if err != nil {
+	var subs []*nats.Subscription
+	fail := func(err error) error {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
 		s.submit.Stop()
-		return fmt.Errorf("apiserver: subscribe %s: %w", api.SubjectWildcard(s.opts.Prefix), err)
+		return err
 	}
-	// Requests carry payloads up to the limit; let a burst of them queue.
-	if err := sub.SetPendingLimits(64*1024, 512<<20); err != nil {
-		s.log.Warn("set pending limits", "err", err)
+	subscribe := func(subject string, cb nats.MsgHandler) (*nats.Subscription, error) {
+		sub, err := s.nc.QueueSubscribe(subject, QueueGroup, cb)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: subscribe %s: %w", subject, err)
+		}
+		subs = append(subs, sub)
+		// Requests carry payloads up to the limit; let a burst of them queue.
+		if err := sub.SetPendingLimits(64*1024, 512<<20); err != nil {
+			s.log.Warn("set pending limits", "subject", subject, "err", err)
+		}
+		return sub, nil
+	}
+	// The owned shards first: once a client's request can arrive here, so
+	// can the forwarded requests it causes elsewhere.
+	if _, isLocal := s.sharding.(allLocal); !isLocal {
+		for _, shard := range s.owned {
+			if _, err := subscribe(shardWildcardPrefix(s.opts.Prefix, shard)+"*", func(m *nats.Msg) { s.onRequest(m, true) }); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	shardSubs := slices.Clone(subs)
+	sub, err := subscribe(api.SubjectWildcard(s.opts.Prefix), func(m *nats.Msg) { s.onRequest(m, false) })
+	if err != nil {
+		return fail(err)
 	}
 	if err := s.nc.FlushTimeout(10 * time.Second); err != nil {
-		_ = sub.Unsubscribe()
-		s.submit.Stop()
-		return fmt.Errorf("apiserver: flush subscription: %w", err)
+		return fail(fmt.Errorf("apiserver: flush subscriptions: %w", err))
 	}
-	s.sub = sub
+	s.sub, s.shardSubs = sub, shardSubs
 	s.started = true
 	return nil
 }
@@ -205,20 +258,24 @@ func (s *Server) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
-	sub, submit := s.sub, s.submit
+	subs, submit := s.shardSubs, s.submit
+	if s.sub != nil {
+		subs = append([]*nats.Subscription{s.sub}, subs...)
+	}
 	s.mu.Unlock()
 	var errs []error
-	if sub != nil {
-		// Drain hands the already received requests to onRequest, then
-		// unsubscribes.
+	// Drain hands the already received requests to onRequest, then
+	// unsubscribes. The client subscription goes first, so that requests
+	// still forwarded here by other servers are answered meanwhile.
+	for _, sub := range subs {
 		closed := sub.StatusChanged(nats.SubscriptionClosed)
 		if err := sub.Drain(); err != nil {
-			errs = append(errs, fmt.Errorf("apiserver: drain subscription: %w", err))
-		} else {
-			select {
-			case <-closed:
-			case <-ctx.Done():
-			}
+			errs = append(errs, fmt.Errorf("apiserver: drain subscription %s: %w", sub.Subject, err))
+			continue
+		}
+		select {
+		case <-closed:
+		case <-ctx.Done():
 		}
 	}
 	if submit != nil {
@@ -258,72 +315,108 @@ func (s *Server) begin() bool {
 	return true
 }
 
-// onRequest runs on the subscription's delivery goroutine: it hands the
+// onRequest runs on a subscription's delivery goroutine: it hands the
 // request to a bounded handler goroutine so that a slow request (a wait)
-// never holds up the others.
-func (s *Server) onRequest(m *nats.Msg) {
-	verb := api.Verb(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
-	if verb == api.VerbWait {
+// never holds up the others. forwarded marks a request another server
+// forwarded to this one, the owner of the instance's shard.
+func (s *Server) onRequest(m *nats.Msg, forwarded bool) {
+	r := request{m: m, verb: api.Verb(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]), forwarded: forwarded}
+	if r.verb == api.VerbWait {
 		select {
 		case s.waits <- struct{}{}:
 		default:
-			s.respond(m, verb, nil, api.Errorf(api.CodeUnavailable, "too many pending waits (%d); retry later", s.opts.MaxWaits))
+			s.respond(r, nil, api.Errorf(api.CodeUnavailable, "too many pending waits (%d); retry later", s.opts.MaxWaits))
 			return
 		}
 		if !s.begin() {
 			<-s.waits
-			s.respond(m, verb, nil, errStopping)
+			s.respond(r, nil, errStopping)
 			return
 		}
 		go func() {
 			defer s.work.Done()
 			defer func() { <-s.waits }()
-			s.serve(m, verb)
+			s.serve(r)
 		}()
 		return
 	}
 	select {
 	case s.sem <- struct{}{}:
 	case <-s.ctx.Done():
-		s.respond(m, verb, nil, errStopping)
+		s.respond(r, nil, errStopping)
 		return
 	}
 	if !s.begin() {
 		<-s.sem
-		s.respond(m, verb, nil, errStopping)
+		s.respond(r, nil, errStopping)
 		return
 	}
 	go func() {
 		defer s.work.Done()
 		defer func() { <-s.sem }()
-		s.serve(m, verb)
+		s.serve(r)
 	}()
+}
+
+// request is one received request.
+type request struct {
+	m         *nats.Msg
+	verb      api.Verb
+	forwarded bool
 }
 
 // serve runs one request and sends its reply. A panic in a handler is
 // answered as an internal error instead of crashing the process.
-func (s *Server) serve(m *nats.Msg, verb api.Verb) {
+func (s *Server) serve(r request) {
 	var (
 		reply any
 		err   error
 	)
 	func() {
 		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("api handler panicked", "verb", verb, "panic", r)
-				err = api.Errorf(api.CodeInternal, "the server failed on this request: %v", r)
+			if p := recover(); p != nil {
+				s.log.Error("api handler panicked", "verb", r.verb, "panic", p)
+				err = api.Errorf(api.CodeInternal, "the server failed on this request: %v", p)
 			}
 		}()
-		reply, err = s.handle(s.ctx, verb, m.Data)
+		reply, err = s.handle(s.ctx, r.verb, r.m.Data, r.forwarded)
 	}()
-	s.respond(m, verb, reply, err)
+	s.respond(r, reply, err)
 }
 
-// handle decodes, validates and runs one request.
-func (s *Server) handle(ctx context.Context, verb api.Verb, data []byte) (any, error) {
+// relayed is a reply another server sent, passed on verbatim.
+type relayed []byte
+
+// handle decodes, validates and runs one request. A client's request about
+// an instance of a shard another server owns is forwarded there (its reply
+// is a relayed value); a forwarded one is always answered here.
+func (s *Server) handle(ctx context.Context, verb api.Verb, data []byte, forwarded bool) (any, error) {
 	switch verb {
+	case api.VerbStatus, api.VerbWait, api.VerbHistory, api.VerbPurge:
+		req, shard, local := s.ownerOf(data)
+		switch {
+		case local:
+		case forwarded:
+			return nil, api.Errorf(api.CodeUnavailable, "this orchestrator does not run shard %d of instance %q; retry", shard, req.ID)
+		default:
+			timeout := forwardTimeout
+			if verb == api.VerbWait {
+				timeout += api.WaitRequest{TimeoutMS: req.TimeoutMS}.Timeout()
+			}
+			body, err := s.forward(ctx, shard, verb, data, timeout)
+			if err != nil {
+				return nil, err
+			}
+			return relayed(body), nil
+		}
+	case api.VerbList:
+		if forwarded {
+			return s.listForShard(ctx, data)
+		}
 	case api.VerbStart:
-		return s.start(ctx, data)
+		return s.start(ctx, data, forwarded)
+	}
+	switch verb {
 	case api.VerbRaise:
 		return s.raise(ctx, data)
 	case api.VerbTerminate:
@@ -356,10 +449,13 @@ func verbList() string {
 }
 
 // respond sends reply, or the error reply for err.
-func (s *Server) respond(m *nats.Msg, verb api.Verb, reply any, err error) {
+func (s *Server) respond(r request, reply any, err error) {
+	m, verb := r.m, r.verb
 	var body []byte
 	code := outcomeOK
-	if err != nil {
+	if rel, ok := reply.(relayed); ok && err == nil {
+		body, code = rel, replyCode(rel)
+	} else if err != nil {
 		ae := toAPIError(err)
 		code = string(ae.Code)
 		if ae.Code == api.CodeInternal {
@@ -376,7 +472,9 @@ func (s *Server) respond(m *nats.Msg, verb api.Verb, reply any, err error) {
 			body, _ = json.Marshal(api.ErrorReply{Error: api.Errorf(api.CodeInternal, "encode reply: %v", merr)})
 		}
 	}
-	s.opts.OnReply(string(verb), code)
+	if !r.forwarded {
+		s.opts.OnReply(verbLabel(verb), code)
+	}
 	if m.Reply == "" {
 		if err != nil {
 			s.log.Warn("api request without a reply subject failed", "verb", verb, "err", err)
@@ -386,6 +484,15 @@ func (s *Server) respond(m *nats.Msg, verb api.Verb, reply any, err error) {
 	if err := m.Respond(body); err != nil {
 		s.log.Warn("send api reply", "verb", verb, "err", err)
 	}
+}
+
+// verbLabel bounds the verb reported to Options.OnReply: a subject under
+// <prefix>.api naming no verb is reported as "unknown".
+func verbLabel(v api.Verb) string {
+	if slices.Contains(api.Verbs(), v) {
+		return string(v)
+	}
+	return "unknown"
 }
 
 // decode parses a request body that must be a JSON object.

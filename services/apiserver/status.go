@@ -3,52 +3,20 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 
-	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/api"
 )
 
-// statusObject reads the status of instance id as the API presents it.
-//
-// Metadata and partition are two reads; a commit between them (a reuse start
-// or a continue-as-new moving to the next partition) would pair one
-// partition with another's metadata. So the partition is read before and
-// after the metadata, and the read is retried until they agree: partitions
-// only grow, so equal readings bracket metadata of that partition.
-func statusObject(ctx context.Context, c *runtime.Client, p provider.Provider, id string) (*api.InstanceStatus, error) {
-	for {
-		before, err := currentPartition(ctx, p, id)
-		if err != nil {
-			return nil, err
-		}
-		st, err := c.Status(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		after, err := currentPartition(ctx, p, id)
-		if err != nil {
-			return nil, err
-		}
-		if before == after {
-			out := toStatus(st)
-			out.Partition = after
-			return out, nil
-		}
-	}
-}
-
-func currentPartition(ctx context.Context, p provider.Provider, id string) (uint64, error) {
-	part, err := p.CurrentPartition(ctx, id)
-	if errors.Is(err, provider.ErrNotFound) {
-		return 0, fmt.Errorf("%w: %q", runtime.ErrInstanceNotFound, id)
-	}
+// statusObject reads the status of instance id as the API presents it. The
+// runtime reads it in one metadata read, partition included, so its parts
+// always belong to the same commit.
+func statusObject(ctx context.Context, c *runtime.Client, id string) (*api.InstanceStatus, error) {
+	st, err := c.Status(ctx, id)
 	if err != nil {
-		return 0, fmt.Errorf("apiserver: partition of %q: %w", id, err)
+		return nil, err
 	}
-	return part, nil
+	return toStatus(st), nil
 }
 
 // toStatus converts the runtime's view of an instance to the status object.
@@ -64,6 +32,7 @@ func toStatus(st *runtime.InstanceStatus) *api.InstanceStatus {
 		Parent:       st.Parent,
 		CreatedAt:    st.CreatedAt,
 		UpdatedAt:    st.UpdatedAt,
+		Partition:    st.Partition,
 	}
 }
 

@@ -119,7 +119,7 @@ func (s *Server) handleSubmit(ctx context.Context, m jetstream.Msg) {
 		if req.ID == "" {
 			req.ID = s.submitID(md.Sequence.Stream)
 		}
-		return s.startRequest(ctx, &req)
+		return s.startRequest(ctx, &req, false)
 	}()
 	if err == nil {
 		s.opts.OnReply(VerbSubmit, outcomeOK)
@@ -154,7 +154,7 @@ func (s *Server) handleSubmit(ctx context.Context, m jetstream.Msg) {
 // deadLetter republishes a refused submission with its reason, then acks
 // it. The dead letter's message id makes a repeat after a crash a no-op.
 func (s *Server) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, reason *api.Error) {
-	body, _ := json.Marshal(api.DeadLetter{Reason: reason, Original: string(m.Data())})
+	body, _ := json.Marshal(api.NewDeadLetter(reason, m.Data()))
 	id := "dl-" + strconv.FormatInt(s.submitCreated.UnixNano(), 36) + "-" + strconv.FormatUint(seq, 10)
 	if _, err := s.js.Publish(ctx, api.DeadLetterSubject(s.opts.Prefix), body, jetstream.WithMsgID(id)); err != nil {
 		s.log.Error("publish dead letter; the submission will be redelivered", "seq", seq, "err", err)

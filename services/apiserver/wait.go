@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,7 +15,7 @@ import (
 // wait answers once the instance is terminal, or with CodeTimeout. It
 // subscribes to the instance's notification subject before reading the
 // status, so a change committed between the read and the wait is not
-// missed; it never polls.
+// missed, and reads the status again on each notification; it never polls.
 func (s *Server) wait(ctx context.Context, data []byte) (any, error) {
 	var req api.WaitRequest
 	if err := decode(data, &req); err != nil {
@@ -43,7 +42,7 @@ func (s *Server) wait(ctx context.Context, data []byte) (any, error) {
 		return nil, s.waitEnded(ctx, req.ID, timeout, fmt.Errorf("apiserver: flush: %w", err))
 	}
 	for {
-		st, err := statusObject(ctx, s.client, s.p, req.ID)
+		st, err := statusObject(ctx, s.client, req.ID)
 		switch {
 		case err == nil && st.Status.IsTerminal():
 			return st, nil
@@ -55,11 +54,9 @@ func (s *Server) wait(ctx context.Context, data []byte) (any, error) {
 		select {
 		case <-ctx.Done():
 			return nil, s.waitEnded(ctx, req.ID, timeout, ctx.Err())
-		case m := <-notes:
-			var note api.InstanceStatus
-			if json.Unmarshal(m.Data, &note) == nil && note.ID == req.ID && note.Status.IsTerminal() {
-				return &note, nil
-			}
+		case <-notes:
+			// Read the status again rather than trust the notification,
+			// which may lack the store's details (see Notifier).
 		}
 	}
 }

@@ -73,9 +73,18 @@ type Config struct {
 	// Shards is the number of shards instances hash to; fixed for the life
 	// of a deployment (default 16).
 	Shards int
-	// OwnedShards lists the shards this orchestrator runs (default: all),
-	// e.g. "0-7" or "0,2,4".
+	// OwnedShards lists the shards this orchestrator runs, e.g. "0-7" or
+	// "0,2,4". When empty they follow from Orchestrators and Ordinal: the
+	// shards s with s % Orchestrators == Ordinal (all of them for a single
+	// orchestrator).
 	OwnedShards []int
+	// Orchestrators is the number of orchestrators sharing the shards
+	// (default 1), each with its own Ordinal.
+	Orchestrators int
+	// Ordinal is this orchestrator's index among Orchestrators, from 0
+	// (default 0). [OrdinalAuto] takes it from the host name's trailing
+	// "-K", as in a StatefulSet pod name (reprise-orchestrator-2 is 2).
+	Ordinal int
 	// Replicas of the JetStream streams (default 1; 3 on a 3-node cluster).
 	Replicas int
 	// CacheSize bounds the sticky cache of live instances (default 10,000;
@@ -114,6 +123,11 @@ type Config struct {
 	// Logger, when set, is used instead of one built from LogLevel and
 	// LogFormat.
 	Logger *slog.Logger
+
+	// beforeRecovery, when set (by tests), is called with the health
+	// address once /healthz and /readyz are served and before the provider
+	// recovers its shards; the start waits for it to return.
+	beforeRecovery func(healthAddr string)
 }
 
 // Defaults.
@@ -143,6 +157,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
+	}
+	if c.Orchestrators == 0 {
+		c.Orchestrators = 1
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -196,6 +213,11 @@ func (c Config) validate(role Role) error {
 		if s < 0 || s >= c.Shards {
 			errs = append(errs, fmt.Errorf("owned shard %d is outside 0..%d", s, c.Shards-1))
 		}
+	}
+	if c.Orchestrators < 1 || c.Orchestrators > c.Shards {
+		errs = append(errs, fmt.Errorf("orchestrators is %d, want 1 to the shard count %d (each orchestrator owns at least one shard)", c.Orchestrators, c.Shards))
+	} else if c.Ordinal != OrdinalAuto && (c.Ordinal < 0 || c.Ordinal >= c.Orchestrators) {
+		errs = append(errs, fmt.Errorf("ordinal is %d, want 0 to %d (orchestrators is %d)", c.Ordinal, c.Orchestrators-1, c.Orchestrators))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("replicas is %d, want 1 to 5", c.Replicas))
@@ -252,6 +274,62 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("log level %q, want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// OrdinalAuto is the [Config.Ordinal] that is read from the host name.
+const OrdinalAuto = -1
+
+// ownedShards resolves the shards an orchestrator runs: the configured
+// list, else its ordinal's share, where hostname supplies the host name for
+// [OrdinalAuto]. Nil means all.
+func (c Config) ownedShards(hostname func() (string, error)) ([]int, error) {
+	if len(c.OwnedShards) > 0 {
+		return c.OwnedShards, nil
+	}
+	ordinal := c.Ordinal
+	if ordinal == OrdinalAuto {
+		h, err := hostname()
+		if err != nil {
+			return nil, fmt.Errorf("ordinal auto: host name: %w", err)
+		}
+		if ordinal, err = OrdinalFromHostname(h); err != nil {
+			return nil, err
+		}
+		if ordinal >= c.Orchestrators {
+			return nil, fmt.Errorf("ordinal %d (from host name %q) is not below the orchestrator count %d", ordinal, h, c.Orchestrators)
+		}
+	}
+	if c.Orchestrators <= 1 {
+		return nil, nil
+	}
+	return OrdinalShards(c.Shards, c.Orchestrators, ordinal), nil
+}
+
+// OrdinalShards returns the shards the orchestrator with ordinal owns when
+// orchestrators share shards: every s with s % orchestrators == ordinal.
+// Each shard has exactly one owner among ordinals 0..orchestrators-1.
+func OrdinalShards(shards, orchestrators, ordinal int) []int {
+	var out []int
+	for s := ordinal; s < shards && ordinal >= 0 && orchestrators > 0; s += orchestrators {
+		out = append(out, s)
+	}
+	return out
+}
+
+// OrdinalFromHostname returns K from a host name ending in "-K", as
+// StatefulSet pods are named (reprise-orchestrator-2 is 2). A domain after
+// the first dot is ignored.
+func OrdinalFromHostname(hostname string) (int, error) {
+	name, _, _ := strings.Cut(hostname, ".")
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return 0, fmt.Errorf("host name %q does not end in -<ordinal>, as a StatefulSet pod's does: set the ordinal explicitly", hostname)
+	}
+	k, err := strconv.Atoi(name[i+1:])
+	if err != nil || k < 0 || name[i+1:] != strconv.Itoa(k) {
+		return 0, fmt.Errorf("host name %q does not end in -<ordinal>, as a StatefulSet pod's does: set the ordinal explicitly", hostname)
+	}
+	return k, nil
 }
 
 // ParseShards parses a shard list such as "0-3,8,10-11".

@@ -65,6 +65,9 @@ func TestValidateRejectsBadSettings(t *testing.T) {
 		{func(c *Config) { c.MaxPayloadBytes = 64 << 20 }, "max payload"},
 		{func(c *Config) { c.Prefix = "a.b" }, "prefix"},
 		{func(c *Config) { c.LockTimeout = time.Millisecond }, "lock timeout"},
+		{func(c *Config) { c.Orchestrators = 17 }, "orchestrators is 17"},
+		{func(c *Config) { c.Orchestrators = 3; c.Ordinal = 3 }, "ordinal is 3"},
+		{func(c *Config) { c.Ordinal = -2 }, "ordinal is -2"},
 	} {
 		cfg := Config{}
 		c.edit(&cfg)
@@ -86,6 +89,71 @@ func TestParseShards(t *testing.T) {
 	for _, bad := range []string{"a", "3-1", "1-", "-1", "1,,2"} {
 		if _, err := ParseShards(bad); err == nil {
 			t.Errorf("ParseShards(%q) accepted", bad)
+		}
+	}
+}
+
+func TestOrdinalSettings(t *testing.T) {
+	env := map[string]string{"REPRISE_ORCHESTRATORS": "3", "REPRISE_ORDINAL": "auto"}
+	var c Config
+	if err := c.BindFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Orchestrators != 3 || c.Ordinal != OrdinalAuto {
+		t.Fatalf("orchestrators %d, ordinal %d; want 3, auto", c.Orchestrators, c.Ordinal)
+	}
+	for _, bad := range []string{"-1", "first", ""} {
+		var c Config
+		err := c.BindFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(k string) string {
+			return map[string]string{"REPRISE_ORDINAL": bad}[k]
+		})
+		if (err == nil) != (bad == "") { // an empty variable is unset
+			t.Errorf("REPRISE_ORDINAL=%q: %v", bad, err)
+		}
+	}
+}
+
+func TestOwnedShardsFollowTheOrdinal(t *testing.T) {
+	host := func(name string) func() (string, error) { return func() (string, error) { return name, nil } }
+	for _, c := range []struct {
+		cfg      Config
+		hostname string
+		want     []int
+		err      string
+	}{
+		{cfg: Config{}, want: nil}, // one orchestrator: all
+		{cfg: Config{Orchestrators: 3, Ordinal: 1}, want: []int{1, 4, 7, 10, 13}},
+		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-2", want: []int{2, 5, 8, 11, 14}},
+		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-0.reprise-orchestrator-headless.reprise.svc", want: []int{0, 3, 6, 9, 12, 15}},
+		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-3", err: "not below the orchestrator count 3"},
+		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "laptop", err: "does not end in -<ordinal>"},
+		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "pod-01", err: "does not end in -<ordinal>"},
+		// An explicit list wins over the ordinal.
+		{cfg: Config{Orchestrators: 3, Ordinal: 1, OwnedShards: []int{0, 1}}, want: []int{0, 1}},
+	} {
+		got, err := c.cfg.withDefaults().ownedShards(host(c.hostname))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%+v on %q: %v, want an error about %q", c.cfg, c.hostname, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%+v on %q: %v, %v; want %v", c.cfg, c.hostname, got, err, c.want)
+		}
+	}
+	// Every shard has exactly one owner among the ordinals.
+	for _, n := range []int{1, 2, 3, 5, 16} {
+		owners := make([]int, 16)
+		for k := range n {
+			for _, s := range OrdinalShards(16, n, k) {
+				owners[s]++
+			}
+		}
+		for s, o := range owners {
+			if o != 1 {
+				t.Errorf("%d orchestrators: shard %d has %d owners", n, s, o)
+			}
 		}
 	}
 }

@@ -38,21 +38,32 @@ func startEmbedded(cfg Config) (*natsembed.Server, error) {
 	return srv, nil
 }
 
+// connectHooks are told about the connection's state changes (for
+// metrics); they must not block.
+type connectHooks struct {
+	disconnected func()
+	reconnected  func()
+}
+
 // connect dials NATS with the provider's reconnect options plus the
 // configured credentials and TLS. It waits for the first connection until
 // ctx ends.
-func connect(ctx context.Context, cfg Config, url, name string, log *slog.Logger) (*nats.Conn, error) {
+func connect(ctx context.Context, cfg Config, url, name string, log *slog.Logger, hooks connectHooks) (*nats.Conn, error) {
 	connected := make(chan struct{})
 	var once sync.Once
 	opts := append(jetstream.ConnectOptions(),
 		nats.Name(name),
 		nats.ConnectHandler(func(*nats.Conn) { once.Do(func() { close(connected) }) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			hooks.disconnected()
 			if err != nil {
 				log.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			hooks.reconnected()
+			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
 			if sub != nil {

@@ -14,7 +14,10 @@
 // NATS connection (or, with no NATS URL, an embedded NATS server with
 // JetStream under the data directory), the Pebble store, the JetStream
 // provider, the runtime worker, the subject API server (package
-// services/apiserver), the /healthz, /readyz and /metrics endpoints, and a
+// services/apiserver), the shards an orchestrator owns (an explicit list, or
+// its ordinal's share among several orchestrators), the Prometheus metrics
+// (package services/metrics) fed by the runtime, the provider, the API and
+// the connection, the /healthz, /readyz and /metrics endpoints, and a
 // graceful drain on SIGTERM or SIGINT.
 //
 // It must not know what an orchestration does or how the provider stores

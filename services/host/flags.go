@@ -92,7 +92,7 @@ func Settings() []Setting {
 			Usage: "number of shards instances hash to; fixed for the life of a deployment (same value on every process)",
 			set:   num(func(c *Config) *int { return &c.Shards })},
 		{Flag: "owned-shards", Env: "REPRISE_OWNED_SHARDS", Default: "all", Roles: "orchestrator",
-			Usage: "shards this orchestrator runs, e.g. 0-7 or 0,2,4",
+			Usage: "shards this orchestrator runs, e.g. 0-7 or 0,2,4; all (the default) means its -ordinal's share of them",
 			set: func(c *Config, v string) error {
 				if v == "all" {
 					c.OwnedShards = nil
@@ -101,6 +101,23 @@ func Settings() []Setting {
 				s, err := ParseShards(v)
 				c.OwnedShards = s
 				return err
+			}},
+		{Flag: "orchestrators", Env: "REPRISE_ORCHESTRATORS", Default: "1", Roles: "orchestrator",
+			Usage: "number of orchestrators sharing the shards; orchestrator K runs the shards s with s % orchestrators == K (unless -owned-shards is given)",
+			set:   num(func(c *Config) *int { return &c.Orchestrators })},
+		{Flag: "ordinal", Env: "REPRISE_ORDINAL", Default: "0", Roles: "orchestrator",
+			Usage: "this orchestrator's index K among -orchestrators, from 0; auto takes it from the host name's trailing -K (a StatefulSet pod name)",
+			set: func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "auto" {
+					c.Ordinal = OrdinalAuto
+					return nil
+				}
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil || n < 0 {
+					return fmt.Errorf("%q is not auto or a whole number from 0", v)
+				}
+				c.Ordinal = n
+				return nil
 			}},
 		{Flag: "replicas", Env: "REPRISE_REPLICAS", Default: "1", Roles: "both",
 			Usage: "replicas of the JetStream streams (3 on a 3-node cluster)",

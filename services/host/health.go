@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // httpServer serves /healthz, /readyz and /metrics.
@@ -26,7 +24,9 @@ type httpServer struct {
 //   - /readyz: 200 once the node is ready (NATS connected, streams present,
 //     store open, recovery done) and until it starts draining; 503 with the
 //     reason otherwise.
-//   - /metrics: the node's Prometheus registry.
+//   - /metrics: the node's metrics (package services/metrics).
+//
+// Every /readyz answer also sets reprise_ready.
 func startHTTP(addr string, n *Node, log *slog.Logger) (*httpServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,14 +37,16 @@ func startHTTP(addr string, n *Node, log *slog.Logger) (*httpServer, error) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := n.checkReady(ctx); err != nil {
+		err := n.checkReady(ctx)
+		n.metrics.SetReady(err == nil)
+		if err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "not ready:", err)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{Registry: n.metrics}))
+	mux.Handle("GET /metrics", n.metrics.Handler())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on metrics address %s: %w", addr, err)

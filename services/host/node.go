@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	cpebble "github.com/cockroachdb/pebble/v2"
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/jetstream"
@@ -23,6 +22,7 @@ import (
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/apiserver"
+	"github.com/reprise/reprise/services/metrics"
 )
 
 // Node is one running service process: its NATS connection (and embedded
@@ -32,18 +32,24 @@ type Node struct {
 	role    Role
 	cfg     Config
 	log     *slog.Logger
-	metrics *prometheus.Registry
+	metrics *metrics.Metrics
+	// owned is the shards the node runs (nil: all; empty for a worker).
+	owned []int
 
 	embedded *natsembed.Server
 	nc       *nats.Conn
 	js       natsjs.JetStream
-	store    *pebble.Store
-	// tempStore is a worker's scratch store directory, removed on Stop.
-	tempStore string
-	prov      provider.Provider
-	worker    *runtime.Worker
-	api       *apiserver.Server
-	http      *httpServer
+	// store is the orchestrator's Pebble store (a worker has none).
+	store *pebble.Store
+	// conn and pebbleStore publish nc and store to the metrics collectors,
+	// which run on scrapes while the node is still starting.
+	conn        atomic.Pointer[nats.Conn]
+	pebbleStore atomic.Pointer[pebble.Store]
+	prov        *jetstream.Provider
+	worker      *runtime.Worker
+	notifier    *apiserver.Notifier
+	api         *apiserver.Server
+	http        *httpServer
 
 	ready    atomic.Bool
 	stopOnce sync.Once
@@ -67,15 +73,42 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 		log = newLogger(cfg)
 	}
 	log = log.With("service", role.String())
-	n := &Node{role: role, cfg: cfg, log: log, metrics: prometheus.NewRegistry()}
-	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n := &Node{role: role, cfg: cfg, log: log}
+	if role == Orchestrator {
+		owned, err := cfg.ownedShards(os.Hostname)
+		if err != nil {
+			return nil, fmt.Errorf("host: configuration: %w", err)
+		}
+		n.owned = owned
+	} else {
+		// A worker owns no shard: it only fetches activities and sends
+		// their results.
+		n.owned = []int{}
+	}
+	mopts := metrics.Options{
+		NATSConnected: func() bool {
+			nc := n.conn.Load()
+			return nc != nil && nc.IsConnected()
+		},
+		Logger: log.With("component", "metrics"),
+	}
+	if role == Orchestrator {
+		mopts.Pebble = func() *cpebble.Metrics {
+			if st := n.pebbleStore.Load(); st != nil {
+				return st.Metrics() // nil once closed
+			}
+			return nil
+		}
+	}
+	n.metrics = metrics.New(mopts)
 	if err := n.start(ctx, reg); err != nil {
 		n.release(context.Background())
 		return nil, fmt.Errorf("host: start %s: %w", role, err)
 	}
 	n.ready.Store(true)
+	n.metrics.SetReady(true)
 	log.Info("ready", "nats", n.NATSURL(), "health", n.HealthAddr(), "prefix", cfg.Prefix,
-		"embedded", n.embedded != nil, "activities", n.runsActivities())
+		"embedded", n.embedded != nil, "activities", n.runsActivities(), "owned", ownedString(n.owned))
 	return n, nil
 }
 
@@ -114,38 +147,37 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		url = srv.ClientURL()
 		n.log.Info("embedded NATS server started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"))
 	}
-	nc, err := connect(ctx, cfg, url, "reprise-"+n.role.String(), n.log)
+	nc, err := connect(ctx, cfg, url, "reprise-"+n.role.String(), n.log, connectHooks{
+		disconnected: func() { n.metrics.SetReady(false) },
+		reconnected:  n.metrics.NATSReconnected,
+	})
 	if err != nil {
 		return err
 	}
 	n.nc = nc
+	n.conn.Store(nc)
 	if n.js, err = natsjs.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 
 	topo := runtime.Topology(runtime.WithLockTimeout(cfg.LockTimeout))
-	storeDir := filepath.Join(cfg.DataDir, "pebble")
-	owned := cfg.OwnedShards
-	if n.role == Worker {
-		// A worker owns no shard: it only fetches activities and sends
-		// their results. The provider still wants a store, so it gets a
-		// scratch one.
-		owned = []int{}
-		if storeDir, err = os.MkdirTemp("", "reprise-worker-"); err != nil {
-			return fmt.Errorf("worker scratch store: %w", err)
-		}
-		n.tempStore = storeDir
-	}
-	if n.store, err = pebble.Open(pebble.Options{Dir: storeDir, IndexedKeys: topo.IndexedKeys, Logger: n.log.With("component", "pebble")}); err != nil {
-		return fmt.Errorf("open Pebble store in %s: %w", storeDir, err)
-	}
 	if n.role == Orchestrator {
-		n.log.Info("recovering", "shards", cfg.Shards, "owned", ownedString(owned))
+		// A worker owns no shard and keeps no store: it only fetches
+		// activities and sends their results.
+		storeDir := filepath.Join(cfg.DataDir, "pebble")
+		if n.store, err = pebble.Open(pebble.Options{Dir: storeDir, IndexedKeys: topo.IndexedKeys, Logger: n.log.With("component", "pebble")}); err != nil {
+			return fmt.Errorf("open Pebble store in %s: %w", storeDir, err)
+		}
+		n.pebbleStore.Store(n.store)
+		n.log.Info("recovering", "shards", cfg.Shards, "owned", ownedString(n.owned))
+	}
+	if cfg.beforeRecovery != nil {
+		cfg.beforeRecovery(n.HealthAddr())
 	}
 	prov, err := jetstream.New(ctx, nc, n.store, topo, jetstream.Options{
 		Prefix:      cfg.Prefix,
 		Shards:      cfg.Shards,
-		OwnedShards: owned,
+		OwnedShards: n.owned,
 		Replicas:    cfg.Replicas,
 		Logger:      n.log.With("component", "provider"),
 	})
@@ -153,11 +185,15 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		return fmt.Errorf("JetStream provider: %w", err)
 	}
 	n.prov = prov
-
-	runProv := provider.Provider(prov)
+	queues := []string{runtime.DefaultActivityQueue}
 	if n.role == Orchestrator {
-		runProv = apiserver.Notifying(prov, nc, cfg.Prefix, n.log.With("component", "notify"))
+		queues = []string{runtime.DefaultOrchestratorQueue, runtime.DefaultActivityQueue}
 	}
+	n.metrics.WatchQueueDepth(prov, queues)
+
+	// Every provider call of the runtime and the API is timed.
+	timed := metrics.InstrumentProvider(prov, n.metrics)
+	client := runtime.NewClient(timed, runtime.ClientOptions{MaxPayloadBytes: cfg.MaxPayloadBytes})
 	wopts := runtime.WorkerOptions{
 		DisableOrchestrations:    n.role == Worker,
 		DisableActivities:        !n.runsActivities(),
@@ -165,18 +201,26 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		ActivityConcurrency:      cfg.ActivityConcurrency,
 		CacheSize:                cfg.CacheSize,
 		Logger:                   n.log.With("component", "runtime"),
+		Observer:                 n.metrics,
 	}
-	if n.worker, err = runtime.NewWorker(runProv, reg, wopts); err != nil {
+	if n.role == Orchestrator {
+		n.notifier = apiserver.NewNotifier(nc, client, cfg.Prefix, n.log.With("component", "notify"))
+		n.notifier.Start()
+		wopts.OnStatusChange = n.notifier.OnStatusChange
+	}
+	if n.worker, err = runtime.NewWorker(timed, reg, wopts); err != nil {
 		return err
 	}
 	if n.role == Orchestrator {
-		client := runtime.NewClient(prov, runtime.ClientOptions{MaxPayloadBytes: cfg.MaxPayloadBytes})
-		n.api, err = apiserver.New(nc, client, prov, apiserver.Options{
+		n.api, err = apiserver.New(nc, client, timed, apiserver.Options{
 			Prefix:          cfg.Prefix,
 			MaxPayloadBytes: cfg.MaxPayloadBytes,
 			Reuse:           cfg.Reuse,
-			Orchestrations:  apiserver.RegistryLookup(reg),
+			Orchestrations:  reg.HasOrchestration,
 			Replicas:        cfg.Replicas,
+			Shards:          cfg.Shards,
+			Sharding:        prov,
+			OnReply:         n.onReply,
 			Logger:          n.log.With("component", "api"),
 		})
 		if err != nil {
@@ -194,6 +238,17 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	return nil
 }
 
+// onReply counts an answered API request. apiserver reports bounded verbs
+// and codes; the client errors among them are also counted as bad requests
+// by reason.
+func (n *Node) onReply(verb, code string) {
+	n.metrics.APIRequest(verb, code)
+	switch api.Code(code) {
+	case api.CodeBadRequest, api.CodeInvalidInstanceID, api.CodePayloadTooLarge, api.CodeUnknownOrchestration:
+		n.metrics.APIBadRequest(code)
+	}
+}
+
 func ownedString(owned []int) string {
 	if owned == nil {
 		return "all"
@@ -208,6 +263,7 @@ func ownedString(owned []int) string {
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.ready.Store(false)
+		n.metrics.SetReady(false)
 		n.log.Info("draining")
 		n.stopErr = n.release(ctx)
 		n.log.Info("stopped", "err", n.stopErr)
@@ -228,6 +284,12 @@ func (n *Node) release(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("drain turns and activities: %w", err))
 		}
 	}
+	if n.notifier != nil {
+		// After the worker: it publishes the changes of the last turns.
+		if err := n.notifier.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if n.prov != nil {
 		if err := n.prov.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close provider: %w", err))
@@ -239,12 +301,10 @@ func (n *Node) release(ctx context.Context) error {
 		n.nc.Close()
 	}
 	if n.store != nil {
+		// The collector sees a closed store as nil metrics.
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close Pebble store: %w", err))
 		}
-	}
-	if n.tempStore != "" {
-		_ = os.RemoveAll(n.tempStore)
 	}
 	if n.embedded != nil {
 		n.embedded.Shutdown()
@@ -274,8 +334,8 @@ func (n *Node) checkReady(ctx context.Context) error {
 			}
 		}
 	}
-	if h, ok := n.prov.(interface{ Healthy(context.Context) error }); ok {
-		if err := h.Healthy(ctx); err != nil {
+	if n.prov != nil {
+		if err := n.prov.Healthy(ctx); err != nil {
 			return fmt.Errorf("provider: %w", err)
 		}
 	}
@@ -300,13 +360,19 @@ func (n *Node) HealthAddr() string {
 	return n.http.addr
 }
 
-// Metrics is the node's private Prometheus registry, served on /metrics. It
-// holds the Go and process collectors; register the service's own
-// collectors here.
-func (n *Node) Metrics() *prometheus.Registry { return n.metrics }
+// Metrics is the node's Prometheus metrics, served on /metrics: the reprise_
+// families fed by the runtime, the provider, the API and the host, plus the
+// Go and process collectors. Register a service's own collectors in its
+// Registry.
+func (n *Node) Metrics() *metrics.Metrics { return n.metrics }
 
 // Provider is the node's provider, for in-process tools and tests.
-func (n *Node) Provider() provider.Provider { return n.prov }
+func (n *Node) Provider() provider.Provider {
+	if n.prov == nil {
+		return nil
+	}
+	return n.prov
+}
 
 func newLogger(cfg Config) *slog.Logger {
 	level, _ := parseLevel(cfg.LogLevel)

@@ -82,6 +82,14 @@ func TestSubjectAPI(t *testing.T) {
 		fails(t, nc, api.VerbStart, `{"name":"echo","id":"s-big","input":`+big+`}`, api.CodePayloadTooLarge, "input")
 		fails(t, nc, api.VerbStatus, `{"id":"s-big"}`, api.CodeNotFound) // nothing was started
 
+		// Two starts of one id sent back to back: the second is refused,
+		// though the first has not run yet.
+		for i := range 5 {
+			id := quote(fmt.Sprintf("s-twice-%d", i))
+			ok(t, nc, api.VerbStart, `{"name":"gate","id":`+id+`,"input":"a"}`, nil)
+			fails(t, nc, api.VerbStart, `{"name":"gate","id":`+id+`,"input":"b"}`, api.CodeAlreadyExists, "s-twice")
+		}
+
 		ok(t, nc, api.VerbStart, `{"name":"echo","id":"s-dup","input":1}`, &r)
 		if r.ID != "s-dup" {
 			t.Fatalf("start returned id %q, want s-dup", r.ID)

@@ -33,6 +33,24 @@ func TestQueueDepthIsReadOnScrape(t *testing.T) {
 	}
 }
 
+// WatchQueueDepth adds the queue-depth collector to metrics made without a
+// provider (the host serves /metrics before its provider has recovered).
+func TestWatchQueueDepthLater(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	if _, ok := values(t, m)["reprise_queue_depth{queue="+runtime.DefaultActivityQueue+"}"]; ok {
+		t.Fatal("queue depth reported without a provider")
+	}
+	p := newMemory(t)
+	if err := p.Send(context.Background(), provider.Outgoing{Queue: runtime.DefaultActivityQueue,
+		Message: provider.Message{ID: "1", Entity: "e", Data: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	m.WatchQueueDepth(p, []string{runtime.DefaultActivityQueue})
+	if got := values(t, m)["reprise_queue_depth{queue="+runtime.DefaultActivityQueue+"}"]; got != 1 {
+		t.Fatalf("queue depth after WatchQueueDepth: %v, want 1", got)
+	}
+}
+
 // stuckDepth is a provider whose QueueDepth only returns when its context
 // ends, for one queue.
 type stuckDepth struct {

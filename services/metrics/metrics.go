@@ -44,8 +44,9 @@ type Options struct {
 // implements [runtime.Observer]. All methods are safe for concurrent use and
 // never block.
 type Metrics struct {
-	reg *prometheus.Registry
-	log *slog.Logger
+	reg        *prometheus.Registry
+	log        *slog.Logger
+	depthLimit time.Duration
 
 	orchStarted    *prometheus.CounterVec
 	orchFinished   *prometheus.CounterVec
@@ -213,12 +214,12 @@ func New(opts Options) *Metrics {
 		m.redeliveries, m.poison, m.deadLettered, m.providerOps, m.apiRequests, m.apiBadRequests,
 		m.natsReconnects, m.ready,
 	)
-	if opts.Provider != nil && len(opts.Queues) > 0 {
-		timeout := opts.QueueDepthTimeout
-		if timeout <= 0 {
-			timeout = DefaultQueueDepthTimeout
-		}
-		m.reg.MustRegister(newQueueDepthCollector(opts.Provider, opts.Queues, timeout, log))
+	m.depthLimit = opts.QueueDepthTimeout
+	if m.depthLimit <= 0 {
+		m.depthLimit = DefaultQueueDepthTimeout
+	}
+	if opts.Provider != nil {
+		m.WatchQueueDepth(opts.Provider, opts.Queues)
 	}
 	if opts.NATSConnected != nil {
 		connected := opts.NATSConnected
@@ -231,6 +232,18 @@ func New(opts Options) *Metrics {
 		m.reg.MustRegister(newPebbleCollector(opts.Pebble))
 	}
 	return m
+}
+
+// WatchQueueDepth enables reprise_queue_depth for queues of p, as
+// [Options.Provider] and [Options.Queues] do, for a process whose provider
+// only exists after the metrics are served (the host serves /metrics while
+// the provider recovers). Call it at most once, and not when New was given
+// a provider; no queues is a no-op.
+func (m *Metrics) WatchQueueDepth(p provider.Provider, queues []string) {
+	if p == nil || len(queues) == 0 {
+		return
+	}
+	m.reg.MustRegister(newQueueDepthCollector(p, queues, m.depthLimit, m.log))
 }
 
 // Registry returns the private registry, for registering more collectors.

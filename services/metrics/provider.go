@@ -68,7 +68,8 @@ const (
 // measure the wait for work as much as the provider's cost: read them as
 // idle time, and the other operations as latency.
 //
-// When p implements [provider.FaultInjector], so does the result.
+// The result has the optional capabilities p has: [provider.FaultInjector]
+// (not timed) and [provider.DedupSender] (SendNew is timed as "send").
 func InstrumentProvider(p provider.Provider, m *Metrics) provider.Provider {
 	ip := &instrumented{p: p}
 	for i := range numOps {
@@ -77,8 +78,15 @@ func InstrumentProvider(p provider.Provider, m *Metrics) provider.Provider {
 		ip.obs[i][0] = m.providerOps.WithLabelValues(operations[i], resultOK)
 		ip.obs[i][1] = m.providerOps.WithLabelValues(operations[i], resultErr)
 	}
-	if fi, ok := p.(provider.FaultInjector); ok {
+	fi, faults := p.(provider.FaultInjector)
+	ds, dedup := p.(provider.DedupSender)
+	switch {
+	case faults && dedup:
+		return &instrumentedFaultsDedup{instrumentedFaults: &instrumentedFaults{instrumented: ip, FaultInjector: fi}, dedup: ds}
+	case faults:
 		return &instrumentedFaults{instrumented: ip, FaultInjector: fi}
+	case dedup:
+		return &instrumentedDedup{instrumented: ip, dedup: ds}
 	}
 	return ip
 }
@@ -93,6 +101,35 @@ type instrumented struct {
 type instrumentedFaults struct {
 	*instrumented
 	provider.FaultInjector
+}
+
+// instrumentedDedup forwards the optional DedupSender capability, timed.
+type instrumentedDedup struct {
+	*instrumented
+	dedup provider.DedupSender
+}
+
+// SendNew implements provider.DedupSender.
+func (id *instrumentedDedup) SendNew(ctx context.Context, o provider.Outgoing) (bool, error) {
+	return id.instrumented.sendNew(ctx, id.dedup, o)
+}
+
+// instrumentedFaultsDedup forwards both optional capabilities.
+type instrumentedFaultsDedup struct {
+	*instrumentedFaults
+	dedup provider.DedupSender
+}
+
+// SendNew implements provider.DedupSender.
+func (id *instrumentedFaultsDedup) SendNew(ctx context.Context, o provider.Outgoing) (bool, error) {
+	return id.instrumented.sendNew(ctx, id.dedup, o)
+}
+
+func (ip *instrumented) sendNew(ctx context.Context, d provider.DedupSender, o provider.Outgoing) (bool, error) {
+	start := time.Now()
+	enqueued, err := d.SendNew(ctx, o)
+	ip.done(opSend, start, err)
+	return enqueued, err
 }
 
 // done records one call of o that began at start.

@@ -45,6 +45,44 @@ func TestInstrumentedProviderForwardsFaultInjection(t *testing.T) {
 	}
 }
 
+// dedupOnly has the DedupSender capability of the memory provider but not
+// its FaultInjector.
+type dedupOnly struct {
+	provider.Provider
+	provider.DedupSender
+}
+
+func TestInstrumentedProviderForwardsDedupSender(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	mem := newMemory(t)
+	for name, p := range map[string]provider.Provider{
+		"memory":     mem,
+		"dedup only": dedupOnly{Provider: mem, DedupSender: mem.(provider.DedupSender)},
+	} {
+		ds, ok := metrics.InstrumentProvider(p, m).(provider.DedupSender)
+		if !ok {
+			t.Fatalf("%s: the decorated provider lost DedupSender", name)
+		}
+		_, faults := metrics.InstrumentProvider(p, m).(provider.FaultInjector)
+		_, hadFaults := p.(provider.FaultInjector)
+		if faults != hadFaults {
+			t.Fatalf("%s: FaultInjector %v after decoration, %v before", name, faults, hadFaults)
+		}
+		o := provider.Outgoing{Queue: "q", Message: provider.Message{ID: "dup-" + name, Entity: "e", Data: []byte("x")}}
+		for i, want := range []bool{true, false} {
+			if enqueued, err := ds.SendNew(context.Background(), o); err != nil || enqueued != want {
+				t.Fatalf("%s: SendNew #%d = %v, %v; want %v", name, i+1, enqueued, err, want)
+			}
+		}
+	}
+	if got := opCounts(t, m)[[2]string{metrics.OpSend, "ok"}]; got != 4 {
+		t.Fatalf("SendNew timed %d times as send, want 4", got)
+	}
+	if _, ok := metrics.InstrumentProvider(struct{ provider.Provider }{mem}, m).(provider.DedupSender); ok {
+		t.Fatal("a provider without DedupSender gained it")
+	}
+}
+
 // opCounts returns the sample count of every (operation, result) series.
 func opCounts(t *testing.T, m *metrics.Metrics) map[[2]string]uint64 {
 	t.Helper()

@@ -1,0 +1,130 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/services/api"
+)
+
+// notifyBacklog bounds the status changes waiting to be published.
+const notifyBacklog = 4096
+
+// notifyReadTimeout bounds the status read of one notification.
+const notifyReadTimeout = 10 * time.Second
+
+// Notifier publishes an instance's status object on [api.NotifySubject]
+// after every commit that changes its status. Give its OnStatusChange to
+// the orchestrator's runtime.WorkerOptions; Start runs the publisher and
+// Stop ends it (after the worker has stopped).
+//
+// OnStatusChange never blocks the dispatcher: it queues the change, and the
+// publisher reads the instance's status (which may already be newer than
+// the change, which only makes the notification fresher) and publishes it.
+// When the queue is full, the change is published as it is, without the
+// output, error and times that need the store. Notifications are best effort
+// (core NATS); waiters re-read the status when notified.
+type Notifier struct {
+	nc      *nats.Conn
+	prefix  string
+	client  *runtime.Client
+	log     *slog.Logger
+	changes chan runtime.StatusChange
+	quit    chan struct{}
+	done    chan struct{}
+	stop    sync.Once
+}
+
+// NewNotifier returns a notifier publishing with nc under prefix (default
+// [api.DefaultPrefix]) the statuses client reads.
+func NewNotifier(nc *nats.Conn, client *runtime.Client, prefix string, logger *slog.Logger) *Notifier {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if prefix == "" {
+		prefix = api.DefaultPrefix
+	}
+	return &Notifier{
+		nc: nc, prefix: prefix, client: client, log: logger,
+		changes: make(chan runtime.StatusChange, notifyBacklog),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+}
+
+// OnStatusChange queues a notification; it is runtime.WorkerOptions'
+// OnStatusChange.
+func (n *Notifier) OnStatusChange(c runtime.StatusChange) {
+	select {
+	case n.changes <- c:
+	default:
+		n.send(c.ID, &api.InstanceStatus{ID: c.ID, Name: c.Name, Status: api.Status(c.Status), Partition: c.Partition})
+	}
+}
+
+// Start runs the publisher until Stop.
+func (n *Notifier) Start() {
+	go n.run()
+}
+
+// Stop publishes what is queued, then ends the publisher; ctx bounds the
+// wait. Stop the worker first: changes reported later are published
+// without the store's details.
+func (n *Notifier) Stop(ctx context.Context) error {
+	n.stop.Do(func() { close(n.quit) })
+	select {
+	case <-n.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("apiserver: stop notifier: %w", ctx.Err())
+	}
+}
+
+func (n *Notifier) run() {
+	defer close(n.done)
+	for {
+		select {
+		case c := <-n.changes:
+			n.publish(c)
+		case <-n.quit:
+			for {
+				select {
+				case c := <-n.changes:
+					n.publish(c)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// publish reads the instance's status and publishes it.
+func (n *Notifier) publish(c runtime.StatusChange) {
+	ctx, cancel := context.WithTimeout(context.Background(), notifyReadTimeout)
+	defer cancel()
+	st, err := n.client.Status(ctx, c.ID)
+	if err != nil {
+		n.log.Warn("read status for notification", "instance", c.ID, "err", err)
+		return
+	}
+	n.send(c.ID, toStatus(st))
+}
+
+func (n *Notifier) send(id string, st *api.InstanceStatus) {
+	body, err := json.Marshal(st)
+	if err != nil {
+		n.log.Warn("encode notification", "instance", id, "err", err)
+		return
+	}
+	if err := n.nc.Publish(api.NotifySubject(n.prefix, id), body); err != nil {
+		n.log.Warn("publish notification", "instance", id, "err", err)
+	}
+}

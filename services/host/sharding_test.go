@@ -1,0 +1,262 @@
+package host_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/services/host"
+)
+
+// forwards records the requests orchestrators forward to each other, by
+// verb, from a plain subscription to the internal subjects (outside their
+// queue group, so it sees a copy of each and answers none).
+type forwards struct {
+	ch   chan *nats.Msg
+	seen map[string]int
+}
+
+func watchForwards(t *testing.T, nc *nats.Conn) *forwards {
+	t.Helper()
+	f := &forwards{ch: make(chan *nats.Msg, 4096), seen: map[string]int{}}
+	sub, err := nc.ChanSubscribe("reprise.internal.shard.*.*", f.ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return f
+}
+
+// count returns how many forwarded requests of verb were seen so far. A
+// forwarded request is delivered to the test's connection before the reply
+// it causes, so everything a returned request forwarded is counted.
+func (f *forwards) count(verb api.Verb) int {
+	for {
+		select {
+		case m := <-f.ch:
+			f.seen[m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]]++
+		default:
+			return f.seen[string(verb)]
+		}
+	}
+}
+
+// untilForwarded repeats send until one of its requests was forwarded to
+// the other orchestrator. Requests reach either orchestrator at random (a
+// queue group), so each is forwarded with probability 1/2 for an instance
+// of the other's shards; 64 tries all staying local has probability 2^-64.
+func (f *forwards) untilForwarded(t *testing.T, verb api.Verb, send func(i int)) {
+	t.Helper()
+	before := f.count(verb)
+	for i := range 64 {
+		send(i)
+		if f.count(verb) > before {
+			return
+		}
+	}
+	t.Fatalf("no %s request was forwarded in 64 tries", verb)
+}
+
+// TestTwoOrchestratorsShareShards runs two orchestrators on one NATS
+// server, each owning half the shards in its own data directory, and drives
+// every verb of the API through whichever receives the request: instances
+// of either orchestrator's shards work, and list pages over both.
+func TestTwoOrchestratorsShareShards(t *testing.T) {
+	reg := testOrchestrations(t)
+	shard := func(ordinal int) func(*host.Config) {
+		return func(c *host.Config) {
+			c.Orchestrators, c.Ordinal = 2, ordinal
+			c.Activities = host.ActivitiesOn
+			c.LockTimeout = 2 * time.Second
+		}
+	}
+	a, nc := startNode(t, reg, shard(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfgB := host.Config{
+		NATSURL:      a.NATSURL(),
+		DataDir:      t.TempDir(),
+		MetricsAddr:  "127.0.0.1:0",
+		Logger:       slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		DrainTimeout: 10 * time.Second,
+	}
+	shard(1)(&cfgB)
+	b, err := host.Start(ctx, host.Orchestrator, cfgB, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := b.Stop(ctx); err != nil {
+			t.Errorf("stop b: %v", err)
+		}
+	})
+	fw := watchForwards(t, nc)
+
+	// owner says which orchestrator's store holds id.
+	owner := func(id string) string {
+		_, errA := a.Provider().Metadata(ctx, id)
+		_, errB := b.Provider().Metadata(ctx, id)
+		switch {
+		case errA == nil && errors.Is(errB, provider.ErrNotFound):
+			return "a"
+		case errB == nil && errors.Is(errA, provider.ErrNotFound):
+			return "b"
+		}
+		t.Fatalf("%s: metadata on a: %v, on b: %v; want it on exactly one", id, errA, errB)
+		return ""
+	}
+
+	// Starts: until one was forwarded, then enough for both owners.
+	var ids []string
+	startTwice := func(i int) {
+		id := fmt.Sprintf("t-%d", i)
+		ok(t, nc, api.VerbStart, fmt.Sprintf(`{"name":"twice","id":%q,"input":%d}`, id, i), nil)
+		ids = append(ids, id)
+	}
+	fw.untilForwarded(t, api.VerbStart, startTwice)
+	for len(ids) < 12 {
+		startTwice(len(ids))
+	}
+	owners := map[string][]string{}
+	for i, id := range ids {
+		if st := waitTerminal(t, nc, id); st.Status != api.StatusCompleted || string(st.Output) != fmt.Sprint(4*i) {
+			t.Fatalf("%s: %s %s %s", id, st.Status, st.Output, st.Error)
+		}
+		owners[owner(id)] = append(owners[owner(id)], id)
+	}
+	if len(owners["a"]) == 0 || len(owners["b"]) == 0 {
+		t.Fatalf("instances by owner: %v; want both to own some", owners)
+	}
+	onA, onB := owners["a"][0], owners["b"][0]
+
+	// A start of an id in use is refused wherever it lands.
+	for _, id := range []string{onA, onB} {
+		fw.untilForwarded(t, api.VerbStart, func(int) {
+			fails(t, nc, api.VerbStart, `{"name":"twice","id":`+quote(id)+`}`, api.CodeAlreadyExists, id)
+		})
+	}
+
+	// Status, wait and history of instances of both owners, forwarded or
+	// not, answer from the owner's store.
+	for _, id := range []string{onA, onB} {
+		fw.untilForwarded(t, api.VerbStatus, func(int) {
+			var st api.InstanceStatus
+			ok(t, nc, api.VerbStatus, `{"id":`+quote(id)+`}`, &st)
+			if st.ID != id || st.Status != api.StatusCompleted {
+				t.Fatalf("status %s: %+v", id, st)
+			}
+		})
+		fw.untilForwarded(t, api.VerbWait, func(int) { waitTerminal(t, nc, id) })
+		fw.untilForwarded(t, api.VerbHistory, func(int) {
+			var h api.HistoryReply
+			ok(t, nc, api.VerbHistory, `{"id":`+quote(id)+`}`, &h)
+			var kinds []string
+			for _, e := range h.Events {
+				kinds = append(kinds, e.Kind)
+			}
+			if k := strings.Join(kinds, ","); !strings.Contains(k, "ExecutionStarted") || !strings.HasSuffix(k, "ExecutionCompleted") {
+				t.Fatalf("history of %s: %s", id, k)
+			}
+		})
+		fw.untilForwarded(t, api.VerbStatus, func(i int) {
+			fails(t, nc, api.VerbStatus, fmt.Sprintf(`{"id":"%s-missing-%d"}`, id, i), api.CodeNotFound)
+		})
+	}
+
+	// Raise, suspend, resume and terminate only queue messages: any
+	// orchestrator sends them. A wait for a running instance is answered
+	// when it finishes, through whichever orchestrator took the wait.
+	for i, who := range []string{"a", "b"} {
+		var gate string
+		for j := 0; gate == ""; j++ {
+			id := fmt.Sprintf("g-%d-%d", i, j)
+			sub := notes(t, nc, id)
+			ok(t, nc, api.VerbStart, `{"name":"gate","id":`+quote(id)+`,"input":"in"}`, nil)
+			awaitStatus(t, sub, api.StatusRunning)
+			if owner(id) == who {
+				gate = id
+				ok(t, nc, api.VerbSuspend, `{"id":`+quote(id)+`}`, nil)
+				awaitStatus(t, sub, api.StatusSuspended)
+				ok(t, nc, api.VerbResume, `{"id":`+quote(id)+`}`, nil)
+				awaitStatus(t, sub, api.StatusRunning)
+				ok(t, nc, api.VerbRaise, `{"id":`+quote(id)+`,"event":"go","payload":"ev"}`, nil)
+				if st := waitTerminal(t, nc, id); string(st.Output) != `"in:ev"` {
+					t.Fatalf("gate %s: %+v", id, st)
+				}
+			} else {
+				ok(t, nc, api.VerbTerminate, `{"id":`+quote(id)+`,"reason":"not this one"}`, nil)
+				if st := waitTerminal(t, nc, id); st.Status != api.StatusTerminated {
+					t.Fatalf("terminated %s: %+v", id, st)
+				}
+			}
+		}
+	}
+
+	// List walks both orchestrators: every instance exactly once, in pages.
+	listAll := func(filter string, limit int) map[string]int {
+		seen := map[string]int{}
+		cursor := ""
+		for range 200 {
+			var page api.ListReply
+			ok(t, nc, api.VerbList, fmt.Sprintf(`{%s"limit":%d,"cursor":%s}`, filter, limit, quote(cursor)), &page)
+			if len(page.Instances) > limit {
+				t.Fatalf("a page of %d instances, limit %d", len(page.Instances), limit)
+			}
+			for _, st := range page.Instances {
+				seen[st.ID]++
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				return seen
+			}
+		}
+		t.Fatal("list did not end in 200 pages")
+		return nil
+	}
+	for _, filter := range []string{``, `"name":"twice",`, `"status":"Completed",`} {
+		seen := listAll(filter, 5)
+		for _, id := range ids {
+			if seen[id] != 1 {
+				t.Errorf("list {%s}: %s seen %d times", filter, id, seen[id])
+			}
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("list {%s}: %s seen %d times", filter, id, n)
+			}
+		}
+	}
+	if seen := listAll(`"name":"twice",`, 1000); len(seen) != len(ids) {
+		t.Errorf("one page of twice: %d instances, want %d", len(seen), len(ids))
+	}
+	for _, c := range []string{"16:", "-1:", "x:", "02:", "1:garbage"} { // 16 shards: 0-15
+		fails(t, nc, api.VerbList, `{"cursor":`+quote(c)+`}`, api.CodeBadRequest, "cursor")
+	}
+
+	// Purge of both owners' instances.
+	for _, id := range []string{onA, onB} {
+		fails(t, nc, api.VerbPurge, `{"id":`+quote(id)+`-nope}`, api.CodeBadRequest)
+	}
+	purged := 0
+	fw.untilForwarded(t, api.VerbPurge, func(int) {
+		id := ids[purged]
+		purged++
+		ok(t, nc, api.VerbPurge, `{"id":`+quote(id)+`}`, nil)
+		fails(t, nc, api.VerbStatus, `{"id":`+quote(id)+`}`, api.CodeNotFound)
+	})
+	if seen := listAll(`"name":"twice",`, 4); len(seen) != len(ids)-purged {
+		t.Errorf("after %d purges, list has %d of %d instances", purged, len(seen), len(ids))
+	}
+}
