@@ -43,7 +43,7 @@ IMAGE_PREFIX  ?= reprise
 IMAGE_TAG     ?= dev
 DOCKER        ?= docker
 
-## images: the orchestrator and worker container images (see deploy/README.md).
+## images: the orchestrator and worker container images (see README.md, "Deploying Reprise on Kubernetes").
 images:
 	$(DOCKER) build -f services/orchestrator/Dockerfile -t $(IMAGE_PREFIX)/orchestrator:$(IMAGE_TAG) .
 	$(DOCKER) build -f services/worker/Dockerfile -t $(IMAGE_PREFIX)/worker:$(IMAGE_TAG) .

@@ -11,7 +11,7 @@
 //	go test ./bench/chaos                                    # short variant
 //	go test ./bench/chaos -run Chaos -chaos.long -timeout 20m # make chaos
 //
-// README-FAILURES.md lists the failure cases the suites cover and what a
+// The top-level README.md ("Failure cases") lists the failure cases the suites cover and what a
 // user sees in each.
 //
 // The package has no code of its own outside its tests.

@@ -415,7 +415,7 @@ func TestEachMetricsHasItsOwnRegistry(t *testing.T) {
 
 // The README documents every family, and nothing that does not exist.
 func TestReadmeDocumentsEveryFamily(t *testing.T) {
-	data, err := os.ReadFile("README.md")
+	data, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
