@@ -5,7 +5,7 @@ BIN           := $(CURDIR)/.bin
 STATICCHECK   := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 TEST_FLAGS    ?= -race -count=1 -timeout 14m
 
-.PHONY: all build test lint vet staticcheck bench run fmt clean images chaos fuzz-smoke
+.PHONY: all build test lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage
 
 all: build test
 
@@ -31,8 +31,12 @@ staticcheck: $(STATICCHECK)
 lint: vet staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## bench: benchmarks of the storage layer.
+## bench: the load generator over the embedded default: every workload, then the table (bench/README.md).
 bench:
+	$(GO) run ./bench -workload all -n 5000 -c 100
+
+## bench-storage: Go benchmarks of the storage layer.
+bench-storage:
 	$(GO) test -run '^$$' -bench . -benchmem ./provider/...
 
 ## run: the orchestrator with embedded NATS (127.0.0.1:4222), Pebble under ./data and an in-process worker.

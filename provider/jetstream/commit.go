@@ -199,7 +199,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		p.markRepair(entity, shard, pending)
 		return commitTaken, err
 	}
-	p.dispatched(sh, t, seq)
+	p.dispatched(sh, t, seq, false)
 	mu.Unlock()
 	locked = false
 
@@ -295,23 +295,56 @@ func isWrongLastSequence(err error) bool {
 }
 
 // applyRecord materializes a record this provider published at seq, with
-// the shard's log watermark in the same batch.
+// the shard's log watermark in the same batch, and the shard's dispatch
+// watermark if the store lags behind it.
 func (p *Provider) applyRecord(sh *shardState, t tickets, seq uint64, rec *record) error {
 	w := sh.apply.peek(t.apply, seq)
-	err := p.store.Apply([]pebble.Update{rec.update(seq)}, map[string]uint64{logWatermark(sh.id): w})
+	marks := map[string]uint64{logWatermark(sh.id): w}
+	dw, unsaved := sh.unsavedDispatch()
+	if unsaved {
+		marks[dispatchWatermark(sh.id)] = dw
+	}
+	err := p.store.Apply([]pebble.Update{rec.update(seq)}, marks)
 	if err != nil {
 		return fmt.Errorf("apply record %d of %q: %w", seq, rec.entity, err)
 	}
 	sh.apply.complete(t.apply, seq)
+	if unsaved {
+		sh.savedDispatch(dw)
+	}
 	return nil
 }
 
-// dispatched closes the dispatch stage of a record and persists the shard's
-// dispatch watermark.
-func (p *Provider) dispatched(sh *shardState, t tickets, seq uint64) {
+// dispatched closes the dispatch stage of a record. With persist the
+// shard's dispatch watermark is written at once; otherwise the shard's next
+// record carries it, or maintain writes it (saveDispatchMarks): a batch of
+// its own per commit cost a Pebble commit on the hot path, and a watermark
+// persisted late only means that recovery dispatches a few records again,
+// which is idempotent (deterministic Nats-Msg-Ids, consumed ids).
+func (p *Provider) dispatched(sh *shardState, t tickets, seq uint64, persist bool) {
 	w := sh.dispatch.complete(t.dispatch, seq)
+	if !persist {
+		return
+	}
 	if err := p.store.Apply(nil, map[string]uint64{dispatchWatermark(sh.id): w}); err != nil {
 		p.log.Warn("persist dispatch watermark", "shard", sh.id, "err", err)
+		return
+	}
+	sh.savedDispatch(w)
+}
+
+// saveDispatchMarks writes the dispatch watermarks the store lags behind.
+func (p *Provider) saveDispatchMarks() {
+	for _, sh := range p.shards {
+		w, unsaved := sh.unsavedDispatch()
+		if !unsaved {
+			continue
+		}
+		if err := p.store.Apply(nil, map[string]uint64{dispatchWatermark(sh.id): w}); err != nil {
+			p.log.Warn("persist dispatch watermark", "shard", sh.id, "err", err)
+			continue
+		}
+		sh.savedDispatch(w)
 	}
 }
 

@@ -87,7 +87,7 @@ func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
 		p.markRepair(entity, shard, pending)
 		return err
 	}
-	p.dispatched(sh, t, seq)
+	p.dispatched(sh, t, seq, true)
 	return nil
 }
 

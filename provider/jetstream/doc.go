@@ -78,8 +78,10 @@
 //  3. Apply the record to Pebble in one batch with the shard's log
 //     watermark.
 //  4. Dispatch: purge the schedules of the cancelled messages, publish the
-//     outgoing messages (delayed ones as schedules), then persist the
-//     shard's dispatch watermark.
+//     outgoing messages (delayed ones as schedules), then advance the
+//     shard's dispatch watermark. It reaches the store with the shard's
+//     next record (step 3's batch) or within a maintenance tick; until
+//     then recovery merely dispatches the record again.
 //  5. Ack the consumed deliveries (the last one with a server reply).
 //
 // Watermarks are safe lower bounds: a record's stage counts as done only

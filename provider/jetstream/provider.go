@@ -220,6 +220,7 @@ func (p *Provider) maintain() {
 				q.keepAlive(now)
 			}
 			p.expireWorkLocks(p.closeCtx, now)
+			p.saveDispatchMarks()
 		}
 	}
 }
@@ -234,6 +235,7 @@ func (p *Provider) Close() error {
 		p.closeDone()
 		p.stopConsuming()
 		p.wg.Wait()
+		p.saveDispatchMarks()
 	})
 	return nil
 }

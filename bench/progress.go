@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// startProgress draws a progress bar of rec on stderr until the returned
+// function is called (which clears it). It draws nothing with -progress=false.
+func startProgress(o options, stderr io.Writer, label string, total int, rec *recorder) (stop func()) {
+	if !o.progress || total <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	begin := time.Now()
+	draw := func() {
+		n := int(rec.done.Load())
+		const width = 30
+		filled := min(width, n*width/total)
+		rate := float64(n) / max(time.Since(begin).Seconds(), 1e-3)
+		fmt.Fprintf(stderr, "\r%-18s [%s%s] %d/%d  %.0f/s  in flight %d ",
+			label, strings.Repeat("=", filled), strings.Repeat(" ", width-filled),
+			n, total, rate, rec.started.Load()-int64(n))
+	}
+	wg.Go(func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				draw()
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		draw()
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+}
