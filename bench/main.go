@@ -105,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.widthFlag, "width", 0, "activities of fanout (default 5) and chain (default 10)")
 	fs.DurationVar(&o.timer, "timer", time.Second, "the timer workload's timer")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per workload per line instead of the table")
-	fs.BoolVar(&o.progress, "progress", true, "show a progress bar on stderr")
+	fs.BoolVar(&o.progress, "progress", isTerminal(os.Stderr), "show a progress bar on stderr (default: when stderr is a terminal)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to this file at the end")
 	fs.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this address while running (e.g. 127.0.0.1:6060)")

@@ -3,10 +3,18 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
 )
+
+// isTerminal reports whether f is a character device (a terminal), where a
+// redrawn progress line makes sense; piped or captured output gets none.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
 
 // startProgress draws a progress bar of rec on stderr until the returned
 // function is called (which clears it). It draws nothing with -progress=false.
