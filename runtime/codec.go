@@ -51,6 +51,9 @@ func DecodeEvent(data []byte) (Event, error) {
 		return e, fmt.Errorf("%w: bad event header", errCorrupt)
 	}
 	e.Kind = EventKind(data[1])
+	if !e.Kind.known() {
+		return e, fmt.Errorf("%w: unknown event kind %d", errCorrupt, data[1])
+	}
 	r := wireReader{buf: data[2:]}
 	if err := readEventFields(&r, &e, nil); err != nil {
 		return e, err

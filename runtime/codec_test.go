@@ -63,6 +63,11 @@ func TestDecodeRejectsCorruptRecords(t *testing.T) {
 	if _, err := decodeEnvelope([]byte{1, 99}); !errors.Is(err, errCorrupt) {
 		t.Errorf("unknown message kind accepted: %v", err)
 	}
+	unknownKind := bytes.Clone(good)
+	unknownKind[1] = 48
+	if _, err := DecodeEvent(unknownKind); !errors.Is(err, errCorrupt) {
+		t.Errorf("unknown event kind accepted: %v", err)
+	}
 }
 
 func FuzzDecodeEnvelope(f *testing.F) {

@@ -76,6 +76,11 @@ var kindNames = [...]string{
 	KindResumed:                   "Resumed",
 }
 
+// known reports whether k is a kind this version of the engine defines.
+func (k EventKind) known() bool {
+	return int(k) < len(kindNames) && kindNames[k] != ""
+}
+
 // String returns the kind's name.
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
