@@ -98,8 +98,14 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 	if j.Decision != nil {
 		e.Decision = *j.Decision
 	}
-	if j.Time != nil {
-		e.Time = j.Time.UTC()
+	if j.Time != nil && !j.Time.IsZero() {
+		t := j.Time.UTC()
+		// History stores times as Unix nanoseconds: refuse what it cannot
+		// hold (before 1678 or after 2262) rather than silently change it.
+		if !time.Unix(0, t.UnixNano()).UTC().Equal(t) {
+			return fmt.Errorf("runtime: event time %s is outside the range history can store (years 1678 to 2262)", j.Time.Format(time.RFC3339Nano))
+		}
+		e.Time = t
 	}
 	if j.Timeout != "" {
 		d, err := time.ParseDuration(j.Timeout)
