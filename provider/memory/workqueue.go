@@ -208,15 +208,8 @@ func (p *Provider) CompleteWork(ctx context.Context, lock provider.WorkLock, rep
 		return err
 	}
 	defer p.mu.Unlock()
-	q, err := p.workQueueFor(lock.Queue, false)
-	if err != nil {
-		return err
-	}
-	if q == nil {
-		return fmt.Errorf("memory: message %q in queue %q: %w", lock.ID, lock.Queue, provider.ErrLockLost)
-	}
 	now := p.clock.Now()
-	m, err := q.heldLock(lock, now)
+	q, m, err := p.heldWork(lock, now)
 	if err != nil {
 		return err
 	}
@@ -229,21 +222,31 @@ func (p *Provider) CompleteWork(ctx context.Context, lock provider.WorkLock, rep
 	return nil
 }
 
+// heldWork finds the message a work lock holds, failing with ErrLockLost
+// when the queue, the message or the lock is gone. Callers hold p.mu.
+func (p *Provider) heldWork(lock provider.WorkLock, now time.Time) (*workQueue, *queuedMessage, error) {
+	q, err := p.workQueueFor(lock.Queue, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if q == nil {
+		return nil, nil, fmt.Errorf("memory: message %q in queue %q: %w", lock.ID, lock.Queue, provider.ErrLockLost)
+	}
+	m, err := q.heldLock(lock, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, m, nil
+}
+
 // RenewWorkLock extends a held peek-lock to now plus the lock timeout.
 func (p *Provider) RenewWorkLock(ctx context.Context, lock provider.WorkLock) (time.Time, error) {
 	if err := p.lockOpen("renew work lock"); err != nil {
 		return time.Time{}, err
 	}
 	defer p.mu.Unlock()
-	q, err := p.workQueueFor(lock.Queue, false)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if q == nil {
-		return time.Time{}, fmt.Errorf("memory: message %q in queue %q: %w", lock.ID, lock.Queue, provider.ErrLockLost)
-	}
 	now := p.clock.Now()
-	m, err := q.heldLock(lock, now)
+	q, m, err := p.heldWork(lock, now)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -262,15 +265,8 @@ func (p *Provider) AbandonWork(ctx context.Context, lock provider.WorkLock, dela
 		return err
 	}
 	defer p.mu.Unlock()
-	q, err := p.workQueueFor(lock.Queue, false)
-	if err != nil {
-		return err
-	}
-	if q == nil {
-		return fmt.Errorf("memory: message %q in queue %q: %w", lock.ID, lock.Queue, provider.ErrLockLost)
-	}
 	now := p.clock.Now()
-	m, err := q.heldLock(lock, now)
+	q, m, err := p.heldWork(lock, now)
 	if err != nil {
 		return err
 	}
