@@ -22,6 +22,9 @@ var (
 	// ErrInvalidArgument reports a malformed argument (empty entity, empty
 	// message ID, unindexed list key, ...).
 	ErrInvalidArgument = errors.New("provider: invalid argument")
+	// ErrTooLarge reports a commit or message larger than the provider can
+	// store in one piece. Nothing of it was stored; retrying cannot help.
+	ErrTooLarge = errors.New("provider: too large")
 	// ErrClosed reports use of a closed provider.
 	ErrClosed = errors.New("provider: closed")
 	// ErrInjectedFault is returned by a commit failed on purpose through

@@ -98,27 +98,49 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	})
 }
 
-// TestTrackerHoldsWatermarkBelowOpenRecords defends the recovery invariant:
-// the watermark never passes a record that may precede a completed one in
-// the log but has not completed itself.
-func TestTrackerHoldsWatermarkBelowOpenRecords(t *testing.T) {
-	tr := newSeqTracker(10)
-	a := tr.begin() // floor 10
-	b := tr.begin() // floor 10
-	if w := tr.complete(b, 12); w != 10 {
-		t.Fatalf("watermark after the later record completed = %d, want 10 (a is open)", w)
+// TestShardWatermarkHoldsBelowUnsettledRecords defends the recovery
+// invariant: the watermark never passes a record the tailer delivered that
+// is not settled, whoever wrote it, nor the tailer's position.
+func TestShardWatermarkHoldsBelowUnsettledRecords(t *testing.T) {
+	sh := newShardState(0, 10, 10)
+	sh.beginWrite("a")
+	if orphan := sh.delivered(11, "a"); orphan {
+		t.Fatal("a record on a subject being written is an orphan")
 	}
-	if w := tr.peek(a, 11); w != 12 {
-		t.Fatalf("peek for a = %d, want 12", w)
+	if orphan := sh.delivered(12, "b"); !orphan {
+		t.Fatal("a record no one here is writing is not an orphan")
 	}
-	if w := tr.complete(a, 11); w != 12 {
-		t.Fatalf("watermark after both = %d, want 12", w)
+	sh.settle(13) // settled before the tailer got there
+	if w := sh.advance(13); w != 10 {
+		t.Fatalf("watermark = %d, want 10 (11 and 12 unsettled)", w)
 	}
-	c := tr.begin() // floor 12
-	tr.abort(c)
-	d := tr.begin()
-	if w := tr.complete(d, 13); w != 13 {
-		t.Fatalf("watermark = %d, want 13", w)
+	if got := sh.orphans(); len(got) != 1 || got[0] != 12 {
+		t.Fatalf("orphans = %v, want [12]", got)
+	}
+	if orphans := sh.endWrite("a", 11); orphans {
+		t.Fatal("the write settled its record, nothing is left on its subject")
+	}
+	if w := sh.advance(13); w != 11 {
+		t.Fatalf("watermark = %d, want 11 (12 unsettled)", w)
+	}
+	sh.settle(12)
+	if w := sh.advance(12); w != 12 {
+		t.Fatalf("watermark = %d, want 12 (the tailer has not delivered 13)", w)
+	}
+	if orphan := sh.delivered(13, "a"); orphan {
+		t.Fatal("a record settled before its delivery is an orphan")
+	}
+	if w := sh.advance(20); w != 20 {
+		t.Fatalf("watermark = %d, want 20", w)
+	}
+	// A write that fails after publishing leaves its record to the completer.
+	sh.beginWrite("c")
+	sh.delivered(21, "c")
+	if orphans := sh.endWrite("c", 0); !orphans {
+		t.Fatal("an unsettled record of a failed write is not left to the completer")
+	}
+	if w := sh.advance(25); w != 20 {
+		t.Fatalf("watermark = %d, want 20", w)
 	}
 }
 

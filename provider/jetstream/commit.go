@@ -166,40 +166,48 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 	for i, d := range held.msgs {
 		rec.consumed[i] = consumedID(q.name, d.env)
 	}
-	t := sh.begin()
-	seq, err := p.publishRecord(ctx, entity, encodeRecord(rec), held.logSeq, recordMsgID(entity, held.logSeq, held.token))
+	data := encodeRecord(rec)
+	if len(data) > p.maxRecord {
+		return commitKeep, fmt.Errorf("%w: the commit record of %q is %d bytes, over the limit of %d bytes (the NATS server's max_payload)",
+			provider.ErrTooLarge, entity, len(data), p.maxRecord)
+	}
+	subject := p.names.logSubject(entity)
+	sh.beginWrite(subject)
+	seq, err := p.publishRecord(ctx, subject, data, held.logSeq, recordMsgID(entity, held.logSeq, held.token))
 	if err != nil {
 		if isWrongLastSequence(err) {
 			// Another writer (a process that took over the shard, a
 			// delete) appended to the entity's log: this lock is fenced.
-			sh.abort(t)
 			p.markRepair(entity, shard, nil)
+			p.endWrite(sh, subject, 0)
 			return commitLost, fmt.Errorf("%w: entity %q was written by someone else: %v", provider.ErrLockLost, entity, err)
 		}
-		// The record may or may not be in the log: the next use of the
-		// entity reads the log to find out.
-		p.markRepair(entity, shard, &pendingRecord{tickets: t})
-		return commitTaken, fmt.Errorf("publish commit record of %q (outcome unknown; completed on next use): %w", entity, err)
+		// The record may or may not be in the log: the completer (or the
+		// next use of the entity) reads the log to find out.
+		p.markRepair(entity, shard, &pendingRecord{})
+		p.endWrite(sh, subject, 0)
+		return commitTaken, fmt.Errorf("publish commit record of %q (outcome unknown; completed in the background): %w", entity, err)
 	}
-	pending := &pendingRecord{tickets: t, seq: seq, rec: rec}
-	if fault == stepApply {
+	pending := &pendingRecord{seq: seq, rec: rec}
+	fail := func(err error) (commitOutcome, error) {
 		p.markRepair(entity, shard, pending)
-		return commitTaken, injected(stepApply)
-	}
-	if err := p.applyRecord(sh, t, seq, rec); err != nil {
-		p.markRepair(entity, shard, pending)
+		p.endWrite(sh, subject, 0)
 		return commitTaken, err
+	}
+	if fault == stepApply {
+		return fail(injected(stepApply))
+	}
+	if err := p.applyRecord(seq, rec); err != nil {
+		return fail(err)
 	}
 	pending.applied = true
 	if fault == stepDispatch {
-		p.markRepair(entity, shard, pending)
-		return commitTaken, injected(stepDispatch)
+		return fail(injected(stepDispatch))
 	}
 	if err := p.dispatch(ctx, rec, seq, fault == stepMidDispatch); err != nil {
-		p.markRepair(entity, shard, pending)
-		return commitTaken, err
+		return fail(err)
 	}
-	p.dispatched(sh, t, seq, false)
+	p.endWrite(sh, subject, seq)
 	mu.Unlock()
 	locked = false
 
@@ -257,10 +265,10 @@ func (p *Provider) checkDuplicates(entity string, es pebble.EntityState, held *h
 	return nil
 }
 
-// publishRecord appends a record to the entity's log subject, expecting base
+// publishRecord appends a record to an entity's log subject, expecting base
 // to be the subject's last sequence (0: no message on the subject).
-func (p *Provider) publishRecord(ctx context.Context, entity string, data []byte, base uint64, msgID string) (uint64, error) {
-	m := nats.NewMsg(p.names.logSubject(entity))
+func (p *Provider) publishRecord(ctx context.Context, subject string, data []byte, base uint64, msgID string) (uint64, error) {
+	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(natsjs.ExpectedLastSubjSeqHeader, strconv.FormatUint(base, 10))
 	if msgID != "" {
@@ -294,57 +302,20 @@ func isWrongLastSequence(err error) bool {
 	return false
 }
 
-// applyRecord materializes a record this provider published at seq, with
-// the shard's log watermark in the same batch, and the shard's dispatch
-// watermark if the store lags behind it.
-func (p *Provider) applyRecord(sh *shardState, t tickets, seq uint64, rec *record) error {
-	w := sh.apply.peek(t.apply, seq)
-	marks := map[string]uint64{logWatermark(sh.id): w}
-	dw, unsaved := sh.unsavedDispatch()
-	if unsaved {
-		marks[dispatchWatermark(sh.id)] = dw
-	}
-	err := p.store.Apply([]pebble.Update{rec.update(seq)}, marks)
-	if err != nil {
+// applyRecord materializes a record this provider published at seq.
+func (p *Provider) applyRecord(seq uint64, rec *record) error {
+	if err := p.store.Apply([]pebble.Update{rec.update(seq)}, nil); err != nil {
 		return fmt.Errorf("apply record %d of %q: %w", seq, rec.entity, err)
-	}
-	sh.apply.complete(t.apply, seq)
-	if unsaved {
-		sh.savedDispatch(dw)
 	}
 	return nil
 }
 
-// dispatched closes the dispatch stage of a record. With persist the
-// shard's dispatch watermark is written at once; otherwise the shard's next
-// record carries it, or maintain writes it (saveDispatchMarks): a batch of
-// its own per commit cost a Pebble commit on the hot path, and a watermark
-// persisted late only means that recovery dispatches a few records again,
-// which is idempotent (deterministic Nats-Msg-Ids, consumed ids).
-func (p *Provider) dispatched(sh *shardState, t tickets, seq uint64, persist bool) {
-	w := sh.dispatch.complete(t.dispatch, seq)
-	if !persist {
-		return
-	}
-	if err := p.store.Apply(nil, map[string]uint64{dispatchWatermark(sh.id): w}); err != nil {
-		p.log.Warn("persist dispatch watermark", "shard", sh.id, "err", err)
-		return
-	}
-	sh.savedDispatch(w)
-}
-
-// saveDispatchMarks writes the dispatch watermarks the store lags behind.
-func (p *Provider) saveDispatchMarks() {
-	for _, sh := range p.shards {
-		w, unsaved := sh.unsavedDispatch()
-		if !unsaved {
-			continue
-		}
-		if err := p.store.Apply(nil, map[string]uint64{dispatchWatermark(sh.id): w}); err != nil {
-			p.log.Warn("persist dispatch watermark", "shard", sh.id, "err", err)
-			continue
-		}
-		sh.savedDispatch(w)
+// endWrite closes sh.beginWrite for a record this provider wrote at seq (0:
+// not written, or not completed), and wakes the completer when records of
+// the subject are left for it.
+func (p *Provider) endWrite(sh *shardState, subject string, seq uint64) {
+	if sh.endWrite(subject, seq) {
+		p.wakeCompleter()
 	}
 }
 

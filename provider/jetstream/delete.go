@@ -7,7 +7,6 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/provider"
-	"github.com/reprise/reprise/provider/pebble"
 )
 
 // DeleteEntity removes the entity's history, metadata, log and pending
@@ -56,38 +55,39 @@ func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
 	}
 
 	rec := &record{kind: kindDelete, entity: entity, purgeBelow: purgeBelow}
-	var t tickets
+	subject := p.names.logSubject(entity)
 	if sh != nil {
-		t = sh.begin()
+		sh.beginWrite(subject)
 	}
 	// No compare-and-set: a deletion wins over any lock.
-	m := natsMsg(p.names.logSubject(entity), encodeRecord(rec))
-	ack, err := p.js.PublishMsg(ctx, m)
+	ack, err := p.js.PublishMsg(ctx, natsMsg(subject, encodeRecord(rec)))
 	if err != nil {
 		if sh != nil {
-			p.markRepair(entity, shard, &pendingRecord{tickets: t})
+			p.markRepair(entity, shard, &pendingRecord{})
+			p.endWrite(sh, subject, 0)
 		}
 		return fmt.Errorf("delete %q: publish tombstone: %w", entity, err)
 	}
 	seq := ack.Sequence
-	update := []pebble.Update{rec.update(seq)}
 	if sh == nil {
-		if err := p.store.Apply(update, nil); err != nil {
+		if err := p.applyRecord(seq, rec); err != nil {
 			return fmt.Errorf("delete %q: %w", entity, err)
 		}
 		return p.purgeEntity(ctx, entity, seq, purgeBelow)
 	}
-	pending := &pendingRecord{tickets: t, seq: seq, rec: rec}
-	if err := p.applyRecord(sh, t, seq, rec); err != nil {
+	pending := &pendingRecord{seq: seq, rec: rec}
+	if err := p.applyRecord(seq, rec); err != nil {
 		p.markRepair(entity, shard, pending)
+		p.endWrite(sh, subject, 0)
 		return fmt.Errorf("delete %q: %w", entity, err)
 	}
 	pending.applied = true
 	if err := p.purgeEntity(ctx, entity, seq, purgeBelow); err != nil {
 		p.markRepair(entity, shard, pending)
+		p.endWrite(sh, subject, 0)
 		return err
 	}
-	p.dispatched(sh, t, seq, true)
+	p.endWrite(sh, subject, seq)
 	return nil
 }
 

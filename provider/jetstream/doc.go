@@ -66,7 +66,10 @@
 //
 //  1. Under the entity's stripe lock: the fetch's lock must be live, the
 //     entity's last log sequence in the store must equal the one read at
-//     fetch, the partition must not go down, no event Seq may exist.
+//     fetch, the partition must not go down, no event Seq may exist. The
+//     encoded record must fit the server's max_payload (less 1 KiB for
+//     headers); a larger one fails with provider.ErrTooLarge and nothing is
+//     written.
 //  2. Publish one record (events, metadata changes, partition, outgoing
 //     messages, cancels, consumed message ids) to <p>.log.<shard>.<e> with
 //     Nats-Expected-Last-Subject-Sequence = that last sequence (0: no
@@ -75,48 +78,86 @@
 //     process that took over the shard, a deletion — got there first: the
 //     commit fails with ErrLockLost and acks nothing. This is the
 //     durability point.
-//  3. Apply the record to Pebble in one batch with the shard's log
-//     watermark.
+//  3. Apply the record to Pebble in one batch.
 //  4. Dispatch: purge the schedules of the cancelled messages, publish the
-//     outgoing messages (delayed ones as schedules), then advance the
-//     shard's dispatch watermark. It reaches the store with the shard's
-//     next record (step 3's batch) or within a maintenance tick; until
-//     then recovery merely dispatches the record again.
+//     outgoing messages (delayed ones as schedules). The record is settled.
 //  5. Ack the consumed deliveries (the last one with a server reply).
 //
-// Watermarks are safe lower bounds: a record's stage counts as done only
-// once every record of this provider in the shard that may precede it in the
-// log has done it too (see seqTracker).
+// # Exactly once: settled records and dispatch marks
+//
+// A record is settled once it is applied to the store and dispatched. Which
+// records are settled is known from the log itself, not from what a process
+// believes it wrote:
+//
+//   - The tailer (tail.go), an ordered consumer over the owned shards' log
+//     subjects with headers only, delivers every record of those shards in
+//     log order, whoever wrote it. A record it delivers stays pending in its
+//     shard until settled: by the commit that wrote it, or else by the
+//     completer.
+//   - The completer (complete.go) settles, in the background and within
+//     milliseconds, what no commit of this process is settling: records whose
+//     commit failed after publishing (a publish timeout, a stream leader
+//     change, a failed apply or dispatch) and records another process wrote
+//     to these shards. It reads the record, catches the entity's store up to
+//     its log, dispatches what was not dispatched, and acks the entity's
+//     buffered deliveries that turn out consumed. Nothing needs to read the
+//     entity; a read or a fetch of it before that does the same first.
+//   - A shard's watermark is the log sequence below which every record of
+//     the shard is settled: the tailer's position, held below the oldest
+//     pending record. Every Options.MarkInterval (50 ms) each shard whose
+//     watermark moved writes it as its dispatch mark, one message on
+//     <p>.log.<shard>._mark with Nats-Rollup: sub (the server keeps only the
+//     latest), and into the store as the shard's log watermark.
+//
+// The dispatch mark lives in the log: it is as durable and replicated as
+// the records, and whoever owns the shard next — this process restarted,
+// another pod, a store rebuilt from nothing — reads it. Correctness does not
+// depend on the work stream's duplicate window, nor on the server
+// remembering message ids across a restart.
 //
 // Crash points and what completes them (CommitSteps names them; tests in
 // this package crash at each and restart):
 //
 //	before-publish   nothing happened; the deliveries come back
-//	before-apply     the record is in the log: recovery (or the next use of
-//	                 the entity in this process) applies and dispatches it
-//	before-dispatch  applied: recovery re-dispatches records above the
-//	mid-dispatch     dispatch watermark; duplicates are dropped by Msg-Id
-//	                 and by the consumed check below
+//	before-apply     the record is in the log: the completer (or recovery
+//	                 after a crash) applies and dispatches it
+//	before-dispatch  applied: the completer dispatches it; after a crash,
+//	mid-dispatch     recovery does (it is above the dispatch mark)
 //	before-ack       done: the deliveries come back after the lock timeout
 //	                 and are acked without being returned, because the store
 //	                 records their ids as consumed
 //	recovery         replaying is idempotent (a record at or below the
 //	                 entity's last log sequence is not applied twice)
 //
+// What a crash can send twice is exactly the records above the dispatch mark
+// that had been dispatched: those settled in the last MarkInterval before
+// the crash, plus those whose dispatch had begun. Recovery sends their
+// messages again (RecoveryReport counts them); a copy the server still
+// remembers within its duplicate window (an external NATS that kept
+// running) is dropped by its Nats-Msg-Id, and a message to an entity queue
+// that its entity already consumed is dropped by the consumed ids. Only a
+// re-sent work message (an activity task) whose first copy was already
+// consumed and whose id the server no longer remembers (the embedded server
+// died with the process, or the window passed) runs twice.
+//
 // # Recovery
 //
-// New replays, for each owned shard, the log from min(log, dispatch
-// watermark)+1 to its end: records above the entity's last log sequence are
-// applied, records above the dispatch watermark are dispatched again (a
+// New reads, for each owned shard, the dispatch mark and the store's log
+// watermark, and replays the log from min(watermark, mark)+1 to its end:
+// records above the entity's last log sequence in the store are applied
+// (whoever wrote them), records above the mark are dispatched again (a
 // tombstone's dispatch is its purges, bounded by the work-stream sequence it
-// recorded, so messages sent after a deletion survive). A delivery whose id
-// the store records as consumed for its entity is acked and dropped.
-// Options.Shards is fixed for a deployment (the store records it).
+// recorded, so messages sent after a deletion survive). It then writes the
+// mark and starts the tailer where the log ended when recovery began. A
+// delivery whose id the store records as consumed for its entity is acked
+// and dropped. Options.Shards is fixed for a deployment (the store records
+// it). A log without dispatch marks (written by an earlier version) uses the
+// store's old dispatch watermark once.
 //
 // # Durability
 //
 // On a 3-replica stream an acknowledged commit survives the loss of a node;
 // on a single server it survives a process crash, and power loss only with
 // the server's sync_always. Pebble writes without fsync: it is rebuilt from
-// the log above its watermarks.
+// the log above its watermarks, or from nothing.
 package jetstream

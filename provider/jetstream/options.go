@@ -15,6 +15,7 @@ const (
 	DefaultDuplicateWindow = 10 * time.Minute
 	DefaultMaxAckPending   = 10000
 	DefaultPullBatch       = 256
+	DefaultMarkInterval    = 50 * time.Millisecond
 )
 
 // Options configures [New]. The zero value is usable.
@@ -53,6 +54,12 @@ type Options struct {
 
 	// recoveryFault, set by tests of this package, makes recovery fail
 	// after replaying that many records (0: never).
+	// MarkInterval is how often each owned shard's dispatch mark is
+	// written to the log (default 50 ms): the records settled since the
+	// last mark are the ones a successor would dispatch again after a
+	// crash (see the package documentation, "Exactly once").
+	MarkInterval time.Duration
+
 	recoveryFault int
 }
 
@@ -96,8 +103,27 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PullBatch == 0 {
 		o.PullBatch = DefaultPullBatch
 	}
+	if o.MarkInterval == 0 {
+		o.MarkInterval = DefaultMarkInterval
+	}
+	if o.MarkInterval < time.Millisecond {
+		return o, fmt.Errorf("%w: mark interval %v, want at least 1ms", provider.ErrInvalidArgument, o.MarkInterval)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	return o, nil
+}
+
+// recordHeaderRoom is what a commit record's headers and subject take at
+// most besides its data.
+const recordHeaderRoom = 1 << 10
+
+// maxRecordBytes is the largest commit record a server whose max_payload is
+// maxPayload accepts (NATS's default 1 MiB when unknown).
+func maxRecordBytes(maxPayload int64) int {
+	if maxPayload <= 0 {
+		maxPayload = 1 << 20
+	}
+	return int(maxPayload) - recordHeaderRoom
 }

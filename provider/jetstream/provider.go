@@ -43,6 +43,15 @@ type Provider struct {
 	repairMu sync.Mutex
 	repairs  map[string]*repairEntry
 
+	// tail reads the owned shards' log (tail.go); tailPos is the log
+	// sequence up to which it has delivered every record.
+	tail          natsjs.ConsumeContext
+	tailPos       atomic.Uint64
+	completerWake chan struct{}
+	recovered     RecoveryReport
+	// maxRecord is the largest commit record the server accepts.
+	maxRecord int
+
 	closing   chan struct{}
 	closeCtx  context.Context // done when closing is closed
 	closeDone context.CancelFunc
@@ -112,10 +121,13 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		work:    workQueues{consumers: map[string]natsjs.Consumer{}, locks: map[string]*workLock{}},
 		repairs: map[string]*repairEntry{},
 		closing: make(chan struct{}),
+
+		completerWake: make(chan struct{}, 1),
 	}
 	p.closeCtx, p.closeDone = context.WithCancel(context.Background())
 	fail := func(err error) (*Provider, error) {
 		p.closeDone()
+		p.stopTailer()
 		return nil, err
 	}
 	if err := p.checkShardCount(); err != nil {
@@ -124,7 +136,12 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	if err := p.ensureStreams(ctx); err != nil {
 		return fail(err)
 	}
-	if err := p.recover(ctx); err != nil {
+	p.maxRecord = maxRecordBytes(nc.MaxPayload())
+	tailFrom, err := p.recover(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := p.startTailer(ctx, tailFrom); err != nil {
 		return fail(err)
 	}
 	for _, name := range topo.EntityQueues {
@@ -134,8 +151,10 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		p.stopConsuming()
 		return fail(err)
 	}
-	p.wg.Add(1)
+	p.wg.Add(3)
 	go p.maintain()
+	go p.markLoop()
+	go p.completer()
 	return p, nil
 }
 
@@ -184,6 +203,19 @@ func (p *Provider) startConsuming(ctx context.Context) error {
 
 // stopConsuming stops every pull subscription and waits (bounded) until
 // their callbacks have returned.
+// stopTailer stops the log tailer and waits for its last callback.
+func (p *Provider) stopTailer() {
+	if p.tail == nil {
+		return
+	}
+	p.tail.Stop()
+	select {
+	case <-p.tail.Closed():
+	case <-time.After(requestTimeout):
+		p.log.Warn("log tailer did not stop in time")
+	}
+}
+
 func (p *Provider) stopConsuming() {
 	var all []natsjs.ConsumeContext
 	for _, q := range p.queues {
@@ -220,7 +252,6 @@ func (p *Provider) maintain() {
 				q.keepAlive(now)
 			}
 			p.expireWorkLocks(p.closeCtx, now)
-			p.saveDispatchMarks()
 		}
 	}
 }
@@ -235,7 +266,11 @@ func (p *Provider) Close() error {
 		p.closeDone()
 		p.stopConsuming()
 		p.wg.Wait()
-		p.saveDispatchMarks()
+		p.stopTailer()
+		// A last dispatch mark, so that a successor re-sends nothing.
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		p.writeMarks(ctx)
+		cancel()
 	})
 	return nil
 }

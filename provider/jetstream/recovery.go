@@ -15,7 +15,6 @@ import (
 // pendingRecord is a record this provider published (or may have) whose
 // commit stopped before finishing.
 type pendingRecord struct {
-	tickets tickets
 	seq     uint64  // 0: outcome of the publish unknown
 	rec     *record // nil when seq is 0
 	applied bool
@@ -29,10 +28,10 @@ type repairEntry struct {
 }
 
 // markRepair notes that entity's log may be ahead of the store, or that pr
-// is unfinished; the next use of the entity completes it (repair).
+// is unfinished. The completer repairs it in the background; a use of the
+// entity before that repairs it first.
 func (p *Provider) markRepair(entity string, shard int, pr *pendingRecord) {
 	p.repairMu.Lock()
-	defer p.repairMu.Unlock()
 	r := p.repairs[entity]
 	if r == nil {
 		r = &repairEntry{shard: shard}
@@ -41,6 +40,8 @@ func (p *Provider) markRepair(entity string, shard int, pr *pendingRecord) {
 	if pr != nil {
 		r.pending = append(r.pending, pr)
 	}
+	p.repairMu.Unlock()
+	p.wakeCompleter()
 }
 
 func (p *Provider) needsRepair(entity string) bool {
@@ -65,18 +66,18 @@ func (p *Provider) repairAll(ctx context.Context) error {
 		entities = append(entities, e)
 	}
 	p.repairMu.Unlock()
+	var errs []error
 	for _, e := range entities {
 		if err := p.repair(ctx, e); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // repairLocked brings entity's store state up to its log and finishes the
-// dispatch of its unfinished records, then acks its buffered deliveries that
-// turn out consumed. It is what recovery does for a shard, for one entity,
-// while the provider runs. The entity's stripe is held.
+// dispatch of its unfinished records (settleEntityLocked), if it was marked
+// for repair. The entity's stripe is held.
 func (p *Provider) repairLocked(ctx context.Context, entity string) error {
 	p.repairMu.Lock()
 	r := p.repairs[entity]
@@ -84,58 +85,61 @@ func (p *Provider) repairLocked(ctx context.Context, entity string) error {
 	if r == nil {
 		return nil
 	}
-	// Records applied but not (fully) dispatched come first: they are
-	// older than anything the log holds above the store.
-	for _, pr := range r.pending {
-		if pr.applied {
+	return p.settleEntityLocked(ctx, entity)
+}
+
+// settleEntityLocked dispatches entity's records that were applied but not
+// dispatched, applies and dispatches the records of its log above the store,
+// settles them in their shard, clears the entity's repair mark and acks its
+// buffered deliveries that turn out consumed. It is what recovery does for a
+// shard, for one entity, while the provider runs. The entity's stripe is
+// held.
+func (p *Provider) settleEntityLocked(ctx context.Context, entity string) error {
+	p.repairMu.Lock()
+	r := p.repairs[entity]
+	p.repairMu.Unlock()
+	sh := p.shards[p.names.shardOf(entity)]
+	if r != nil {
+		// Records applied but not (fully) dispatched come first: they are
+		// older than anything the log holds above the store.
+		for _, pr := range r.pending {
+			if !pr.applied {
+				continue
+			}
 			if err := p.dispatch(ctx, pr.rec, pr.seq, false); err != nil {
 				return fmt.Errorf("repair %q: %w", entity, err)
 			}
+			if sh != nil {
+				sh.settle(pr.seq)
+			}
+			pr.applied = false
+			pr.seq = 0 // done; a retry of this entry must not send it again
 		}
 	}
 	if err := p.catchUp(ctx, entity); err != nil {
 		return fmt.Errorf("repair %q: %w", entity, err)
 	}
-	es, err := p.store.Entity(entity)
-	if err != nil {
-		return fmt.Errorf("repair %q: %w", entity, err)
-	}
-	if sh := p.shards[r.shard]; sh != nil {
-		for _, pr := range r.pending {
-			seq := pr.seq
-			if seq == 0 {
-				seq = es.LogSeq
-			}
-			sh.apply.complete(pr.tickets.apply, seq)
-			sh.dispatch.complete(pr.tickets.dispatch, seq)
+	if r != nil {
+		p.repairMu.Lock()
+		if p.repairs[entity] == r {
+			delete(p.repairs, entity)
 		}
-		if len(r.pending) > 0 {
-			err := p.store.Apply(nil, map[string]uint64{
-				logWatermark(sh.id):      sh.apply.watermark(),
-				dispatchWatermark(sh.id): sh.dispatch.watermark(),
-			})
-			if err != nil {
-				p.log.Warn("persist watermarks after repair", "shard", sh.id, "err", err)
-			}
-		}
+		p.repairMu.Unlock()
 	}
-	p.repairMu.Lock()
-	if p.repairs[entity] == r {
-		delete(p.repairs, entity)
-	}
-	p.repairMu.Unlock()
 	p.ackConsumedBuffered(entity)
 	return nil
 }
 
 // catchUp applies and dispatches the records of entity's log subject above
-// the entity's last log sequence in the store. Stripe held.
+// the entity's last log sequence in the store, and settles them. Stripe
+// held.
 func (p *Provider) catchUp(ctx context.Context, entity string) error {
 	es, err := p.store.Entity(entity)
 	if err != nil {
 		return err
 	}
 	subject := p.names.logSubject(entity)
+	sh := p.shards[p.names.shardOf(entity)]
 	for next := es.LogSeq + 1; ; {
 		m, err := p.logStream.GetMsg(ctx, next, natsjs.WithGetMsgSubject(subject))
 		if errors.Is(err, natsjs.ErrMsgNotFound) {
@@ -151,12 +155,13 @@ func (p *Provider) catchUp(ctx context.Context, entity string) error {
 		if err := p.store.Apply([]pebble.Update{rec.update(m.Sequence)}, nil); err != nil {
 			return fmt.Errorf("apply log record %d: %w", m.Sequence, err)
 		}
-		if sh := p.shards[p.names.shardOf(entity)]; sh != nil {
-			sh.apply.observe(m.Sequence)
-			sh.dispatch.observe(m.Sequence)
-		}
 		if err := p.dispatch(ctx, rec, m.Sequence, false); err != nil {
+			// Applied, not dispatched: the record stays pending in its
+			// shard, and the completer dispatches it (completeRecord).
 			return err
+		}
+		if sh != nil {
+			sh.settle(m.Sequence)
 		}
 		next = m.Sequence + 1
 	}
@@ -188,39 +193,72 @@ func (p *Provider) ackConsumedBuffered(entity string) {
 // errRecoveryFault is returned by a recovery stopped by Options.recoveryFault.
 var errRecoveryFault = fmt.Errorf("recovery stopped: %w", provider.ErrInjectedFault)
 
-// recover replays, for every owned shard, the log above the store's
-// watermarks: records above the log watermark and the entity's own last log
-// sequence are applied; records above the dispatch watermark are dispatched
-// again (idempotently). Deliveries already consumed are acked when they are
-// redelivered (entityQueue.onMessage).
-func (p *Provider) recover(ctx context.Context) error {
-	replayed := 0
+// RecoveryReport says what New found in the log for the owned shards.
+type RecoveryReport struct {
+	// Records is how many log records were read.
+	Records int
+	// Redispatched is how many of them were above their shard's dispatch
+	// mark and were dispatched again; Messages counts their outgoing
+	// messages. These are the records whose dispatch was not confirmed
+	// when the previous owner stopped: each message was either sent then
+	// or never, and is sent now (a copy the server still remembers within
+	// its duplicate window is dropped).
+	Redispatched, Messages int
+}
+
+// Recovered returns what New's recovery did.
+func (p *Provider) Recovered() RecoveryReport { return p.recovered }
+
+// recover replays, for every owned shard, the log above the store's log
+// watermark and the shard's dispatch mark: records above the entity's last
+// log sequence in the store are applied (whoever wrote them); records above
+// the dispatch mark are dispatched again. It returns the log sequence from
+// which the tailer takes over. Deliveries already consumed are acked when
+// they are redelivered (entityQueue.onMessage).
+func (p *Provider) recover(ctx context.Context) (uint64, error) {
+	info, err := p.logStream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read log stream: %w", err)
+	}
+	tailFrom := info.State.LastSeq + 1
 	for _, shard := range p.opts.OwnedShards {
 		applied, err := p.store.Watermark(logWatermark(shard))
 		if err != nil {
-			return err
+			return 0, err
 		}
-		dispatched, err := p.store.Watermark(dispatchWatermark(shard))
+		mark, markSeq, err := p.readMark(ctx, shard)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		last, n, err := p.replayShard(ctx, shard, applied, dispatched, &replayed)
+		sh := newShardState(shard, 0, mark)
+		sh.markSeq = markSeq
+		last, err := p.replayShard(ctx, sh, applied, mark)
 		if err != nil {
-			return fmt.Errorf("recover shard %d: %w", shard, err)
+			return 0, fmt.Errorf("recover shard %d: %w", shard, err)
 		}
-		if n > 0 {
-			p.log.Info("recovered shard", "shard", shard, "records", n, "from", min(applied, dispatched)+1, "to", last)
+		sh.mark = max(applied, mark, last)
+		sh.stored = applied
+		p.shards[shard] = sh
+		if sh.mark > sh.published {
+			// Confirm what was dispatched again before anything else runs.
+			if _, err := p.js.PublishMsg(ctx, p.markMsg(shard, sh.mark)); err != nil {
+				return 0, fmt.Errorf("recover shard %d: write dispatch mark: %w", shard, err)
+			}
+			sh.published = sh.mark
 		}
-		p.shards[shard] = newShardState(shard, max(applied, last), max(dispatched, last))
 	}
-	return nil
+	if p.recovered.Records > 0 {
+		p.log.Info("recovered", "records", p.recovered.Records, "redispatched", p.recovered.Redispatched,
+			"messages", p.recovered.Messages)
+	}
+	return tailFrom, nil
 }
 
-// replayShard replays one shard's log from min(applied, dispatched)+1 to its
-// end at the time of the call, and returns the last sequence replayed and the
-// record count.
-func (p *Provider) replayShard(ctx context.Context, shard int, applied, dispatched uint64, replayed *int) (uint64, int, error) {
-	start := min(applied, dispatched) + 1
+// replayShard replays one shard's log from min(applied, mark)+1 to its end
+// at the time of the call, and returns the last sequence replayed.
+func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mark uint64) (uint64, error) {
+	shard := sh.id
+	start := min(applied, mark) + 1
 	cons, err := p.logStream.CreateConsumer(ctx, natsjs.ConsumerConfig{
 		FilterSubject:     p.names.logShardFilter(shard),
 		DeliverPolicy:     natsjs.DeliverByStartSequencePolicy,
@@ -231,7 +269,7 @@ func (p *Provider) replayShard(ctx context.Context, shard int, applied, dispatch
 		Replicas:          1,
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("create replay consumer: %w", err)
+		return 0, fmt.Errorf("create replay consumer: %w", err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
@@ -240,73 +278,78 @@ func (p *Provider) replayShard(ctx context.Context, shard int, applied, dispatch
 	}()
 	total := int(cons.CachedInfo().NumPending)
 	var last uint64
-	flushed := dispatched
-	persist := func() error {
-		if last > flushed {
-			flushed = last
-			return p.store.Apply(nil, map[string]uint64{dispatchWatermark(shard): last})
-		}
-		return nil
-	}
+	first, redispatched := uint64(0), 0
 	for n := 0; n < total; {
 		batch, err := cons.Fetch(min(total-n, 256), natsjs.FetchMaxWait(requestTimeout))
 		if err != nil {
-			return last, n, err
+			return last, err
 		}
 		got := 0
 		for m := range batch.Messages() {
 			got++
+			n++
 			meta, err := m.Metadata()
 			if err != nil {
-				return last, n, err
+				return last, err
 			}
 			seq := meta.Sequence.Stream
-			if err := p.replayRecord(ctx, shard, seq, m.Data(), applied, dispatched); err != nil {
-				return last, n, fmt.Errorf("record %d: %w", seq, err)
+			if first == 0 {
+				first = seq
+			}
+			if _, isMark, _ := p.names.parseLogSubject(m.Subject()); isMark {
+				last = seq
+				continue
+			}
+			sends, err := p.replayRecord(ctx, shard, seq, m.Data(), applied, mark)
+			if err != nil {
+				return last, fmt.Errorf("record %d: %w", seq, err)
+			}
+			if seq > mark {
+				redispatched++
+				p.recovered.Messages += sends
 			}
 			last = seq
-			n++
-			*replayed++
-			if p.opts.recoveryFault > 0 && *replayed >= p.opts.recoveryFault {
-				return last, n, errors.Join(errRecoveryFault, persist())
-			}
-			if n%256 == 0 {
-				if err := persist(); err != nil {
-					return last, n, err
-				}
+			p.recovered.Records++
+			if p.opts.recoveryFault > 0 && p.recovered.Records >= p.opts.recoveryFault {
+				return last, errRecoveryFault
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return last, n, err
+			return last, err
 		}
 		if got == 0 {
-			return last, n, fmt.Errorf("replay stalled at %d of %d records", n, total)
+			return last, fmt.Errorf("replay stalled at %d of %d records", n, total)
 		}
 	}
-	return last, total, persist()
+	p.recovered.Redispatched += redispatched
+	if total > 0 {
+		p.log.Info("recovered shard", "shard", shard, "from", first, "to", last, "records", total,
+			"redispatched", redispatched)
+	}
+	return last, nil
 }
 
 // replayRecord applies one record if the store is behind it, and dispatches
-// it if the dispatch watermark is.
-func (p *Provider) replayRecord(ctx context.Context, shard int, seq uint64, data []byte, applied, dispatched uint64) error {
+// it if the shard's dispatch mark is; it returns how many messages it sent.
+func (p *Provider) replayRecord(ctx context.Context, shard int, seq uint64, data []byte, applied, mark uint64) (int, error) {
 	rec, err := decodeRecord(data)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if seq > applied {
 		es, err := p.store.Entity(rec.entity)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if seq > es.LogSeq {
 			err := p.store.Apply([]pebble.Update{rec.update(seq)}, map[string]uint64{logWatermark(shard): seq})
 			if err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
-	if seq > dispatched {
-		return p.dispatch(ctx, rec, seq, false)
+	if seq > mark {
+		return len(rec.sends), p.dispatch(ctx, rec, seq, false)
 	}
-	return nil
+	return 0, nil
 }

@@ -24,6 +24,8 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 		Storage:     p.storage(),
 		Replicas:    p.opts.Replicas,
 		Discard:     natsjs.DiscardOld,
+		// The dispatch marks replace their predecessor (Nats-Rollup: sub).
+		AllowRollup: true,
 	}
 	s, err := p.js.CreateOrUpdateStream(ctx, logCfg)
 	if err != nil {

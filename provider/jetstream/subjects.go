@@ -128,9 +128,23 @@ func (n names) entityConsumer(queue string, shard int) string {
 // from a work queue.
 func (n names) workConsumer(queue string) string { return n.prefix + "_w_" + queue }
 
-// Watermark names in the Pebble store.
-func logWatermark(shard int) string      { return "jetstream.log." + strconv.Itoa(shard) }
-func dispatchWatermark(shard int) string { return "jetstream.dispatch." + strconv.Itoa(shard) }
+// logWatermark names, in the Pebble store, the shard's log sequence up to
+// which every record is applied.
+func logWatermark(shard int) string { return "jetstream.log." + strconv.Itoa(shard) }
+
+// legacyDispatchWatermark names the store's dispatch watermark written by
+// earlier versions of this package; recovery reads it for a shard whose log
+// has no dispatch mark yet.
+func legacyDispatchWatermark(shard int) string { return "jetstream.dispatch." + strconv.Itoa(shard) }
+
+// markToken is the last token of a shard's dispatch mark subject; entity
+// tokens are 22 characters long, so it cannot be one.
+const markToken = "_mark"
+
+// markSubject is the subject of the shard's dispatch mark in the log.
+func (n names) markSubject(shard int) string {
+	return n.prefix + ".log." + strconv.Itoa(shard) + "." + markToken
+}
 
 // shardCountWatermark records the shard count the store was built with.
 const shardCountWatermark = "jetstream.shards"

@@ -1,0 +1,248 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+)
+
+// The tailer reads the headers of every record of the owned shards, in log
+// order, from where recovery stopped (an ordered consumer: it resumes by
+// itself after a reconnect or a server restart). Each record it delivers is
+// noted in its shard (shardState.delivered); one that no commit of this
+// process is writing is an orphan, for the completer. The global position of
+// the tailer bounds every shard's watermark.
+func (p *Provider) startTailer(ctx context.Context, from uint64) error {
+	p.tailPos.Store(from - 1)
+	if len(p.opts.OwnedShards) == 0 {
+		return nil
+	}
+	filters := make([]string, 0, len(p.opts.OwnedShards))
+	for _, shard := range p.opts.OwnedShards {
+		filters = append(filters, p.names.logShardFilter(shard))
+	}
+	cons, err := p.js.OrderedConsumer(ctx, p.names.logStream(), natsjs.OrderedConsumerConfig{
+		FilterSubjects: filters,
+		DeliverPolicy:  natsjs.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
+		HeadersOnly:    true,
+	})
+	if err != nil {
+		return fmt.Errorf("create log tailer: %w", err)
+	}
+	cc, err := cons.Consume(p.onTail, natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
+		if !p.closed.Load() {
+			p.log.Debug("log tailer", "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("start log tailer: %w", err)
+	}
+	p.tail = cc
+	return nil
+}
+
+// onTail notes one record delivered by the tailer.
+func (p *Provider) onTail(m natsjs.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return
+	}
+	seq := meta.Sequence.Stream
+	shard, mark, ok := p.names.parseLogSubject(m.Subject())
+	if ok && !mark {
+		if sh := p.shards[shard]; sh != nil && sh.delivered(seq, m.Subject()) {
+			p.wakeCompleter()
+		}
+	}
+	p.tailPos.Store(seq)
+}
+
+// The dispatch mark of a shard is one message on <p>.log.<shard>._mark
+// (rolled up: the server keeps only the latest), saying "every record of this
+// shard at or below W is applied and dispatched". It lives in the log, so it
+// is as durable and replicated as the records, and whoever owns the shard
+// next reads it: recovery dispatches again only the records above it.
+const markVersion = 1
+
+func encodeMark(w uint64) []byte {
+	b := []byte{markVersion}
+	return binary.AppendUvarint(b, w)
+}
+
+func decodeMark(b []byte) (uint64, error) {
+	if len(b) < 2 || b[0] != markVersion {
+		return 0, fmt.Errorf("%w: dispatch mark of %d bytes", errCorrupt, len(b))
+	}
+	w, n := binary.Uvarint(b[1:])
+	if n <= 0 || n != len(b)-1 {
+		return 0, fmt.Errorf("%w: dispatch mark", errCorrupt)
+	}
+	return w, nil
+}
+
+// readMark returns the shard's dispatch mark in the log and its log
+// sequence; a shard without one (written by an earlier version of this
+// package) falls back to the store's dispatch watermark.
+func (p *Provider) readMark(ctx context.Context, shard int) (w, seq uint64, err error) {
+	m, err := p.logStream.GetLastMsgForSubject(ctx, p.names.markSubject(shard))
+	if errors.Is(err, natsjs.ErrMsgNotFound) {
+		w, err := p.store.Watermark(legacyDispatchWatermark(shard))
+		return w, 0, err
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read dispatch mark of shard %d: %w", shard, err)
+	}
+	w, err = decodeMark(m.Data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("dispatch mark of shard %d: %w", shard, err)
+	}
+	return w, m.Sequence, nil
+}
+
+// markMsg is the dispatch mark w of shard, replacing the previous one.
+func (p *Provider) markMsg(shard int, w uint64) *nats.Msg {
+	m := nats.NewMsg(p.names.markSubject(shard))
+	m.Data = encodeMark(w)
+	m.Header.Set(natsjs.MsgRollup, natsjs.MsgRollupSubject)
+	return m
+}
+
+// writeMarks advances every owned shard's watermark and writes those that
+// moved: to the log as dispatch marks (pipelined, one round trip for all),
+// and to the store as log watermarks (where recovery resumes applying).
+func (p *Provider) writeMarks(ctx context.Context) {
+	pos := p.tailPos.Load()
+	type write struct {
+		sh *shardState
+		w  uint64
+		f  natsjs.PubAckFuture
+	}
+	var writes []write
+	local := map[string]uint64{}
+	for _, sh := range p.shards {
+		w := sh.advance(pos)
+		sh.mu.Lock()
+		published, stored := sh.published, sh.stored
+		sh.mu.Unlock()
+		if w > stored {
+			local[logWatermark(sh.id)] = w
+		}
+		if w <= published {
+			continue
+		}
+		f, err := p.js.PublishMsgAsync(p.markMsg(sh.id, w))
+		if err != nil {
+			p.log.Warn("write dispatch mark", "shard", sh.id, "err", err)
+			continue
+		}
+		writes = append(writes, write{sh: sh, w: w, f: f})
+	}
+	for _, wr := range writes {
+		select {
+		case ack := <-wr.f.Ok():
+			wr.sh.mu.Lock()
+			wr.sh.published = max(wr.sh.published, wr.w)
+			wr.sh.markSeq = ack.Sequence
+			wr.sh.mu.Unlock()
+		case err := <-wr.f.Err():
+			p.log.Warn("write dispatch mark", "shard", wr.sh.id, "err", err)
+		case <-ctx.Done():
+			return
+		}
+	}
+	if len(local) == 0 {
+		return
+	}
+	if err := p.store.Apply(nil, local); err != nil {
+		p.log.Warn("persist log watermarks", "err", err)
+		return
+	}
+	for _, sh := range p.shards {
+		if w, ok := local[logWatermark(sh.id)]; ok {
+			sh.mu.Lock()
+			sh.stored = max(sh.stored, w)
+			sh.mu.Unlock()
+		}
+	}
+}
+
+// markLoop writes the dispatch marks every Options.MarkInterval.
+func (p *Provider) markLoop() {
+	defer p.wg.Done()
+	tick := time.NewTicker(p.opts.MarkInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.closing:
+			return
+		case <-tick.C:
+			p.writeMarks(p.closeCtx)
+		}
+	}
+}
+
+// DispatchMark returns the shard's watermark: every record of the shard at
+// or below it is applied to the store and dispatched, and whether that
+// watermark is written to the log (a new owner of the shard would not send
+// those records' messages again). ok is false for a shard this provider does
+// not own.
+func (p *Provider) DispatchMark(shard int) (w uint64, durable, ok bool) {
+	sh := p.shards[shard]
+	if sh == nil {
+		return 0, false, false
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.mark, sh.published >= sh.mark, true
+}
+
+// Settled reports whether every record of the owned shards that this
+// provider wrote or has read is applied, dispatched and confirmed by a
+// dispatch mark in the log, with no repair outstanding: a crash now would
+// make a new owner of these shards send nothing again. Tests and operators
+// use it to tell a quiescent provider.
+func (p *Provider) Settled() bool {
+	p.repairMu.Lock()
+	repairs := len(p.repairs)
+	p.repairMu.Unlock()
+	if repairs > 0 {
+		return false
+	}
+	pos := p.tailPos.Load()
+	for _, sh := range p.shards {
+		w := sh.advance(pos)
+		sh.mu.Lock()
+		ok := len(sh.pending) == 0 && len(sh.settled) == 0 && len(sh.inflight) == 0 && sh.published >= w
+		sh.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLogSubject returns the shard of a log subject and whether it is the
+// shard's dispatch mark.
+func (n names) parseLogSubject(subject string) (shard int, mark, ok bool) {
+	rest, found := strings.CutPrefix(subject, n.prefix+".log.")
+	if !found {
+		return 0, false, false
+	}
+	num, tok, found := strings.Cut(rest, ".")
+	if !found {
+		return 0, false, false
+	}
+	s, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, false, false
+	}
+	return s, tok == markToken, true
+}
