@@ -66,7 +66,16 @@ func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *tu
 		}
 		return false
 	}
-	if err := w.p.Commit(ctx, b.Lock, res.commit); err != nil {
+	err := w.p.Commit(ctx, b.Lock, res.commit)
+	if errors.Is(err, provider.ErrTooLarge) {
+		// Nothing was stored: fail the instance in a small commit instead.
+		if res.inst != nil {
+			res.inst.stop()
+		}
+		*res = w.engine.tooLargeTurn(b, err, w.opts.Now())
+		err = w.p.Commit(ctx, b.Lock, res.commit)
+	}
+	if err != nil {
 		if res.inst != nil {
 			res.inst.stop()
 		}

@@ -103,6 +103,7 @@ const (
 	typeTerminated      = "Terminated"
 	typePanic           = "Panic"
 	typePoison          = "Poison"
+	typeCommitTooLarge  = "CommitTooLarge"
 	typeNotRegistered   = "NotRegistered"
 	typeNondeterminism  = "Nondeterminism"
 	typePayloadTooLarge = "PayloadTooLarge"

@@ -365,8 +365,28 @@ func (inst *instance) terminateMessage(child string, tag byte, d uint64, reason 
 	return provider.Outgoing{Queue: inst.e.orchestratorQueue, Message: provider.Message{
 		ID:     messageID(inst.id, inst.partition, tag, d),
 		Entity: child,
-		Data:   encodeEnvelope(&envelope{kind: msgTerminate, ev: Event{Reason: reason}}),
+		// The parent decision that started the child: the child ignores a
+		// terminate meant for another execution with its id (one that was
+		// already running when this parent's start was rejected, or one
+		// started after).
+		Data: encodeEnvelope(&envelope{kind: msgTerminate, ev: Event{Reason: reason,
+			Parent: &ParentRef{InstanceID: inst.id, Partition: inst.partition, Decision: d}}}),
 	}}
+}
+
+// terminateMeantForMe reports whether a terminate message addresses this
+// execution: one from a client (no parent named) always does, one from a
+// parent only if this execution is the child that parent decision started.
+func (inst *instance) terminateMeantForMe(ev *Event) bool {
+	if ev.Parent == nil {
+		return true
+	}
+	if inst.parent == nil || *inst.parent != *ev.Parent {
+		inst.e.logger.Info("ignoring a terminate from a parent that did not start this execution",
+			"instance", inst.id, "from", ev.Parent.InstanceID, "reason", ev.Reason)
+		return false
+	}
+	return true
 }
 
 // notifyParent sends a child's outcome to the parent decision it answers.

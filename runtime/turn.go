@@ -211,7 +211,9 @@ func (e *engine) applyMessage(inst *instance, in *inbound) {
 			case msgEventRaised:
 				inst.record(&Event{Kind: KindEventRaised, Name: env.ev.Name, Payload: env.ev.Payload})
 			case msgTerminate:
-				inst.terminate(env.ev.Reason)
+				if inst.terminateMeantForMe(&env.ev) {
+					inst.terminate(env.ev.Reason)
+				}
 			}
 		}
 		if env.kind == msgStart {
@@ -255,7 +257,9 @@ func (e *engine) applyMessage(inst *instance, in *inbound) {
 		inst.record(&ev)
 		inst.safeApply(&ev, inst.histLen-1)
 	case msgTerminate:
-		inst.terminate(env.ev.Reason)
+		if inst.terminateMeantForMe(&env.ev) {
+			inst.terminate(env.ev.Reason)
+		}
 	case msgSuspend:
 		if !inst.suspended {
 			ev := Event{Kind: KindSuspended, Reason: env.ev.Reason}
@@ -448,6 +452,26 @@ func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, 
 	f := &Error{Type: typePoison, NonRetryable: true, Message: fmt.Sprintf(
 		"poison: message %q (%s) was delivered %d times, the limit is %d", p.msg.ID, p.env.kind, p.msg.Attempt, e.maxDeliveries)}
 	e.logger.Error("poison message fails the instance", "instance", id, "message", p.msg.ID, "kind", p.env.kind.String(), "attempt", p.msg.Attempt)
+	st.poisoned = true
+	return e.failTurn(id, b, msgs, f, now, st)
+}
+
+// tooLargeTurn fails the instance whose turn's commit the provider refused
+// as too large (err says the size and the limit), without running any code:
+// the turn's decisions are dropped, the instance fails.
+func (e *engine) tooLargeTurn(b *provider.EntityBatch, err error, now time.Time) turnResult {
+	id := b.Lock.Entity
+	f := &Error{Type: typeCommitTooLarge, NonRetryable: true, Message: fmt.Sprintf(
+		"the turn's decisions do not fit in one commit (%v); split the work (e.g. fan out in smaller batches, pass references instead of large payloads)", err)}
+	e.logger.Error("commit too large fails the instance", "instance", id, "err", err)
+	st := turnStats{name: b.Metadata[MetaName]}
+	res := e.failTurn(id, b, e.decodeMessages(b), f, now, &st)
+	res.stats = st
+	return res
+}
+
+// failTurn fails the instance with f without running any code.
+func (e *engine) failTurn(id string, b *provider.EntityBatch, msgs []inbound, f *Error, now time.Time, st *turnStats) turnResult {
 	evs, err := decodeHistory(b.History)
 	if err != nil {
 		evs = nil
@@ -466,7 +490,7 @@ func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, 
 		fresh = true
 	}
 	inst.failWith(f)
-	st.poisoned, st.started = true, fresh
+	st.started = fresh
 	st.finish(inst, createdAt(b.Metadata, fresh, now), now)
 	res := turnResult{
 		commit: provider.Commit{Partition: b.Partition, Events: inst.out, Send: inst.send, Cancel: inst.cancels,
