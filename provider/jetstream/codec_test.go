@@ -100,19 +100,21 @@ func FuzzDecodeEnvelope(f *testing.F) {
 
 // TestShardWatermarkHoldsBelowUnsettledRecords defends the recovery
 // invariant: the watermark never passes a record the tailer delivered that
-// is not settled, whoever wrote it, nor the tailer's position.
+// is not settled, whoever wrote it, nor the tailer's position; the own mark
+// never passes a record of this process that is not settled.
 func TestShardWatermarkHoldsBelowUnsettledRecords(t *testing.T) {
+	now := time.Now()
 	sh := newShardState(0, 10, 10)
-	sh.beginWrite("a")
-	if orphan := sh.delivered(11, "a"); orphan {
+	sh.beginWrite("a", 10)
+	if orphan := sh.delivered(11, "a", "", now); orphan {
 		t.Fatal("a record on a subject being written is an orphan")
 	}
-	if orphan := sh.delivered(12, "b"); !orphan {
-		t.Fatal("a record no one here is writing is not an orphan")
+	if orphan := sh.delivered(12, "b", "", now); !orphan {
+		t.Fatal("a record no write here is settling is not an orphan")
 	}
 	sh.settle(13) // settled before the tailer got there
-	if w := sh.advance(13); w != 10 {
-		t.Fatalf("watermark = %d, want 10 (11 and 12 unsettled)", w)
+	if w, own := sh.advance(13); w != 10 || own != 10 {
+		t.Fatalf("watermark, own = %d, %d; want 10, 10 (11 and 12 unsettled)", w, own)
 	}
 	if got := sh.orphans(); len(got) != 1 || got[0] != 12 {
 		t.Fatalf("orphans = %v, want [12]", got)
@@ -120,27 +122,51 @@ func TestShardWatermarkHoldsBelowUnsettledRecords(t *testing.T) {
 	if orphans := sh.endWrite("a", 11); orphans {
 		t.Fatal("the write settled its record, nothing is left on its subject")
 	}
-	if w := sh.advance(13); w != 11 {
+	if w, _ := sh.advance(13); w != 11 {
 		t.Fatalf("watermark = %d, want 11 (12 unsettled)", w)
 	}
 	sh.settle(12)
-	if w := sh.advance(12); w != 12 {
+	if w, _ := sh.advance(12); w != 12 {
 		t.Fatalf("watermark = %d, want 12 (the tailer has not delivered 13)", w)
 	}
-	if orphan := sh.delivered(13, "a"); orphan {
+	if orphan := sh.delivered(13, "a", "", now); orphan {
 		t.Fatal("a record settled before its delivery is an orphan")
 	}
-	if w := sh.advance(20); w != 20 {
+	if w, _ := sh.advance(20); w != 20 {
 		t.Fatalf("watermark = %d, want 20", w)
 	}
 	// A write that fails after publishing leaves its record to the completer.
-	sh.beginWrite("c")
-	sh.delivered(21, "c")
+	sh.beginWrite("c", 20)
+	sh.delivered(21, "c", "", now)
 	if orphans := sh.endWrite("c", 0); !orphans {
 		t.Fatal("an unsettled record of a failed write is not left to the completer")
 	}
-	if w := sh.advance(25); w != 20 {
-		t.Fatalf("watermark = %d, want 20", w)
+	// Another writer's record holds the watermark, not the own mark, until
+	// that writer's own mark passes it.
+	if orphan := sh.delivered(22, "d", "other", now); !orphan {
+		t.Fatal("another writer's record is not an orphan")
+	}
+	sh.settle(21)
+	if w, own := sh.advance(25); w != 21 || own != 25 {
+		t.Fatalf("watermark, own = %d, %d; want 21, 25", w, own)
+	}
+	if !sh.noteOwner("other", 22) {
+		t.Fatal("the other writer's own mark did not confirm its record")
+	}
+	if w, _ := sh.advance(25); w != 21 {
+		t.Fatalf("watermark = %d, want 21 (22 confirmed but not applied here)", w)
+	}
+	if !sh.applied(22) {
+		t.Fatal("a confirmed record, applied, is not settled")
+	}
+	if w, _ := sh.advance(25); w != 25 {
+		t.Fatalf("watermark = %d, want 25", w)
+	}
+	// A write in flight whose record the tailer delivered holds both.
+	sh.beginWrite("e", 25)
+	sh.delivered(28, "e", "", now)
+	if w, own := sh.advance(30); w != 27 || own != 27 {
+		t.Fatalf("watermark, own = %d, %d; want 27, 27 (a write in flight)", w, own)
 	}
 }
 

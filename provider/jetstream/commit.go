@@ -172,7 +172,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 			provider.ErrTooLarge, entity, len(data), p.maxRecord)
 	}
 	subject := p.names.logSubject(entity)
-	sh.beginWrite(subject)
+	sh.beginWrite(subject, p.tailPos.Load())
 	seq, err := p.publishRecord(ctx, subject, data, held.logSeq, recordMsgID(entity, held.logSeq, held.token))
 	if err != nil {
 		if isWrongLastSequence(err) {
@@ -271,6 +271,7 @@ func (p *Provider) publishRecord(ctx context.Context, subject string, data []byt
 	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(natsjs.ExpectedLastSubjSeqHeader, strconv.FormatUint(base, 10))
+	m.Header.Set(writerHeader, p.writer)
 	if msgID != "" {
 		m.Header.Set(natsjs.MsgIDHeader, msgID)
 	}

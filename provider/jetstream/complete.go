@@ -54,20 +54,31 @@ func (p *Provider) completeAll(ctx context.Context) bool {
 	}
 	for _, sh := range p.shards {
 		for _, seq := range sh.orphans() {
-			if err := p.completeRecord(ctx, sh, seq); err != nil {
+			err := p.completeRecord(ctx, sh, seq)
+			if errors.Is(err, errNotYet) {
+				clean = false
+				continue
+			}
+			if err != nil {
 				clean = false
 				if ctx.Err() == nil {
 					p.log.Warn("complete log record", "shard", sh.id, "seq", seq, "err", err)
 				}
-				break // records of a shard are completed in log order
+				break // the records of a shard are completed in log order
 			}
 		}
 	}
 	return clean && !p.needsAnyRepair()
 }
 
-// completeRecord applies and dispatches the record at seq of shard sh, if
-// no one has meanwhile, and settles it.
+// errNotYet: a record of another writer that is neither confirmed by that
+// writer nor old enough to be dispatched here.
+var errNotYet = errors.New("jetstream: record of another writer not confirmed yet")
+
+// completeRecord applies the record at seq of shard sh and, if no one has
+// meanwhile, dispatches and settles it. A record of another writer is
+// settled by that writer's own mark; it is dispatched here only if the
+// writer has not confirmed it after foreignGrace.
 func (p *Provider) completeRecord(ctx context.Context, sh *shardState, seq uint64) error {
 	m, err := p.logStream.GetMsg(ctx, seq)
 	if errors.Is(err, natsjs.ErrMsgNotFound) {
@@ -86,18 +97,30 @@ func (p *Provider) completeRecord(ctx context.Context, sh *shardState, seq uint6
 	mu := p.stripe(rec.entity)
 	mu.Lock()
 	defer mu.Unlock()
-	// Bring the store up to the log (this applies, dispatches and settles
-	// the record if the store was behind it)...
+	// Bring the store up to the log: this applies the record if the store
+	// is behind it (and dispatches and settles it if this process wrote it).
 	if err := p.settleEntityLocked(ctx, rec.entity); err != nil {
 		return err
 	}
-	// ...and dispatch it if it was applied but never dispatched.
-	if sh.isPending(seq) {
-		if err := p.dispatch(ctx, rec, seq, false); err != nil {
-			return err
-		}
-		sh.settle(seq)
+	ps, pending := sh.pendingInfo(seq)
+	if !pending {
+		return nil
 	}
+	if ps.writer != "" {
+		if sh.applied(seq) {
+			return nil // its writer dispatched it
+		}
+		if time.Since(ps.seen) < foreignGrace {
+			return errNotYet
+		}
+	}
+	if ps.writer != "" {
+		p.log.Warn("dispatching a record its writer did not confirm", "shard", sh.id, "seq", seq, "writer", ps.writer)
+	}
+	if err := p.dispatch(ctx, rec, seq, false); err != nil {
+		return err
+	}
+	sh.settle(seq)
 	return nil
 }
 

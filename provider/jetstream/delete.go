@@ -57,10 +57,12 @@ func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
 	rec := &record{kind: kindDelete, entity: entity, purgeBelow: purgeBelow}
 	subject := p.names.logSubject(entity)
 	if sh != nil {
-		sh.beginWrite(subject)
+		sh.beginWrite(subject, p.tailPos.Load())
 	}
 	// No compare-and-set: a deletion wins over any lock.
-	ack, err := p.js.PublishMsg(ctx, natsMsg(subject, encodeRecord(rec)))
+	m := natsMsg(subject, encodeRecord(rec))
+	m.Header.Set(writerHeader, p.writer)
+	ack, err := p.js.PublishMsg(ctx, m)
 	if err != nil {
 		if sh != nil {
 			p.markRepair(entity, shard, &pendingRecord{})

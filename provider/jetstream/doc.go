@@ -102,6 +102,14 @@
 //     its log, dispatches what was not dispatched, and acks the entity's
 //     buffered deliveries that turn out consumed. Nothing needs to read the
 //     entity; a read or a fetch of it before that does the same first.
+//   - Every record carries its writer (header Reprise-Writer: a random name
+//     per provider instance), and every dispatch mark its writer's own mark
+//     (Reprise-Own-Mark: below it, everything that writer wrote to the shard
+//     is dispatched). A record another writer wrote is applied at once and
+//     settled when that writer's own mark passes it; the completer dispatches
+//     it itself only if that has not happened within 3 s (the writer died
+//     between publishing and dispatching). Two processes that own a shard at
+//     once therefore do not send each other's messages again.
 //   - A shard's watermark is the log sequence below which every record of
 //     the shard is settled: the tailer's position, held below the oldest
 //     pending record. Every Options.MarkInterval (50 ms) each shard whose

@@ -2,6 +2,8 @@ package jetstream
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -51,6 +53,8 @@ type Provider struct {
 	recovered     RecoveryReport
 	// maxRecord is the largest commit record the server accepts.
 	maxRecord int
+	// writer names this provider instance in the records it writes.
+	writer string
 
 	closing   chan struct{}
 	closeCtx  context.Context // done when closing is closed
@@ -123,6 +127,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		closing: make(chan struct{}),
 
 		completerWake: make(chan struct{}, 1),
+		writer:        newWriterID(),
 	}
 	p.closeCtx, p.closeDone = context.WithCancel(context.Background())
 	fail := func(err error) (*Provider, error) {
@@ -345,4 +350,11 @@ func (p *Provider) Healthy(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// newWriterID returns a random name for one provider instance.
+func newWriterID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -130,9 +130,9 @@ func (p *Provider) settleEntityLocked(ctx context.Context, entity string) error 
 	return nil
 }
 
-// catchUp applies and dispatches the records of entity's log subject above
-// the entity's last log sequence in the store, and settles them. Stripe
-// held.
+// catchUp applies the records of entity's log subject above the entity's
+// last log sequence in the store, and dispatches and settles those this
+// provider wrote. Stripe held.
 func (p *Provider) catchUp(ctx context.Context, entity string) error {
 	es, err := p.store.Entity(entity)
 	if err != nil {
@@ -154,6 +154,12 @@ func (p *Provider) catchUp(ctx context.Context, entity string) error {
 		}
 		if err := p.store.Apply([]pebble.Update{rec.update(m.Sequence)}, nil); err != nil {
 			return fmt.Errorf("apply log record %d: %w", m.Sequence, err)
+		}
+		if m.Header.Get(writerHeader) != p.writer {
+			// Another writer's record: that writer dispatches it (the
+			// completer checks, see completeRecord).
+			next = m.Sequence + 1
+			continue
 		}
 		if err := p.dispatch(ctx, rec, m.Sequence, false); err != nil {
 			// Applied, not dispatched: the record stays pending in its
@@ -241,10 +247,10 @@ func (p *Provider) recover(ctx context.Context) (uint64, error) {
 		p.shards[shard] = sh
 		if sh.mark > sh.published {
 			// Confirm what was dispatched again before anything else runs.
-			if _, err := p.js.PublishMsg(ctx, p.markMsg(shard, sh.mark)); err != nil {
+			if _, err := p.js.PublishMsg(ctx, p.markMsg(shard, sh.mark, sh.mark)); err != nil {
 				return 0, fmt.Errorf("recover shard %d: write dispatch mark: %w", shard, err)
 			}
-			sh.published = sh.mark
+			sh.published, sh.publishedOwn = sh.mark, sh.mark
 		}
 	}
 	if p.recovered.Records > 0 {

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"time"
 )
 
 // shardState tracks, for one owned shard, which of its log records are
@@ -16,23 +17,28 @@ import (
 // process believes it wrote: the tailer (tail.go) reads the headers of every
 // record of the owned shards in log order, whoever wrote it. A record the
 // tailer has delivered stays pending until it is settled: by the commit that
-// wrote it (settle), or, if no commit of this process is in flight on its
-// subject, by the completer (complete.go), which applies and dispatches it.
-// Records this process settled before the tailer reached them wait in
-// settled until it does.
+// wrote it, or, if no commit of this process is in flight on its subject, by
+// the completer (complete.go). Records this process settled before the
+// tailer reached them wait in settled until it does.
+//
+// Records another writer (another process, or an earlier life of this one)
+// wrote are settled once that writer's own mark — the highest sequence below
+// which it dispatched everything it wrote to the shard, carried by its
+// dispatch marks — passes them, or, if it never does within foreignGrace (the
+// writer died mid-commit), by the completer dispatching them.
 type shardState struct {
 	id int
 
 	mu sync.Mutex
-	// pending are records the tailer delivered that are not settled yet,
-	// by log sequence, with their subject.
-	pending map[uint64]string
+	// pending are records the tailer delivered that are not settled yet.
+	pending map[uint64]pendingSeq
 	// settled are records settled before the tailer delivered them.
 	settled map[uint64]struct{}
-	// inflight counts the commits (or deletions) of this process being
-	// written to a log subject: the tailer may deliver their record before
-	// the writer learns its sequence.
-	inflight map[string]int
+	// inflight are the writes (commits, deletions) of this process being
+	// published to a log subject, with the tailer's position when each
+	// began: the tailer may deliver the record before the writer learns
+	// its sequence, which is above that position.
+	inflight map[string][]uint64
 	// mark is the watermark: every record of the shard at or below it is
 	// settled. It never moves back.
 	mark uint64
@@ -40,27 +46,44 @@ type shardState struct {
 	// in the log; stored the highest written to the store.
 	published uint64
 	stored    uint64
+	// publishedOwn is the highest own mark written.
+	publishedOwn uint64
 	// markSeq is the log sequence of the last dispatch mark this process
 	// read or wrote (0: none).
 	markSeq uint64
+	// owners are the own marks of the writers seen in this shard's
+	// dispatch marks.
+	owners map[string]uint64
+}
+
+// pendingSeq is a delivered, unsettled record.
+type pendingSeq struct {
+	subject string
+	writer  string // "" for this process
+	seen    time.Time
+	// confirmed: the record's writer (another one) says it dispatched it;
+	// it is settled once applied here too.
+	confirmed bool
 }
 
 func newShardState(id int, mark, published uint64) *shardState {
 	return &shardState{
 		id:        id,
-		pending:   map[uint64]string{},
+		pending:   map[uint64]pendingSeq{},
 		settled:   map[uint64]struct{}{},
-		inflight:  map[string]int{},
+		inflight:  map[string][]uint64{},
 		mark:      mark,
 		published: published,
 		stored:    mark,
+		owners:    map[string]uint64{},
 	}
 }
 
-// beginWrite notes that this process is about to write a record to subject.
-func (sh *shardState) beginWrite(subject string) {
+// beginWrite notes that this process is about to write a record to subject;
+// floor is the tailer's position.
+func (sh *shardState) beginWrite(subject string, floor uint64) {
 	sh.mu.Lock()
-	sh.inflight[subject]++
+	sh.inflight[subject] = append(sh.inflight[subject], floor)
 	sh.mu.Unlock()
 }
 
@@ -73,11 +96,13 @@ func (sh *shardState) endWrite(subject string, seq uint64) (orphans bool) {
 	if seq != 0 {
 		sh.settleLocked(seq)
 	}
-	if sh.inflight[subject]--; sh.inflight[subject] <= 0 {
+	if fl := sh.inflight[subject]; len(fl) > 1 {
+		sh.inflight[subject] = fl[1:]
+	} else {
 		delete(sh.inflight, subject)
 	}
-	for _, s := range sh.pending {
-		if s == subject {
+	for _, ps := range sh.pending {
+		if ps.subject == subject {
 			return true
 		}
 	}
@@ -102,19 +127,19 @@ func (sh *shardState) settleLocked(seq uint64) {
 	sh.settled[seq] = struct{}{}
 }
 
-// isPending reports whether the tailer delivered the record at seq and it is
-// not settled yet.
-func (sh *shardState) isPending(seq uint64) bool {
+// pendingInfo returns the delivered, unsettled record at seq.
+func (sh *shardState) pendingInfo(seq uint64) (pendingSeq, bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	_, ok := sh.pending[seq]
-	return ok
+	ps, ok := sh.pending[seq]
+	return ps, ok
 }
 
-// delivered notes that the tailer delivered the record at seq on subject. It
-// reports whether the record needs the completer: not settled, and no write
-// of this process in flight on its subject.
-func (sh *shardState) delivered(seq uint64, subject string) (orphan bool) {
+// delivered notes that the tailer delivered the record at seq on subject,
+// written by writer ("" for this process). It reports whether the record
+// needs the completer: not settled, and no write of this process in flight
+// on its subject.
+func (sh *shardState) delivered(seq uint64, subject, writer string, now time.Time) (orphan bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if seq <= sh.mark {
@@ -124,8 +149,47 @@ func (sh *shardState) delivered(seq uint64, subject string) (orphan bool) {
 		delete(sh.settled, seq)
 		return false
 	}
-	sh.pending[seq] = subject
-	return sh.inflight[subject] == 0
+	sh.pending[seq] = pendingSeq{subject: subject, writer: writer, seen: now,
+		confirmed: writer != "" && sh.owners[writer] >= seq}
+	return len(sh.inflight[subject]) == 0 || writer != ""
+}
+
+// applied notes that the record at seq, of another writer, is applied to
+// the store, settling it if its writer confirmed its dispatch. It reports
+// whether the record is settled.
+func (sh *shardState) applied(seq uint64) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ps, ok := sh.pending[seq]
+	if !ok {
+		return true
+	}
+	if ps.confirmed {
+		delete(sh.pending, seq)
+		return true
+	}
+	return false
+}
+
+// noteOwner records writer's own mark, read from a dispatch mark: its
+// pending records at or below it are dispatched, and settled once applied
+// here. It reports whether any were confirmed.
+func (sh *shardState) noteOwner(writer string, own uint64) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if own <= sh.owners[writer] {
+		return false
+	}
+	sh.owners[writer] = own
+	n := 0
+	for seq, ps := range sh.pending {
+		if ps.writer == writer && seq <= own && !ps.confirmed {
+			ps.confirmed = true
+			sh.pending[seq] = ps
+			n++
+		}
+	}
+	return n > 0
 }
 
 // orphans returns the pending records with no write of this process in
@@ -134,8 +198,8 @@ func (sh *shardState) orphans() []uint64 {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var out []uint64
-	for seq, subject := range sh.pending {
-		if sh.inflight[subject] == 0 {
+	for seq, ps := range sh.pending {
+		if ps.writer != "" || len(sh.inflight[ps.subject]) == 0 {
 			out = append(out, seq)
 		}
 	}
@@ -144,14 +208,23 @@ func (sh *shardState) orphans() []uint64 {
 }
 
 // advance moves the watermark given that the tailer has delivered every
-// record of the log up to tailPos, and returns it. tailPos must be read
-// before the call.
-func (sh *shardState) advance(tailPos uint64) uint64 {
+// record of the log up to tailPos, and returns it with this process's own
+// mark: the highest sequence at or below which every record this process
+// wrote to the shard is settled. tailPos must be read before the call.
+func (sh *shardState) advance(tailPos uint64) (mark, own uint64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	w := tailPos
-	for seq := range sh.pending {
+	w, own := tailPos, tailPos
+	for seq, ps := range sh.pending {
 		w = min(w, seq-1)
+		if ps.writer == "" {
+			own = min(own, seq-1)
+		}
+	}
+	for _, floors := range sh.inflight {
+		for _, f := range floors {
+			own = min(own, f)
+		}
 	}
 	if w > sh.mark {
 		sh.mark = w
@@ -162,7 +235,7 @@ func (sh *shardState) advance(tailPos uint64) uint64 {
 			}
 		}
 	}
-	return sh.mark
+	return sh.mark, max(own, sh.mark)
 }
 
 // watermark returns the current mark.
@@ -170,13 +243,6 @@ func (sh *shardState) watermark() uint64 {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.mark
-}
-
-// unsettled counts the records delivered by the tailer and not yet settled.
-func (sh *shardState) unsettled() int {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return len(sh.pending)
 }
 
 // stripes serialize the log writes and store applies of each entity: a

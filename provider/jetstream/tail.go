@@ -57,13 +57,44 @@ func (p *Provider) onTail(m natsjs.Msg) {
 	}
 	seq := meta.Sequence.Stream
 	shard, mark, ok := p.names.parseLogSubject(m.Subject())
-	if ok && !mark {
-		if sh := p.shards[shard]; sh != nil && sh.delivered(seq, m.Subject()) {
-			p.wakeCompleter()
+	if sh := p.shards[shard]; ok && sh != nil {
+		writer := m.Headers().Get(writerHeader)
+		switch {
+		case mark:
+			if writer != p.writer {
+				own, err := strconv.ParseUint(m.Headers().Get(ownMarkHeader), 10, 64)
+				if err == nil && sh.noteOwner(writer, own) {
+					p.wakeCompleter()
+				}
+			}
+		default:
+			if writer == p.writer {
+				writer = ""
+			} else if writer == "" {
+				writer = "?" // written by an earlier version of this package
+			}
+			if sh.delivered(seq, m.Subject(), writer, time.Now()) {
+				p.wakeCompleter()
+			}
 		}
 	}
 	p.tailPos.Store(seq)
 }
+
+// Headers of the log's messages. Every record names its writer (one provider
+// instance); every dispatch mark carries its writer's own mark: the highest
+// log sequence of the shard at or below which everything that writer wrote
+// is dispatched. Another process that sees one of the writer's records then
+// knows, without dispatching it itself, when it has been.
+const (
+	writerHeader  = "Reprise-Writer"
+	ownMarkHeader = "Reprise-Own-Mark"
+)
+
+// foreignGrace is how long a record of another writer may stay unconfirmed
+// by that writer's own mark before the completer dispatches it itself (the
+// writer died between publishing it and dispatching it).
+const foreignGrace = 3 * time.Second
 
 // The dispatch mark of a shard is one message on <p>.log.<shard>._mark
 // (rolled up: the server keeps only the latest), saying "every record of this
@@ -107,11 +138,14 @@ func (p *Provider) readMark(ctx context.Context, shard int) (w, seq uint64, err 
 	return w, m.Sequence, nil
 }
 
-// markMsg is the dispatch mark w of shard, replacing the previous one.
-func (p *Provider) markMsg(shard int, w uint64) *nats.Msg {
+// markMsg is the dispatch mark w of shard, replacing the previous one, with
+// this writer's own mark.
+func (p *Provider) markMsg(shard int, w, own uint64) *nats.Msg {
 	m := nats.NewMsg(p.names.markSubject(shard))
 	m.Data = encodeMark(w)
 	m.Header.Set(natsjs.MsgRollup, natsjs.MsgRollupSubject)
+	m.Header.Set(writerHeader, p.writer)
+	m.Header.Set(ownMarkHeader, strconv.FormatUint(own, 10))
 	return m
 }
 
@@ -121,35 +155,36 @@ func (p *Provider) markMsg(shard int, w uint64) *nats.Msg {
 func (p *Provider) writeMarks(ctx context.Context) {
 	pos := p.tailPos.Load()
 	type write struct {
-		sh *shardState
-		w  uint64
-		f  natsjs.PubAckFuture
+		sh     *shardState
+		w, own uint64
+		f      natsjs.PubAckFuture
 	}
 	var writes []write
 	local := map[string]uint64{}
 	for _, sh := range p.shards {
-		w := sh.advance(pos)
+		w, own := sh.advance(pos)
 		sh.mu.Lock()
-		published, stored := sh.published, sh.stored
+		published, publishedOwn, stored := sh.published, sh.publishedOwn, sh.stored
 		sh.mu.Unlock()
 		if w > stored {
 			local[logWatermark(sh.id)] = w
 		}
-		if w <= published {
+		if w <= published && own <= publishedOwn {
 			continue
 		}
-		f, err := p.js.PublishMsgAsync(p.markMsg(sh.id, w))
+		f, err := p.js.PublishMsgAsync(p.markMsg(sh.id, w, own))
 		if err != nil {
 			p.log.Warn("write dispatch mark", "shard", sh.id, "err", err)
 			continue
 		}
-		writes = append(writes, write{sh: sh, w: w, f: f})
+		writes = append(writes, write{sh: sh, w: w, own: own, f: f})
 	}
 	for _, wr := range writes {
 		select {
 		case ack := <-wr.f.Ok():
 			wr.sh.mu.Lock()
 			wr.sh.published = max(wr.sh.published, wr.w)
+			wr.sh.publishedOwn = max(wr.sh.publishedOwn, wr.own)
 			wr.sh.markSeq = ack.Sequence
 			wr.sh.mu.Unlock()
 		case err := <-wr.f.Err():
@@ -218,9 +253,10 @@ func (p *Provider) Settled() bool {
 	}
 	pos := p.tailPos.Load()
 	for _, sh := range p.shards {
-		w := sh.advance(pos)
+		w, own := sh.advance(pos)
 		sh.mu.Lock()
-		ok := len(sh.pending) == 0 && len(sh.settled) == 0 && len(sh.inflight) == 0 && sh.published >= w
+		ok := len(sh.pending) == 0 && len(sh.settled) == 0 && len(sh.inflight) == 0 &&
+			sh.published >= w && sh.publishedOwn >= own
 		sh.mu.Unlock()
 		if !ok {
 			return false
