@@ -5,7 +5,7 @@ BIN           := $(CURDIR)/.bin
 STATICCHECK   := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 TEST_FLAGS    ?= -race -count=1 -timeout 14m
 
-.PHONY: all build test lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage
+.PHONY: all build test lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage exactly-once
 
 all: build test
 
@@ -56,6 +56,12 @@ images:
 ## 2 worker SIGKILLs mid-activity; checks nothing is lost or recorded twice (about 2 minutes on 2 cores).
 chaos:
 	$(GO) test ./bench/chaos -race -count=1 -run '^TestChaos$$' -v -chaos.long -timeout 20m
+
+## exactly-once: the exactly-once crash tests at full size: 1,000 mixed instances run, the process and its
+## embedded NATS are killed, the Pebble store is deleted, the restart past a 1 s duplicate window re-runs nothing.
+exactly-once:
+	REPRISE_EO_INSTANCES=1000 $(GO) test ./runtime/runtimetest -race -count=1 -v -timeout 20m \
+		-run '^(TestRebuiltStoreResendsNothing|TestKillAfterCompletionReRunsNothing|TestFailedDispatchCompletesInBackground|TestRecordsOfAnotherOwnerAreApplied|TestCommitTooLargeFailsTheInstance)$$'
 
 # Fuzz targets as <package>:<target>.
 FUZZ_TARGETS := \
