@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ import (
 )
 
 var (
-	longRun = flag.Bool("chaos.long", false, "run the long chaos variant (make chaos): ≥5 orchestrator kills, ≥2 NATS restarts")
+	longRun = flag.Bool("chaos.long", false, "run the long chaos variants (make chaos): ≥5 orchestrator kills, ≥2 NATS restarts; then the embedded-NATS variant")
 	seedArg = flag.Uint64("chaos.seed", 0, "random seed of the kill points (0: from the clock; the seed is logged)")
 )
 
@@ -42,6 +43,9 @@ type plan struct {
 	growthMin, growthMax int
 	// deadline bounds the whole run.
 	deadline time.Duration
+	// embedded runs NATS inside the orchestrator (the one-command default):
+	// an orchestrator kill kills the server with it.
+	embedded bool
 }
 
 var (
@@ -49,6 +53,8 @@ var (
 		fanout: 3, growthMin: 20, growthMax: 120, deadline: 3 * time.Minute}
 	longPlan = plan{orchestratorKills: 6, natsRestarts: 3, workerKills: 2, inFlight: 24, minInstances: 400,
 		fanout: 4, growthMin: 50, growthMax: 400, deadline: 15 * time.Minute}
+	embeddedPlan = plan{orchestratorKills: 4, workerKills: 1, inFlight: 24, minInstances: 200,
+		fanout: 4, growthMin: 50, growthMax: 400, deadline: 15 * time.Minute, embedded: true}
 )
 
 // Timing of the processes: a short lock timeout makes work held by a killed
@@ -65,10 +71,15 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the node binaries")
 	}
-	p := shortPlan
-	if *longRun {
-		p = longPlan
+	if !*longRun {
+		runChaos(t, shortPlan)
+		return
 	}
+	t.Run("ExternalNATS", func(t *testing.T) { runChaos(t, longPlan) })
+	t.Run("EmbeddedNATS", func(t *testing.T) { runChaos(t, embeddedPlan) })
+}
+
+func runChaos(t *testing.T, p plan) {
 	seed := *seedArg
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
@@ -78,7 +89,7 @@ func TestChaos(t *testing.T) {
 	defer cancel()
 
 	began := time.Now()
-	c := newCluster(t, buildNode(t))
+	c := newCluster(t, buildNode(t), p.embedded)
 	t.Logf("built and started in %s", time.Since(began).Round(time.Millisecond))
 	nc, err := nats.Connect(c.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -119,14 +130,16 @@ func TestChaos(t *testing.T) {
 	v.outputs()
 	v.listing(ctx)
 	v.histories(ctx)
-	v.executions(c.execLog, c.disruptions)
+	v.executions(c.execLog, c.disruptions, c.resent)
 	for _, w := range c.workers {
 		if w.alive() {
 			w.terminate(t)
 		}
 	}
 	c.orch.terminate(t)
-	c.nats.terminate(t)
+	if c.nats != nil {
+		c.nats.terminate(t)
+	}
 }
 
 // expectedSum is the output an order of fan-out width n must produce.
@@ -256,7 +269,7 @@ func (l *loader) wait(ctx context.Context, id string) (*client.InstanceStatus, e
 
 // disruption is one kill or restart the test caused.
 type disruption struct {
-	kind string // "orchestrator", "worker" or "nats"
+	kind string // "orchestrator", "worker", "nats" or "embedded" (an orchestrator and its NATS server)
 	pid  int    // the process killed
 	// from is just before the signal was sent, to once the process had
 	// exited: the kill happened in between.
@@ -278,13 +291,20 @@ type cluster struct {
 	workers []*process
 	// disruptions is written by the test goroutine only.
 	disruptions []disruption
+	// embedded: NATS runs inside the orchestrator.
+	embedded bool
+	// resent counts the messages orchestrator recoveries sent again
+	// because their dispatch was not confirmed (their log's "recovered"
+	// lines).
+	resent int
 }
 
-func newCluster(t *testing.T, bin string) *cluster {
+func newCluster(t *testing.T, bin string, embedded bool) *cluster {
 	dir := t.TempDir()
 	c := &cluster{
 		t:        t,
 		bin:      bin,
+		embedded: embedded,
 		execLog:  filepath.Join(dir, "executions.log"),
 		natsAddr: freeAddr(t),
 		storeDir: filepath.Join(dir, "nats"),
@@ -301,13 +321,42 @@ func newCluster(t *testing.T, bin string) *cluster {
 func (c *cluster) natsURL() string { return "nats://" + c.natsAddr }
 
 func (c *cluster) startNATS() {
+	if c.embedded {
+		return
+	}
 	c.nats = startProcess(c.t, "nats", c.bin, nil, "nats", "-listen", c.natsAddr, "-store-dir", c.storeDir)
 }
 
 func (c *cluster) startOrchestrator() {
-	c.orch = startProcess(c.t, "orchestrator", c.bin, c.env, "orchestrator",
-		"-nats-url", c.natsURL(), "-data-dir", c.dataDir, "-metrics-addr", "127.0.0.1:0",
+	natsArgs := []string{"-nats-url", c.natsURL()}
+	if c.embedded {
+		natsArgs = []string{"-nats-listen", c.natsAddr}
+	}
+	args := append([]string{"orchestrator"}, natsArgs...)
+	args = append(args, "-data-dir", c.dataDir, "-metrics-addr", "127.0.0.1:0",
 		"-activities=false", "-lock-timeout", lockTimeout, "-concurrency", "8")
+	c.orch = startProcess(c.t, "orchestrator", c.bin, c.env, args...)
+	if n := recoveredMessages(c.orch.lines()); n > 0 {
+		c.t.Logf("orchestrator %d re-sent %d messages whose dispatch was not confirmed before the kill", c.orch.pid(), n)
+		c.resent += n
+	}
+}
+
+// recoveredMessages reads the "recovered" line of an orchestrator's log:
+// the messages its recovery sent again.
+func recoveredMessages(lines []string) int {
+	for _, l := range lines {
+		if !strings.Contains(l, "msg=recovered ") {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			if v, ok := strings.CutPrefix(f, "messages="); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 func (c *cluster) startWorker() {
@@ -335,7 +384,11 @@ func (c *cluster) actions(p plan, rng *rand.Rand) []action {
 	var as []action
 	for range p.orchestratorKills {
 		as = append(as, action{"SIGKILL orchestrator, restart", func(context.Context) {
-			c.kill("orchestrator", c.orch)
+			kind := "orchestrator"
+			if c.embedded {
+				kind = "embedded"
+			}
+			c.kill(kind, c.orch)
 			c.startOrchestrator()
 		}})
 	}

@@ -106,6 +106,13 @@ func (p *process) collect(r io.Reader, ready chan struct{}) {
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
+// lines returns a copy of the log so far.
+func (p *process) lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.log...)
+}
+
 // kill sends SIGKILL (if the process still runs) and waits for it to exit.
 func (p *process) kill() {
 	select {

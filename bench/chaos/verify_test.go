@@ -239,7 +239,7 @@ func failureText(f *client.Failure) string {
 // the earlier run's worker was killed, or the orchestrator or the NATS
 // server was killed (a lost lock or a lost acknowledgement). It logs the
 // counts.
-func (v verifier) executions(path string, disruptions []disruption) {
+func (v verifier) executions(path string, disruptions []disruption, resent int) {
 	begins := map[string][]execution{}
 	ends := map[string]int{}
 	endedBy := map[string]bool{} // key and pid
@@ -267,6 +267,7 @@ func (v verifier) executions(path string, disruptions []disruption) {
 	}
 	total, reruns := 0, 0
 	byCause := map[string]int{}
+	perActivity := map[int]int{} // runs -> activities that ran that often
 	interrupted := 0
 	for _, k := range sortedKeys(want) {
 		if len(begins[k]) == 0 || ends[k] == 0 {
@@ -290,15 +291,30 @@ func (v verifier) executions(path string, disruptions []disruption) {
 				continue
 			}
 			byCause[cause]++
+			v.t.Logf("re-run: activity %s ran at %s (pid %d) and again at %s (pid %d): %s", k,
+				runs[i-1].at.Format(time.StampMicro), runs[i-1].pid, runs[i].at.Format(time.StampMicro), runs[i].pid, cause)
 		}
+		perActivity[len(runs)]++
 		for _, r := range runs {
 			if killedWorkers[r.pid] && !endedBy[fmt.Sprint(k, r.pid)] {
 				interrupted++
 			}
 		}
 	}
-	v.t.Logf("activity executions: %d for %d activities; %d re-runs: %v; %d runs cut short by a worker kill (the other re-runs after a worker kill had ended, unacknowledged)",
-		total, len(want), reruns, byCause, interrupted)
+	v.t.Logf("activity executions: %d for %d activities; activities by number of runs: %v; %d re-runs: %v; %d runs cut short by a worker kill (the other re-runs after a worker kill had ended, unacknowledged)",
+		total, len(want), perActivity, reruns, byCause, interrupted)
+	if n := byCause[causeEmbedded]; n > 0 || resent > 0 {
+		// A kill of the orchestrator with its NATS server re-runs the
+		// activities whose completion had not reached the server (running
+		// or just ended at the kill) and those whose task recovery sent
+		// again because its dispatch was not confirmed.
+		inFlight := inFlightAtKills(readExecLog(v.t, path), disruptions)
+		v.t.Logf("embedded NATS: %d re-runs across orchestrator kills; bound: %d tasks re-sent unconfirmed + %d activities in flight at the kills",
+			n, resent, inFlight)
+		if n > resent+inFlight {
+			v.t.Errorf("%d re-runs across orchestrator kills exceed the %d re-sent tasks and %d activities in flight", n, resent, inFlight)
+		}
+	}
 	if len(killedWorkers) > 0 && interrupted == 0 {
 		v.t.Errorf("no activity was running in a killed worker: the worker kill tested nothing")
 	}
@@ -316,9 +332,53 @@ func explain(a, b execution, disruptions []disruption) string {
 			return "worker killed mid-activity"
 		case d.kind == "nats":
 			return "NATS server killed"
-		case d.kind == "orchestrator":
-			return "orchestrator killed"
+		case d.kind == "embedded":
+			return causeEmbedded
 		}
+		// An orchestrator kill explains nothing: with NATS outside the
+		// orchestrator, the server remembers within its duplicate window
+		// what a restarted orchestrator re-sends (only records above the
+		// dispatch mark), and the orchestrator runs no activities.
 	}
 	return ""
+}
+
+const causeEmbedded = "orchestrator killed with its embedded NATS server"
+
+// inFlightAtKills counts the activity runs whose completion may not have
+// reached the server when an orchestrator with embedded NATS was killed:
+// begun before the kill (and after the previous one), and not ended a second
+// before it.
+func inFlightAtKills(log []execution, disruptions []disruption) int {
+	ended := map[string][]time.Time{}
+	for _, e := range log {
+		if e.phase != workload.Begin {
+			k := fmt.Sprint(e.key(), e.pid)
+			ended[k] = append(ended[k], e.at)
+		}
+	}
+	n := 0
+	var since time.Time // the previous kill: runs begun before it were counted then
+	for _, d := range disruptions {
+		if d.kind != "embedded" {
+			continue
+		}
+		from := since
+		since = d.to
+		for _, e := range log {
+			if e.phase != workload.Begin || e.at.After(d.to) || e.at.Before(from) {
+				continue
+			}
+			settled := false
+			for _, at := range ended[fmt.Sprint(e.key(), e.pid)] {
+				if !at.Before(e.at) && at.Before(d.from.Add(-time.Second)) {
+					settled = true
+				}
+			}
+			if !settled {
+				n++
+			}
+		}
+	}
+	return n
 }
