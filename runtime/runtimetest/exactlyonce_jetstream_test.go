@@ -86,10 +86,10 @@ type eoNode struct {
 	srv      *natsembed.Server
 	notifier *runtime.Notifier
 	nc       *nats.Conn
-	st  *pebble.Store
-	p   *jetstream.Provider
-	w   *runtime.Worker
-	c   *runtime.Client
+	st       *pebble.Store
+	p        *jetstream.Provider
+	w        *runtime.Worker
+	c        *runtime.Client
 }
 
 func newEONode(t *testing.T, reg *runtime.Registry, opts jetstream.Options) *eoNode {
