@@ -130,7 +130,7 @@ func runChaos(t *testing.T, p plan) {
 	v.outputs()
 	v.listing(ctx)
 	v.histories(ctx)
-	v.executions(c.execLog, c.disruptions, c.resent)
+	v.executions(c.execLog, c.disruptions, c.resent, c.embedded)
 	for _, w := range c.workers {
 		if w.alive() {
 			w.terminate(t)
