@@ -26,6 +26,10 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 		Discard:     natsjs.DiscardOld,
 		// The dispatch marks replace their predecessor (Nats-Rollup: sub).
 		AllowRollup: true,
+		// Direct gets (marks, catch-up, the completer) skip the JetStream
+		// API queue; on a replicated stream they could read a lagging
+		// replica, so they are used on one replica only.
+		AllowDirect: p.opts.Replicas == 1,
 	}
 	s, err := p.js.CreateOrUpdateStream(ctx, logCfg)
 	if err != nil {
