@@ -192,6 +192,8 @@ type Provider interface {
 	// returned by the fetch that took the lock, and releases the lock.
 	// Messages that arrived after the fetch stay queued. It fails with
 	// ErrLockLost if the lock expired or was taken, and then changes nothing.
+	// A provider that cannot store c in one piece fails with ErrTooLarge,
+	// changes nothing and keeps the lock.
 	Commit(ctx context.Context, lock EntityLock, c Commit) error
 	// RenewEntityLock extends the lock by the lock timeout.
 	RenewEntityLock(ctx context.Context, lock EntityLock) (time.Time, error)
