@@ -238,13 +238,6 @@ func (sh *shardState) advance(tailPos uint64) (mark, own uint64) {
 	return sh.mark, max(own, sh.mark)
 }
 
-// watermark returns the current mark.
-func (sh *shardState) watermark() uint64 {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.mark
-}
-
 // stripes serialize the log writes and store applies of each entity: a
 // commit holds its entity's stripe from the checks through dispatch, so the
 // records of one entity are published, applied and dispatched in log order.

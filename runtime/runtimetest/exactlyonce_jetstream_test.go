@@ -78,7 +78,6 @@ func (x *executions) reruns() []string {
 type eoNode struct {
 	t        *testing.T
 	reg      *runtime.Registry
-	prefix   string
 	natsDir  string
 	storeDir string
 	opts     jetstream.Options
