@@ -35,6 +35,8 @@ type Node struct {
 	metrics *metrics.Metrics
 	// owned is the shards the node runs (nil: all; empty for a worker).
 	owned []int
+	// limits is the node's table of size limits (see Limits).
+	limits Limits
 
 	embedded *natsembed.Server
 	nc       *nats.Conn
@@ -156,6 +158,13 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	n.nc = nc
 	n.conn.Store(nc)
+	// The sizes the API accepts must fit the engine's limits and the
+	// commit records the NATS server carries.
+	limits, err := NewLimits(cfg.MaxPayloadBytes, nc.MaxPayload())
+	if err != nil && n.role == Orchestrator {
+		return fmt.Errorf("limits: %w", err)
+	}
+	n.limits = limits
 	if n.js, err = natsjs.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
@@ -195,6 +204,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	timed := metrics.InstrumentProvider(prov, n.metrics)
 	client := runtime.NewClient(timed, runtime.ClientOptions{MaxPayloadBytes: cfg.MaxPayloadBytes})
 	wopts := runtime.WorkerOptions{
+		Limits:                   n.limits.Runtime(),
 		DisableOrchestrations:    n.role == Worker,
 		DisableActivities:        !n.runsActivities(),
 		OrchestrationConcurrency: cfg.Concurrency,
@@ -213,15 +223,18 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	if n.role == Orchestrator {
 		n.api, err = apiserver.New(nc, client, timed, apiserver.Options{
-			Prefix:          cfg.Prefix,
-			MaxPayloadBytes: cfg.MaxPayloadBytes,
-			Reuse:           cfg.Reuse,
-			Orchestrations:  reg.HasOrchestration,
-			Replicas:        cfg.Replicas,
-			Shards:          cfg.Shards,
-			Sharding:        prov,
-			OnReply:         n.onReply,
-			Logger:          n.log.With("component", "api"),
+			Prefix:            cfg.Prefix,
+			MaxPayloadBytes:   cfg.MaxPayloadBytes,
+			Reuse:             cfg.Reuse,
+			MaxReplyBytes:     int(n.limits.ReplyPage),
+			MaxWaits:          cfg.MaxWaits,
+			MaxWaitsPerClient: cfg.MaxWaitsPerClient,
+			Orchestrations:    reg.HasOrchestration,
+			Replicas:          cfg.Replicas,
+			Shards:            cfg.Shards,
+			Sharding:          prov,
+			OnReply:           n.onReply,
+			Logger:            n.log.With("component", "api"),
 		})
 		if err != nil {
 			return err
@@ -359,6 +372,9 @@ func (n *Node) HealthAddr() string {
 	}
 	return n.http.addr
 }
+
+// Limits is the node's table of size limits.
+func (n *Node) Limits() Limits { return n.limits }
 
 // Metrics is the node's Prometheus metrics, served on /metrics: the reprise_
 // families fed by the runtime, the provider, the API and the host, plus the
