@@ -131,6 +131,10 @@ type Config struct {
 	// LogFormat.
 	Logger *slog.Logger
 
+	// maxReplyBytes, when set (by tests), bounds reply pages below the
+	// NATS max payload.
+	maxReplyBytes int
+
 	// beforeRecovery, when set (by tests), is called with the health
 	// address once /healthz and /readyz are served and before the provider
 	// recovers its shards; the start waits for it to return.

@@ -164,6 +164,9 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	if err != nil && n.role == Orchestrator {
 		return fmt.Errorf("limits: %w", err)
 	}
+	if cfg.maxReplyBytes > 0 {
+		limits.ReplyPage = min(limits.ReplyPage, int64(cfg.maxReplyBytes))
+	}
 	n.limits = limits
 	if n.js, err = natsjs.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
