@@ -8,3 +8,6 @@ func SetBeforeRecovery(c *Config, f func(healthAddr string)) { c.beforeRecovery 
 // SetMaxReplyBytes bounds reply pages below the NATS max payload, so that
 // a test pages with a few payloads instead of dozens of megabytes.
 func SetMaxReplyBytes(c *Config, n int) { c.maxReplyBytes = n }
+
+// NextCommand is the command the ready message suggests.
+func NextCommand(n *Node, names []string) string { return nextCommand(n, names) }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,9 +111,41 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 	}
 	n.ready.Store(true)
 	n.metrics.SetReady(true)
-	log.Info("ready", "nats", n.NATSURL(), "health", n.HealthAddr(), "prefix", cfg.Prefix,
-		"embedded", n.embedded != nil, "activities", n.runsActivities(), "owned", ownedString(n.owned))
+	attrs := []any{"nats", n.NATSURL(), "health", n.HealthAddr(), "prefix", cfg.Prefix,
+		"embedded", n.embedded != nil, "activities", n.runsActivities(), "owned", ownedString(n.owned)}
+	if role == Orchestrator {
+		names := reg.Orchestrations()
+		attrs = append(attrs, "orchestrations", strings.Join(names, ","))
+	}
+	log.Info("ready", attrs...)
 	return n, nil
+}
+
+// nextCommand is a command to paste into another shell once the
+// orchestrator is ready: start one of its orchestrations with the CLI.
+func nextCommand(n *Node, names []string) string {
+	if n.role != Orchestrator {
+		return ""
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	name := names[0]
+	if slices.Contains(names, "hello") {
+		name = "hello"
+	}
+	cmd := "go run ./cmd/reprise start " + name
+	if name == "hello" {
+		cmd += ` --input '"world"'`
+	}
+	cmd += " --wait"
+	if url := n.NATSURL(); url != "nats://127.0.0.1:4222" {
+		cmd += " --server " + url
+	}
+	if n.cfg.Prefix != api.DefaultPrefix {
+		cmd += " --prefix " + n.cfg.Prefix
+	}
+	return cmd
 }
 
 func (n *Node) runsActivities() bool {
