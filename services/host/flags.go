@@ -138,7 +138,7 @@ func Settings() []Setting {
 			Usage: "address of /metrics, /healthz and /readyz (\"off\" disables)",
 			set:   str(func(c *Config) *string { return &c.MetricsAddr })},
 		{Flag: "max-payload", Env: "REPRISE_MAX_PAYLOAD", Default: strconv.Itoa(api.DefaultMaxPayloadBytes), Roles: "orchestrator",
-			Usage: "largest input or event payload the API accepts, in bytes (at most (NATS max_payload - 1 MiB) / 3: 2446677 on the embedded server)",
+			Usage: "largest input or event payload the API accepts, in bytes (at most (NATS max_payload - 1 MiB - 1 KiB) / 3: 2446336 on the embedded server)",
 			set:   num(func(c *Config) *int { return &c.MaxPayloadBytes })},
 		{Flag: "max-waits", Env: "REPRISE_MAX_WAITS", Default: strconv.Itoa(DefaultMaxWaits), Roles: "orchestrator",
 			Usage: "wait requests held at once; one more is answered unavailable",

@@ -20,8 +20,9 @@ type Limits struct {
 	// default (2 MiB) and APIPayload, so that the engine carries whatever
 	// the API accepted.
 	EnginePayload int
-	// Record is the largest commit record, and the largest message of any
-	// kind: the NATS connection's max_payload.
+	// Record is the largest commit record: the NATS connection's
+	// max_payload less RecordHeaderRoom, as the JetStream provider checks
+	// it before publishing (provider/jetstream maxRecordBytes).
 	Record int64
 	// ReplyPage is the largest reply page of list and history; longer
 	// answers are paged (see api.HistoryReply.NextSeq and
@@ -35,6 +36,10 @@ type Limits struct {
 // in the status metadata; a scheduled activity's input is in its event and
 // its task message): events, metadata, envelopes, the other messages.
 const RecordOverhead = 1 << 20
+
+// RecordHeaderRoom is what a commit record's headers and subject take
+// besides its data (the same as the JetStream provider's).
+const RecordHeaderRoom = 1 << 10
 
 // recordCopies is how many payloads of the engine limit one commit record
 // must be able to hold.
@@ -56,26 +61,26 @@ func NewLimits(apiPayload int, natsMaxPayload int64) (Limits, error) {
 	l := Limits{
 		APIPayload:    apiPayload,
 		EnginePayload: max(engineDefaultPayload, apiPayload),
-		Record:        natsMaxPayload,
+		Record:        natsMaxPayload - RecordHeaderRoom,
 		ReplyPage:     natsMaxPayload,
 	}
 	need := recordCopies*int64(l.EnginePayload) + RecordOverhead
-	if natsMaxPayload < need {
+	if l.Record < need {
 		most := MaxAPIPayload(natsMaxPayload)
 		if most < engineDefaultPayload {
 			return l, fmt.Errorf("the NATS server's max_payload is %d bytes; Reprise needs at least %d (%d payloads of %d bytes plus %d in one commit record): set max_payload to 8MB in the NATS server's configuration",
-				natsMaxPayload, recordCopies*engineDefaultPayload+RecordOverhead, recordCopies, engineDefaultPayload, RecordOverhead)
+				natsMaxPayload, recordCopies*engineDefaultPayload+RecordOverhead+RecordHeaderRoom, recordCopies, engineDefaultPayload, RecordOverhead+RecordHeaderRoom)
 		}
-		return l, fmt.Errorf("-max-payload %d needs commit records of up to %d bytes (%d payloads plus %d), more than the NATS server's max_payload of %d: lower -max-payload to at most %d, or raise max_payload",
-			apiPayload, need, recordCopies, RecordOverhead, natsMaxPayload, most)
+		return l, fmt.Errorf("-max-payload %d needs commit records of up to %d bytes (%d payloads plus %d), more than the NATS server's max_payload of %d carries (%d): lower -max-payload to at most %d, or raise max_payload",
+			apiPayload, need, recordCopies, RecordOverhead, natsMaxPayload, l.Record, most)
 	}
 	return l, nil
 }
 
 // MaxAPIPayload is the largest -max-payload a NATS server with the given
-// max_payload carries: (max_payload - RecordOverhead) / 3.
+// max_payload carries: (max_payload - RecordHeaderRoom - RecordOverhead) / 3.
 func MaxAPIPayload(natsMaxPayload int64) int {
-	return int((natsMaxPayload - RecordOverhead) / recordCopies)
+	return int((natsMaxPayload - RecordHeaderRoom - RecordOverhead) / recordCopies)
 }
 
 // Runtime returns the runtime limits of l.

@@ -16,12 +16,12 @@ import (
 
 func TestDefaultLimitsAreConsistent(t *testing.T) {
 	l := host.DefaultLimits()
-	if l.APIPayload != api.DefaultMaxPayloadBytes || l.EnginePayload < l.APIPayload || 3*int64(l.EnginePayload)+host.RecordOverhead > l.Record {
+	if l.APIPayload != api.DefaultMaxPayloadBytes || l.EnginePayload < l.APIPayload || 3*int64(l.EnginePayload)+host.RecordOverhead > l.Record || l.Record != host.EmbeddedMaxPayload-host.RecordHeaderRoom {
 		t.Fatalf("default limits %+v", l)
 	}
 	most := host.MaxAPIPayload(host.EmbeddedMaxPayload)
-	if most != 2446677 {
-		t.Fatalf("largest -max-payload on the embedded server %d, the README says 2446677", most)
+	if most != 2446336 {
+		t.Fatalf("largest -max-payload on the embedded server %d, the README says 2446336", most)
 	}
 	if _, err := host.NewLimits(most, host.EmbeddedMaxPayload); err != nil {
 		t.Fatalf("the largest payload the embedded server carries (%d) is refused: %v", most, err)
@@ -48,13 +48,13 @@ func TestStartRefusesAPayloadTheEngineCannotCarry(t *testing.T) {
 		DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", MetricsAddr: "off",
 		MaxPayloadBytes: 4 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, runtime.NewRegistry())
-	if err == nil || !strings.Contains(err.Error(), "-max-payload 4194304") || !strings.Contains(err.Error(), "at most 2446677") {
+	if err == nil || !strings.Contains(err.Error(), "-max-payload 4194304") || !strings.Contains(err.Error(), "at most 2446336") {
 		t.Fatalf("start with -max-payload 4 MiB: %v, want a refusal naming the limit", err)
 	}
 
 	const limit = 2_400_000 // above the engine's default (2 MiB)
 	n, nc := startNode(t, testOrchestrations(t), func(c *host.Config) { c.MaxPayloadBytes = limit })
-	if l := n.Limits(); l.EnginePayload != limit || l.Record != host.EmbeddedMaxPayload {
+	if l := n.Limits(); l.EnginePayload != limit || l.Record != host.EmbeddedMaxPayload-host.RecordHeaderRoom {
 		t.Fatalf("limits %+v", l)
 	}
 	// echo starts and finishes in one turn: its commit record carries the
