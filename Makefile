@@ -74,7 +74,7 @@ FUZZ_TARGETS := \
 	./runtime:FuzzEnvelopeRoundTrip ./runtime:FuzzEventJSON \
 	./provider/jetstream:FuzzDecodeRecord ./provider/jetstream:FuzzDecodeEnvelope \
 	./provider/jetstream:FuzzApplyRecord ./provider/jetstream:FuzzSubjects \
-	./services/api:FuzzRequestRoundTrip ./services/api:FuzzDecodeReply ./services/api:FuzzInstanceID \
+	./services/api:FuzzRequestRoundTrip ./services/api:FuzzDecodeReply ./services/api:FuzzInstanceID ./services/api:FuzzDecodeRequest \
 	./services/apiserver:FuzzHandle ./services/apiserver:FuzzSubmit
 FUZZTIME ?= 3s
 
