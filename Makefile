@@ -40,8 +40,13 @@ bench-storage:
 	$(GO) test -run '^$$' -bench . -benchmem ./provider/...
 
 ## run: the orchestrator with embedded NATS (127.0.0.1:4222), Pebble under ./data and an in-process worker.
+## It builds the orchestrator and the CLI first, listing packages as they compile (the first build takes minutes).
 run:
-	$(GO) run ./services/orchestrator
+	@mkdir -p $(BIN)
+	@echo "make run: building the orchestrator and the CLI into $(BIN) (the first build compiles every dependency: a few minutes)"
+	$(GO) build -v -o $(BIN)/reprise-orchestrator ./services/orchestrator
+	$(GO) build -v -o $(BIN)/reprise ./cmd/reprise
+	$(BIN)/reprise-orchestrator $(RUN_FLAGS)
 
 IMAGE_PREFIX  ?= reprise
 IMAGE_TAG     ?= dev
@@ -69,7 +74,7 @@ FUZZ_TARGETS := \
 	./runtime:FuzzEnvelopeRoundTrip ./runtime:FuzzEventJSON \
 	./provider/jetstream:FuzzDecodeRecord ./provider/jetstream:FuzzDecodeEnvelope \
 	./provider/jetstream:FuzzApplyRecord ./provider/jetstream:FuzzSubjects \
-	./services/api:FuzzRequestRoundTrip ./services/api:FuzzDecodeReply ./services/api:FuzzInstanceID \
+	./services/api:FuzzRequestRoundTrip ./services/api:FuzzDecodeReply ./services/api:FuzzInstanceID ./services/api:FuzzDecodeRequest \
 	./services/apiserver:FuzzHandle ./services/apiserver:FuzzSubmit
 FUZZTIME ?= 3s
 

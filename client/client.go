@@ -32,6 +32,7 @@ type Client struct {
 	prefix         string
 	requestTimeout time.Duration
 	waitInterval   time.Duration
+	retries        int
 }
 
 // Option configures a [Client].
@@ -69,7 +70,7 @@ func WithWaitInterval(d time.Duration) Option {
 
 // New returns a client using nc.
 func New(nc *nats.Conn, opts ...Option) *Client {
-	c := &Client{nc: nc, prefix: api.DefaultPrefix, requestTimeout: DefaultRequestTimeout, waitInterval: DefaultWaitInterval}
+	c := &Client{nc: nc, prefix: api.DefaultPrefix, requestTimeout: DefaultRequestTimeout, waitInterval: DefaultWaitInterval, retries: DefaultRetries}
 	for _, o := range opts {
 		o(c)
 	}

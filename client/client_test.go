@@ -274,7 +274,7 @@ func TestControlVerbsSendIDAndReason(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		verb api.Verb
-		call func(context.Context, string, string) error
+		call func(context.Context, string, string, ...client.RequestOption) error
 	}{
 		{api.VerbTerminate, c.Terminate}, {api.VerbSuspend, c.Suspend}, {api.VerbResume, c.Resume},
 	} {
@@ -366,9 +366,15 @@ func TestWaitEndsWithItsContext(t *testing.T) {
 
 func TestWaitReturnsOtherErrors(t *testing.T) {
 	c, r := setup(t)
-	r.on(api.VerbWait, reply(errorReply(api.CodeInvalidInstanceID, "instance id is empty")))
-	if _, err := c.Wait(ctx(t), ""); !errors.Is(err, client.ErrInvalidInstanceID) {
+	r.on(api.VerbWait, reply(errorReply(api.CodeInvalidInstanceID, "instance id is too long")))
+	if _, err := c.Wait(ctx(t), "x"); !errors.Is(err, client.ErrInvalidInstanceID) {
 		t.Fatalf("error %v, want ErrInvalidInstanceID", err)
+	}
+	// An id the server would refuse is refused without a request, with
+	// the same code.
+	n := r.count(api.VerbWait)
+	if _, err := c.Wait(ctx(t), "a\x00b"); !errors.Is(err, client.ErrInvalidInstanceID) || r.count(api.VerbWait) != n {
+		t.Fatalf("error %v after %d requests, want ErrInvalidInstanceID without a request", err, r.count(api.VerbWait)-n)
 	}
 }
 
@@ -516,5 +522,104 @@ func TestHistoryAsksForAPartition(t *testing.T) {
 	var req api.HistoryRequest
 	if r.lastRequest(api.VerbHistory, &req); req.Partition == nil || *req.Partition != 0 {
 		t.Fatalf("history request %+v, want partition 0", req)
+	}
+}
+
+func TestControlRetriesKeepTheirRequestID(t *testing.T) {
+	c, r := setup(t, client.WithRequestTimeout(200*time.Millisecond))
+	var mu sync.Mutex
+	tries := 0
+	// First try: no reply (lost); second: unavailable; third: done.
+	r.on(api.VerbRaise, func(*testing.T, []byte) any {
+		mu.Lock()
+		defer mu.Unlock()
+		tries++
+		switch tries {
+		case 1:
+			return nil
+		case 2:
+			return errorReply(api.CodeUnavailable, "shutting down")
+		}
+		return api.Empty{}
+	})
+	if err := c.RaiseEvent(ctx(t), "i1", "e", nil); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	reqs := r.requests[api.VerbRaise]
+	r.mu.Unlock()
+	if len(reqs) != 3 {
+		t.Fatalf("%d tries, want 3", len(reqs))
+	}
+	ids := map[string]bool{}
+	for _, raw := range reqs {
+		var req api.RaiseRequest
+		if err := json.Unmarshal(raw, &req); err != nil {
+			t.Fatal(err)
+		}
+		if err := api.ValidateRequestID(req.RequestID); err != nil {
+			t.Fatalf("generated request id: %v", err)
+		}
+		ids[req.RequestID] = true
+	}
+	if len(ids) != 1 {
+		t.Fatalf("the tries carried %d request ids, want 1: %v", len(ids), ids)
+	}
+
+	// A given request id is sent as is; a bad one is refused locally.
+	r.on(api.VerbTerminate, reply(api.Empty{}))
+	if err := c.Terminate(ctx(t), "i1", "r", client.WithRequestID("req-42")); err != nil {
+		t.Fatal(err)
+	}
+	var term api.TerminateRequest
+	if r.lastRequest(api.VerbTerminate, &term); term.RequestID != "req-42" {
+		t.Fatalf("request id %q", term.RequestID)
+	}
+	n := r.count(api.VerbTerminate)
+	if err := c.Terminate(ctx(t), "i1", "r", client.WithRequestID("no spaces")); !errors.Is(err, client.ErrBadRequest) || r.count(api.VerbTerminate) != n {
+		t.Fatalf("bad request id: %v", err)
+	}
+}
+
+func TestUnavailableIsRetriedThenReturned(t *testing.T) {
+	c, r := setup(t, client.WithRetries(2))
+	r.on(api.VerbStatus, reply(errorReply(api.CodeUnavailable, "shard owner down")))
+	if _, err := c.Status(ctx(t), "x"); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("error %v, want ErrUnavailable", err)
+	}
+	if n := r.count(api.VerbStatus); n != 3 {
+		t.Fatalf("%d tries, want 1 + 2 retries", n)
+	}
+	// A start is retried only when it surely did not start: a lost reply
+	// is returned at once.
+	c2, r2 := setup(t, client.WithRequestTimeout(100*time.Millisecond))
+	r2.on(api.VerbStart, func(*testing.T, []byte) any { return nil })
+	if _, err := c2.Start(ctx(t), "hello", nil); !errors.Is(err, client.ErrTimeout) || r2.count(api.VerbStart) != 1 {
+		t.Fatalf("start after a lost reply: %v after %d tries", err, r2.count(api.VerbStart))
+	}
+}
+
+func TestHistoryFollowsPages(t *testing.T) {
+	c, r := setup(t)
+	r.on(api.VerbHistory, func(t *testing.T, body []byte) any {
+		var req api.HistoryRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Error(err)
+		}
+		switch req.FromSeq {
+		case 0:
+			return api.HistoryReply{Partition: 2, Events: []api.HistoryEvent{{Seq: 1}, {Seq: 2}}, NextSeq: 3}
+		case 3:
+			if req.Partition == nil || *req.Partition != 2 {
+				t.Errorf("second page asked for partition %v, want 2", req.Partition)
+			}
+			return api.HistoryReply{Partition: 2, Events: []api.HistoryEvent{{Seq: 3}}}
+		}
+		t.Errorf("unexpected from_seq %d", req.FromSeq)
+		return api.HistoryReply{}
+	})
+	evs, err := c.History(ctx(t), "x")
+	if err != nil || len(evs) != 3 || evs[2].Seq != 3 {
+		t.Fatalf("History = %+v, %v", evs, err)
 	}
 }

@@ -25,10 +25,26 @@ func (c *Client) PartitionHistory(ctx context.Context, id string, partition uint
 	return c.history(ctx, api.HistoryRequest{ID: id, Partition: &partition})
 }
 
+// history reads every page of an execution's history.
 func (c *Client) history(ctx context.Context, req api.HistoryRequest) ([]Event, error) {
-	var rep api.HistoryReply
-	if err := c.call(ctx, api.VerbHistory, req, &rep, c.requestTimeout); err != nil {
+	if err := validate(api.VerbHistory, &req); err != nil {
 		return nil, err
 	}
-	return rep.Events, nil
+	var all []Event
+	for {
+		var rep api.HistoryReply
+		if err := c.callRetry(ctx, api.VerbHistory, req, &rep, c.requestTimeout, retryLostReply); err != nil {
+			return nil, err
+		}
+		all = append(all, rep.Events...)
+		if rep.NextSeq == 0 || rep.NextSeq <= req.FromSeq || len(rep.Events) == 0 {
+			if all == nil {
+				all = []Event{}
+			}
+			return all, nil
+		}
+		// Later pages are of the execution the first one was.
+		p := rep.Partition
+		req.Partition, req.FromSeq = &p, rep.NextSeq
+	}
 }

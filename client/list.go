@@ -35,7 +35,10 @@ type ListPage struct {
 func (c *Client) List(ctx context.Context, q ListQuery) (*ListPage, error) {
 	var rep api.ListReply
 	req := api.ListRequest{Status: q.Status, Name: q.Name, Parent: q.Parent, Cursor: q.Cursor, Limit: q.Limit}
-	if err := c.call(ctx, api.VerbList, req, &rep, c.requestTimeout); err != nil {
+	if err := validate(api.VerbList, &req); err != nil {
+		return nil, err
+	}
+	if err := c.callRetry(ctx, api.VerbList, req, &rep, c.requestTimeout, retryLostReply); err != nil {
 		return nil, err
 	}
 	page := &ListPage{Instances: make([]InstanceStatus, len(rep.Instances)), NextCursor: rep.NextCursor}

@@ -58,8 +58,14 @@ func (c *Client) Start(ctx context.Context, name string, input any, opts ...Star
 	if req.Input, err = encodePayload("input", input); err != nil {
 		return "", err
 	}
+	if err := validate(api.VerbStart, &req); err != nil {
+		return "", err
+	}
+	// A start is sent again only when it surely did not start: the server
+	// said unavailable, or none answered. (After a lost reply the id may be
+	// in use by this very start.)
 	var rep api.StartReply
-	if err := c.call(ctx, api.VerbStart, req, &rep, c.requestTimeout); err != nil {
+	if err := c.callRetry(ctx, api.VerbStart, req, &rep, c.requestTimeout, retryUnavailable); err != nil {
 		return "", err
 	}
 	if rep.ID == "" {

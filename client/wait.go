@@ -55,6 +55,14 @@ func (c *Client) Wait(ctx context.Context, id string, opts ...WaitOption) (*Inst
 			unknown.close()
 		}
 	}()
+	req := api.WaitRequest{ID: id}
+	if err := validate(api.VerbWait, &req); err != nil {
+		return nil, err
+	}
+	// unavailable counts consecutive "unavailable" answers (a server
+	// shutting down, a wait pool full): each is retried after a backoff,
+	// up to the client's retries in a row.
+	unavailable, backoff := 0, retryFirstDelay
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("client: wait for %q: %w", id, err)
@@ -69,6 +77,7 @@ func (c *Client) Wait(ctx context.Context, id string, opts ...WaitOption) (*Inst
 		var apiErr *APIError
 		switch {
 		case errors.As(err, &apiErr) && apiErr.Code == api.CodeTimeout:
+			unavailable, backoff = 0, retryFirstDelay
 			continue // not finished yet: ask again
 		case errors.As(err, &apiErr) && apiErr.Code == api.CodeNotFound:
 			if unknown == nil {
@@ -82,6 +91,17 @@ func (c *Client) Wait(ctx context.Context, id string, opts ...WaitOption) (*Inst
 			if err := unknown.await(ctx); err != nil {
 				return nil, fmt.Errorf("client: wait for %q: %w", id, err)
 			}
+			continue
+		case err != nil && retryable(err, retryUnavailable) && unavailable < c.retries:
+			unavailable++
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("client: wait for %q: %w (after %w)", id, ctx.Err(), err)
+			case <-t.C:
+			}
+			backoff = min(2*backoff, retryMaxDelay)
 			continue
 		case err != nil:
 			return nil, err

@@ -134,31 +134,91 @@ func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...
 	return nil
 }
 
+// RequestOption configures one raise, terminate, suspend or resume.
+type RequestOption func(*requestOptions)
+
+type requestOptions struct {
+	requestID string
+}
+
+// WithRequestID makes a request idempotent: the message it sends takes its
+// identity from the instance, the kind of request and requestID, so a
+// retried request (same instance, kind and requestID) is recorded once —
+// within the provider's duplicate window by message-id dedup, and after it
+// because the instance remembers the ids of the messages it consumed. A
+// request id is 1 to [MaxRequestIDLen] bytes of ASCII letters, digits, '-',
+// '_', '.' and ':'; anything else fails with [ErrInvalidRequestID]. Reuse
+// a request id only for a retry of the same request: a different event or
+// reason under a used id is dropped as a duplicate.
+func WithRequestID(requestID string) RequestOption {
+	return func(o *requestOptions) { o.requestID = requestID }
+}
+
+// MaxRequestIDLen is the longest request id, in bytes.
+const MaxRequestIDLen = 128
+
+// ErrInvalidRequestID reports a request id that breaks [WithRequestID]'s
+// rule.
+var ErrInvalidRequestID = errors.New("runtime: invalid request id")
+
+// requestMessageID is the message id of a client request to instance id of
+// kind tag: derived from the request id when there is one, random
+// otherwise. The two forms cannot collide: request ids have no '+'.
+func requestMessageID(id string, tag byte, opts []RequestOption) (string, error) {
+	var o requestOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.requestID == "" {
+		return randomID(id, tag), nil
+	}
+	if len(o.requestID) > MaxRequestIDLen {
+		return "", fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidRequestID, len(o.requestID), MaxRequestIDLen)
+	}
+	for i := 0; i < len(o.requestID); i++ {
+		c := o.requestID[i]
+		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return "", fmt.Errorf("%w: %q has the character %q at byte %d", ErrInvalidRequestID, o.requestID, c, i)
+		}
+	}
+	return messageID(id, 0, tag, 0) + "+" + o.requestID, nil
+}
+
 // RaiseEvent delivers an external event to instance id. Events to an id
-// that was never started are dropped.
-func (c *Client) RaiseEvent(ctx context.Context, id, name string, payload any) error {
+// that was never started are dropped. See [WithRequestID] for retries.
+func (c *Client) RaiseEvent(ctx context.Context, id, name string, payload any, opts ...RequestOption) error {
 	data, err := c.payload("event "+name, payload)
 	if err != nil {
 		return err
 	}
-	return c.send(ctx, id, randomID(id, 'e'), &envelope{kind: msgEventRaised, ev: Event{Name: name, Payload: data}}, time.Time{})
+	return c.request(ctx, id, 'e', &envelope{kind: msgEventRaised, ev: Event{Name: name, Payload: data}}, opts)
 }
 
 // Terminate ends instance id with reason, cascading to its running
-// sub-orchestrations.
-func (c *Client) Terminate(ctx context.Context, id, reason string) error {
-	return c.send(ctx, id, randomID(id, 'T'), &envelope{kind: msgTerminate, ev: Event{Reason: reason}}, time.Time{})
+// sub-orchestrations. See [WithRequestID] for retries.
+func (c *Client) Terminate(ctx context.Context, id, reason string, opts ...RequestOption) error {
+	return c.request(ctx, id, 'T', &envelope{kind: msgTerminate, ev: Event{Reason: reason}}, opts)
 }
 
 // Suspend holds instance id: completions and events are recorded but not
-// delivered to its code until Resume.
-func (c *Client) Suspend(ctx context.Context, id, reason string) error {
-	return c.send(ctx, id, randomID(id, 'P'), &envelope{kind: msgSuspend, ev: Event{Reason: reason}}, time.Time{})
+// delivered to its code until Resume. See [WithRequestID] for retries.
+func (c *Client) Suspend(ctx context.Context, id, reason string, opts ...RequestOption) error {
+	return c.request(ctx, id, 'P', &envelope{kind: msgSuspend, ev: Event{Reason: reason}}, opts)
 }
 
 // Resume delivers what a suspended instance held and lets it run again.
-func (c *Client) Resume(ctx context.Context, id, reason string) error {
-	return c.send(ctx, id, randomID(id, 'R'), &envelope{kind: msgResume, ev: Event{Reason: reason}}, time.Time{})
+// See [WithRequestID] for retries.
+func (c *Client) Resume(ctx context.Context, id, reason string, opts ...RequestOption) error {
+	return c.request(ctx, id, 'R', &envelope{kind: msgResume, ev: Event{Reason: reason}}, opts)
+}
+
+// request sends a client request of kind tag to instance id.
+func (c *Client) request(ctx context.Context, id string, tag byte, env *envelope, opts []RequestOption) error {
+	msgID, err := requestMessageID(id, tag, opts)
+	if err != nil {
+		return fmt.Errorf("runtime: %s: %w", env.kind, err)
+	}
+	return c.send(ctx, id, msgID, env, time.Time{})
 }
 
 func (c *Client) payload(what string, v any) ([]byte, error) {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -140,6 +141,19 @@ func (r *Registry) HasOrchestration(name, version string) bool {
 	}
 	_, ok := vs.byVersion[version]
 	return ok
+}
+
+// Orchestrations returns the registered orchestration names, sorted. Safe
+// for concurrent use.
+func (r *Registry) Orchestrations() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.orchestrations))
+	for name := range r.orchestrations {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // HasActivity reports whether the activity name is registered. Safe for

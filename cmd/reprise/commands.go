@@ -24,10 +24,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"start", "<orchestration> [--input JSON] [--id ID] [--wait]", "Start an orchestration and print its instance id (or, with --wait, its output).", runStart},
-		{"raise", "<id> <event> [--payload JSON]", "Raise an external event on an instance.", runRaise},
-		{"terminate", "<id> [--reason TEXT]", "Terminate an instance and its sub-orchestrations.", controlRunner("terminate", (*client.Client).Terminate)},
-		{"suspend", "<id> [--reason TEXT]", "Suspend an instance until it is resumed.", controlRunner("suspend", (*client.Client).Suspend)},
-		{"resume", "<id> [--reason TEXT]", "Resume a suspended instance.", controlRunner("resume", (*client.Client).Resume)},
+		{"raise", "<id> <event> [--payload JSON] [--request-id ID]", "Raise an external event on an instance.", runRaise},
+		{"terminate", "<id> [--reason TEXT] [--request-id ID]", "Terminate an instance and its sub-orchestrations.", controlRunner("terminate", (*client.Client).Terminate)},
+		{"suspend", "<id> [--reason TEXT] [--request-id ID]", "Suspend an instance until it is resumed.", controlRunner("suspend", (*client.Client).Suspend)},
+		{"resume", "<id> [--reason TEXT] [--request-id ID]", "Resume a suspended instance.", controlRunner("resume", (*client.Client).Resume)},
 		{"status", "<id>", "Show an instance's status.", runStatus},
 		{"wait", "<id> [--timeout DURATION]", "Wait for an instance to finish and print its output.", runWait},
 		{"list", "[--status STATUS] [--name NAME] [--limit N] [--all]", "List instances.", runList},
@@ -150,6 +150,11 @@ func runStart(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
+	if a.wait && !a.json {
+		// Say what was started before waiting, so that a wait that fails
+		// still leaves the id to ask about.
+		fmt.Fprintf(e.stderr, "started %s\n", id)
+	}
 	if !a.wait {
 		if a.json {
 			return writeJSON(e.stdout, map[string]string{"id": id})
@@ -165,17 +170,20 @@ type raiseArgs struct {
 	common
 	id, event string
 	payload   json.RawMessage
+	requestID string
 }
 
 func parseRaise(args []string, e env) (*raiseArgs, error) {
 	cl := newCommandFor("raise", e)
 	var payload string
 	cl.fs.StringVar(&payload, "payload", "", "event payload as JSON, or @file (@- for stdin)")
+	var requestID string
+	cl.fs.StringVar(&requestID, "request-id", "", requestIDUsage)
 	pos, err := cl.parse(args, 2, 2)
 	if err != nil {
 		return nil, err
 	}
-	a := &raiseArgs{common: cl.common, id: pos[0], event: pos[1]}
+	a := &raiseArgs{common: cl.common, id: pos[0], event: pos[1], requestID: requestID}
 	if a.payload, err = jsonValue("--payload", payload, e.stdin, os.ReadFile); err != nil {
 		return nil, cl.usagef("%v", err)
 	}
@@ -196,8 +204,9 @@ func runRaise(ctx context.Context, args []string, e env) error {
 	if a.payload != nil {
 		payload = a.payload
 	}
-	if err := c.RaiseEvent(ctx, a.id, a.event, payload); err != nil {
-		return err
+	rid := requestIDOrNew(a.requestID)
+	if err := c.RaiseEvent(ctx, a.id, a.event, payload, client.WithRequestID(rid)); err != nil {
+		return withRetryHint(err, rid)
 	}
 	return done(e, a.json, fmt.Sprintf("raised %s on %s", a.event, a.id))
 }
@@ -205,21 +214,52 @@ func runRaise(ctx context.Context, args []string, e env) error {
 // controlArgs is a parsed terminate, suspend or resume command.
 type controlArgs struct {
 	common
-	id, reason string
+	id, reason, requestID string
 }
 
 func parseControl(name string, args []string, e env) (*controlArgs, error) {
 	cl := newCommandFor(name, e)
 	var reason string
 	cl.fs.StringVar(&reason, "reason", "", "reason, recorded in the history")
+	var requestID string
+	cl.fs.StringVar(&requestID, "request-id", "", requestIDUsage)
 	pos, err := cl.parse(args, 1, 1)
 	if err != nil {
 		return nil, err
 	}
-	return &controlArgs{common: cl.common, id: pos[0], reason: reason}, nil
+	return &controlArgs{common: cl.common, id: pos[0], reason: reason, requestID: requestID}, nil
 }
 
-func controlRunner(name string, call func(*client.Client, context.Context, string, string) error) func(context.Context, []string, env) error {
+// requestIDUsage documents --request-id.
+const requestIDUsage = "request id making a retry of this command safe: the server records the request once (default: a new one, printed if the command fails)"
+
+// requestIDOrNew returns the given request id, or a new one.
+func requestIDOrNew(id string) string {
+	if id == "" {
+		return client.NewRequestID()
+	}
+	return id
+}
+
+// withRetryHint adds to a failed request whose outcome is unknown (no
+// reply, unavailable) how to retry it safely.
+func withRetryHint(err error, requestID string) error {
+	if errors.Is(err, client.ErrTimeout) || errors.Is(err, client.ErrUnavailable) {
+		return &hintError{err: err, hint: "it may have been recorded: run the command again with --request-id " + requestID + " to have it recorded once"}
+	}
+	return err
+}
+
+// hintError is an error with advice printed on a line of its own.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func controlRunner(name string, call func(*client.Client, context.Context, string, string, ...client.RequestOption) error) func(context.Context, []string, env) error {
 	return func(ctx context.Context, args []string, e env) error {
 		a, err := parseControl(name, args, e)
 		if err != nil {
@@ -230,8 +270,9 @@ func controlRunner(name string, call func(*client.Client, context.Context, strin
 			return err
 		}
 		defer closeConn()
-		if err := call(c, ctx, a.id, a.reason); err != nil {
-			return err
+		rid := requestIDOrNew(a.requestID)
+		if err := call(c, ctx, a.id, a.reason, client.WithRequestID(rid)); err != nil {
+			return withRetryHint(err, rid)
 		}
 		return done(e, a.json, fmt.Sprintf("%s requested for %s", name, a.id))
 	}

@@ -55,8 +55,8 @@ func TestCLIAgainstTheOrchestrator(t *testing.T) {
 	}
 
 	// The acceptance line of issue 5.
-	if code, out, errs := cli("start", "hello", "--input", `"world"`, "--wait"); code != exitOK || out != "\"Hello, world!\"\n" {
-		t.Fatalf("start hello --wait: code %d stdout %q stderr %q", code, out, errs)
+	if code, out, errs := cli("start", "hello", "--input", `"world"`, "--wait"); code != exitOK || out != "\"Hello, world!\"\n" || !strings.HasPrefix(errs, "started ") {
+		t.Fatalf("start hello --wait: code %d stdout %q stderr %q (want the id on stderr first)", code, out, errs)
 	}
 
 	if code, out, errs := cli("start", "approval", "--id", "req-1", "--input", `{"requester":"ann","amount":5,"timeout":"1h"}`); code != exitOK || out != "req-1\n" {
@@ -91,7 +91,7 @@ func TestCLIAgainstTheOrchestrator(t *testing.T) {
 	if code, _, errs := cli("start", "nope"); code != exitFailed || !strings.Contains(errs, "(unknown_orchestration)") {
 		t.Fatalf("start nope: code %d stderr %q", code, errs)
 	}
-	if code, _, errs := cli("start", "saga", "--input", `{"quantity":0}`, "--wait"); code != exitFailed || !strings.Contains(errs, "quantity must be positive") {
+	if code, _, errs := cli("start", "saga", "--input", `{"quantity":0}`, "--wait"); code != exitFailed || !strings.Contains(errs, "quantity must be positive") || !strings.HasPrefix(errs, "started ") {
 		t.Fatalf("failing saga: code %d stderr %q", code, errs)
 	}
 }

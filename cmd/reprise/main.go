@@ -98,9 +98,13 @@ func run(ctx context.Context, args []string, e env) int {
 	var apiErr *client.APIError
 	if errors.As(err, &apiErr) {
 		fmt.Fprintf(e.stderr, "reprise %s: %s (%s)\n", name, apiErr.Message, apiErr.Code)
-		return exitFailed
+	} else {
+		fmt.Fprintf(e.stderr, "reprise %s: %v\n", name, err)
 	}
-	fmt.Fprintf(e.stderr, "reprise %s: %v\n", name, err)
+	var hint *hintError
+	if errors.As(err, &hint) {
+		fmt.Fprintf(e.stderr, "reprise %s: %s\n", name, hint.hint)
+	}
 	return exitFailed
 }
 

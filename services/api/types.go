@@ -54,6 +54,8 @@ type RaiseRequest struct {
 	Event string `json:"event"`
 	// Payload is the event's data, any JSON value (absent: none).
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// RequestID makes the request idempotent (see [ValidateRequestID]).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // TerminateRequest ends an instance and its running children
@@ -61,18 +63,24 @@ type RaiseRequest struct {
 type TerminateRequest struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason,omitempty"`
+	// RequestID makes the request idempotent (see [ValidateRequestID]).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // SuspendRequest holds an instance until resumed ([VerbSuspend]).
 type SuspendRequest struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason,omitempty"`
+	// RequestID makes the request idempotent (see [ValidateRequestID]).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // ResumeRequest resumes a suspended instance ([VerbResume]).
 type ResumeRequest struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason,omitempty"`
+	// RequestID makes the request idempotent (see [ValidateRequestID]).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Empty is the success reply of raise, terminate, suspend, resume and purge:
@@ -107,8 +115,9 @@ func (r WaitRequest) Timeout() time.Duration {
 	if r.TimeoutMS <= 0 {
 		return DefaultWaitTimeout
 	}
-	if d := time.Duration(r.TimeoutMS) * time.Millisecond; d < MaxWaitTimeout {
-		return d
+	// Compare in milliseconds: a huge TimeoutMS would overflow a Duration.
+	if r.TimeoutMS < MaxWaitTimeout.Milliseconds() {
+		return time.Duration(r.TimeoutMS) * time.Millisecond
 	}
 	return MaxWaitTimeout
 }
@@ -146,12 +155,27 @@ type HistoryRequest struct {
 	// Partition selects the execution (each continue-as-new starts the next
 	// one); null or absent selects the current one.
 	Partition *uint64 `json:"partition,omitempty"`
+	// FromSeq is the first event to return (1-based; 0 or absent: 1).
+	FromSeq uint64 `json:"from_seq,omitempty"`
+	// Limit caps the events of the page (0: [DefaultHistoryLimit]; at
+	// most [MaxHistoryLimit]). A page also ends before the reply would
+	// outgrow the connection's message size.
+	Limit int `json:"limit,omitempty"`
 }
 
-// HistoryReply lists the events of one execution in order.
+// History page bounds.
+const (
+	DefaultHistoryLimit = 1000
+	MaxHistoryLimit     = 10_000
+)
+
+// HistoryReply lists events of one execution in order: one page.
 type HistoryReply struct {
 	Partition uint64         `json:"partition"`
 	Events    []HistoryEvent `json:"events"`
+	// NextSeq, when not zero, is the from_seq of the next page: the
+	// history has more events.
+	NextSeq uint64 `json:"next_seq,omitempty"`
 }
 
 // HistoryEvent is one decoded history event, for people and debugging
@@ -181,6 +205,9 @@ type HistoryEvent struct {
 	Attempt int `json:"attempt,omitempty"`
 	// Failure is set by failure events.
 	Failure *Failure `json:"failure,omitempty"`
+	// DataOmitted is the size of Data when it was left out because the
+	// event alone would not fit in a reply.
+	DataOmitted int `json:"data_omitted,omitempty"`
 }
 
 // Failure is a recorded error.

@@ -32,11 +32,8 @@ func (s *Server) start(ctx context.Context, data []byte, forwarded bool) (any, e
 // id's shard, whose store tells whether the id is in use: a server owning
 // another shard forwards it there.
 func (s *Server) startRequest(ctx context.Context, req *api.StartRequest, forwarded bool) error {
-	if req.Name == "" {
-		return api.Errorf(api.CodeBadRequest, "name is required: the registered orchestration to start")
-	}
-	if !req.Reuse.Valid() {
-		return api.Errorf(api.CodeBadRequest, "unknown reuse policy %q: want %q or %q", req.Reuse, api.ReuseReject, api.ReuseReplaceFinished)
+	if err := req.Validate(); err != nil {
+		return err
 	}
 	if err := api.ValidateInstanceID(req.ID); err != nil {
 		return err
@@ -78,68 +75,61 @@ func (s *Server) raise(ctx context.Context, data []byte) (any, error) {
 	if err := decode(data, &req); err != nil {
 		return nil, err
 	}
-	if err := checkID(req.ID); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
-	}
-	if req.Event == "" {
-		return nil, api.Errorf(api.CodeBadRequest, "event is required: the name of the event to raise")
 	}
 	if err := api.CheckPayload("event payload", len(req.Payload), s.opts.MaxPayloadBytes); err != nil {
 		return nil, err
 	}
-	if err := s.client.RaiseEvent(ctx, req.ID, req.Event, rawOrNil(req.Payload)); err != nil {
+	if err := s.client.RaiseEvent(ctx, req.ID, req.Event, rawOrNil(req.Payload), requestID(req.RequestID)...); err != nil {
 		return nil, err
 	}
 	return api.Empty{}, nil
 }
 
-// control decodes the {"id","reason"} body shared by terminate, suspend and
-// resume.
-func control(data []byte) (id, reason string, err error) {
+// control decodes and validates the {"id","reason","request_id"} body
+// shared by terminate, suspend and resume.
+func control(data []byte) (api.TerminateRequest, error) {
 	var req api.TerminateRequest
 	if err := decode(data, &req); err != nil {
-		return "", "", err
+		return req, err
 	}
-	if err := checkID(req.ID); err != nil {
-		return "", "", err
+	return req, req.Validate()
+}
+
+// requestID turns a request's request_id into the runtime option that makes
+// it the message's identity; absent, the runtime draws a random one (and a
+// retry is a new request).
+func requestID(id string) []runtime.RequestOption {
+	if id == "" {
+		return nil
 	}
-	if len(req.Reason) > api.MaxReasonBytes {
-		return "", "", api.Errorf(api.CodeBadRequest, "reason is %d bytes, the limit is %d", len(req.Reason), api.MaxReasonBytes)
+	return []runtime.RequestOption{runtime.WithRequestID(id)}
+}
+
+type controlFunc func(c *runtime.Client, ctx context.Context, id, reason string, opts ...runtime.RequestOption) error
+
+func (s *Server) control(ctx context.Context, data []byte, f controlFunc) (any, error) {
+	req, err := control(data)
+	if err != nil {
+		return nil, err
 	}
-	return req.ID, req.Reason, nil
+	if err := f(s.client, ctx, req.ID, req.Reason, requestID(req.RequestID)...); err != nil {
+		return nil, err
+	}
+	return api.Empty{}, nil
 }
 
 func (s *Server) terminate(ctx context.Context, data []byte) (any, error) {
-	id, reason, err := control(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.client.Terminate(ctx, id, reason); err != nil {
-		return nil, err
-	}
-	return api.Empty{}, nil
+	return s.control(ctx, data, (*runtime.Client).Terminate)
 }
 
 func (s *Server) suspend(ctx context.Context, data []byte) (any, error) {
-	id, reason, err := control(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.client.Suspend(ctx, id, reason); err != nil {
-		return nil, err
-	}
-	return api.Empty{}, nil
+	return s.control(ctx, data, (*runtime.Client).Suspend)
 }
 
 func (s *Server) resume(ctx context.Context, data []byte) (any, error) {
-	id, reason, err := control(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.client.Resume(ctx, id, reason); err != nil {
-		return nil, err
-	}
-	return api.Empty{}, nil
+	return s.control(ctx, data, (*runtime.Client).Resume)
 }
 
 func (s *Server) status(ctx context.Context, data []byte) (any, error) {
@@ -147,7 +137,7 @@ func (s *Server) status(ctx context.Context, data []byte) (any, error) {
 	if err := decode(data, &req); err != nil {
 		return nil, err
 	}
-	if err := checkID(req.ID); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	return statusObject(ctx, s.client, req.ID)
@@ -158,7 +148,7 @@ func (s *Server) purge(ctx context.Context, data []byte) (any, error) {
 	if err := decode(data, &req); err != nil {
 		return nil, err
 	}
-	if err := checkID(req.ID); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	if err := s.client.Purge(ctx, req.ID); err != nil {
@@ -183,13 +173,4 @@ func newInstanceID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// checkID validates the id of a request about an existing instance: absent
-// is a missing field, present but malformed is an invalid id.
-func checkID(id string) error {
-	if id == "" {
-		return api.Errorf(api.CodeBadRequest, "id is required: the instance id")
-	}
-	return api.ValidateInstanceID(id)
 }

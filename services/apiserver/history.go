@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,7 +17,7 @@ func (s *Server) history(ctx context.Context, data []byte) (any, error) {
 	if err := decode(data, &req); err != nil {
 		return nil, err
 	}
-	if err := checkID(req.ID); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	cur, err := s.p.CurrentPartition(ctx, req.ID)
@@ -37,7 +38,43 @@ func (s *Server) history(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.HistoryReply{Partition: part, Events: historyEvents(evs)}, nil
+	return historyPage(part, historyEvents(evs), req.FromSeq, req.Limit, s.replyBudget()), nil
+}
+
+// historyPage cuts one page out of an execution's events: from fromSeq
+// (1-based; 0 is 1), at most limit events (0: the default), and no more
+// than budget bytes of encoded events. The page holds at least one event
+// when any is left; an event too large for a reply on its own is sent
+// without its data (DataOmitted says how large it was).
+func historyPage(part uint64, all []api.HistoryEvent, fromSeq uint64, limit, budget int) api.HistoryReply {
+	if limit == 0 {
+		limit = api.DefaultHistoryLimit
+	}
+	limit = min(limit, api.MaxHistoryLimit)
+	reply := api.HistoryReply{Partition: part, Events: []api.HistoryEvent{}}
+	start := uint64(0)
+	if fromSeq > 1 {
+		start = fromSeq - 1
+	}
+	if start >= uint64(len(all)) {
+		return reply
+	}
+	used := 0
+	for i := start; i < uint64(len(all)); i++ {
+		ev := all[i]
+		size := encodedSize(ev)
+		if size > budget {
+			ev.DataOmitted, ev.Data = len(ev.Data), nil
+			size = encodedSize(ev)
+		}
+		if len(reply.Events) == limit || (len(reply.Events) > 0 && used+size > budget) {
+			reply.NextSeq = i + 1
+			break
+		}
+		reply.Events = append(reply.Events, ev)
+		used += size + 1
+	}
+	return reply
 }
 
 // historyEvents renders decoded events for people: each event carries the
@@ -78,4 +115,13 @@ func historyEvents(evs []runtime.Event) []api.HistoryEvent {
 		out = append(out, h)
 	}
 	return out
+}
+
+// encodedSize is the length of v's JSON encoding (0 if it has none).
+func encodedSize(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0
+	}
+	return len(b)
 }

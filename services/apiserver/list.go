@@ -33,13 +33,32 @@ func (s *Server) list(ctx context.Context, data []byte) (any, error) {
 	return s.listSharded(ctx, req, req.Limit)
 }
 
+// errNoRoom says a page had no room for its first instance in the budget
+// left of a reply, while starting at the beginning of an index: it is not
+// an error to the client, whose next request starts there.
+var errNoRoom = errors.New("apiserver: no room left in this reply")
+
+// listBudget bounds a page by the bytes of its encoded instances; a first
+// page holds at least one instance when any is left, whatever its size.
+type listBudget struct {
+	bytes int
+	first bool
+}
+
+// take reports whether an instance of size bytes still fits, n instances
+// being in the page already, and counts it if so.
+func (b *listBudget) take(size, n int) bool {
+	if size > b.bytes && (n > 0 || !b.first) {
+		return false
+	}
+	b.bytes -= size + 1
+	return true
+}
+
 // checkList validates a list request and sets its limit.
 func checkList(req *api.ListRequest) error {
-	if req.Status != "" && !req.Status.Valid() {
-		return api.Errorf(api.CodeBadRequest, "unknown status %q", req.Status)
-	}
-	if req.Limit < 0 {
-		return api.Errorf(api.CodeBadRequest, "limit is negative")
+	if err := req.Validate(); err != nil {
+		return err
 	}
 	if req.Limit == 0 {
 		req.Limit = api.DefaultListLimit
@@ -53,7 +72,10 @@ func checkList(req *api.ListRequest) error {
 // given (name, then parent, then status) picks the index and the others
 // filter the page. Without filters, the status indexes are walked one after
 // another and the cursor records which one ("<index>:<inner cursor>").
-func (s *Server) listLocal(ctx context.Context, req api.ListRequest) (api.ListReply, error) {
+//
+// A page ends early when the next instance would overrun b; its cursor then
+// continues at that instance.
+func (s *Server) listLocal(ctx context.Context, req api.ListRequest, b listBudget) (api.ListReply, error) {
 	if err := checkList(&req); err != nil {
 		return api.ListReply{}, err
 	}
@@ -78,8 +100,14 @@ func (s *Server) listLocal(ctx context.Context, req api.ListRequest) (api.ListRe
 		if err != nil {
 			return api.ListReply{}, err
 		}
-		if reply.Instances, err = s.statuses(ctx, page.IDs, keep, reply.Instances); err != nil {
+		full := false
+		if reply.Instances, page, full, err = s.statuses(ctx, q, page, keep, reply.Instances, &b); err != nil {
 			return api.ListReply{}, err
+		}
+		if full && len(reply.Instances) == 0 {
+			// No room for even the first instance: the caller asks again
+			// from the same cursor in its next request.
+			return reply, errNoRoom
 		}
 		reply.NextCursor = page.NextCursor
 		return reply, nil
@@ -91,14 +119,27 @@ func (s *Server) listLocal(ctx context.Context, req api.ListRequest) (api.ListRe
 		return api.ListReply{}, err
 	}
 	for idx < len(all) && len(reply.Instances) < limit {
-		page, err := s.listPage(ctx, runtime.ListQuery{Status: all[idx], Cursor: inner, Limit: limit - len(reply.Instances)})
+		q := runtime.ListQuery{Status: all[idx], Cursor: inner, Limit: limit - len(reply.Instances)}
+		page, err := s.listPage(ctx, q)
 		if err != nil {
 			return api.ListReply{}, err
 		}
-		if reply.Instances, err = s.statuses(ctx, page.IDs, keep, reply.Instances); err != nil {
+		full := false
+		if reply.Instances, page, full, err = s.statuses(ctx, q, page, keep, reply.Instances, &b); err != nil {
 			return api.ListReply{}, err
 		}
+		if full && len(reply.Instances) == 0 {
+			return reply, errNoRoom // as above
+		}
 		inner = page.NextCursor
+		if full {
+			// Cut short: an empty cursor after taken ids means the
+			// index ended; with none taken it means "from its start".
+			if inner == "" && len(page.IDs) > 0 {
+				idx++
+			}
+			break
+		}
 		if inner == "" {
 			idx++
 		}
@@ -119,10 +160,13 @@ func (s *Server) listPage(ctx context.Context, q runtime.ListQuery) (runtime.Lis
 	return page, err
 }
 
-// statuses appends the status objects of ids that keep accepts; ids purged
-// since the page was read are skipped.
-func (s *Server) statuses(ctx context.Context, ids []string, keep func(*api.InstanceStatus) bool, out []api.InstanceStatus) ([]api.InstanceStatus, error) {
-	for _, id := range ids {
+// statuses appends the status objects of the ids of page (read with q)
+// that keep accepts; ids purged since the page was read are skipped. When
+// the budget runs out before the page's end it reports full and returns the
+// page cut short: its ids up to the last one taken and the cursor after
+// that one (the page read again with that limit).
+func (s *Server) statuses(ctx context.Context, q runtime.ListQuery, page runtime.ListPage, keep func(*api.InstanceStatus) bool, out []api.InstanceStatus, b *listBudget) ([]api.InstanceStatus, runtime.ListPage, bool, error) {
+	for i, id := range page.IDs {
 		if !s.sharding.OwnsShard(s.sharding.ShardOf(id)) {
 			continue // left in the store from a shard this server ran before
 		}
@@ -131,13 +175,35 @@ func (s *Server) statuses(ctx context.Context, ids []string, keep func(*api.Inst
 			continue
 		}
 		if err != nil {
-			return out, err
+			return out, page, false, err
 		}
-		if keep(st) {
-			out = append(out, *st)
+		if !keep(st) {
+			continue
 		}
+		if !b.take(encodedSize(st), len(out)) {
+			cut, err := s.cutPage(ctx, q, page, i)
+			return out, cut, true, err
+		}
+		out = append(out, *st)
 	}
-	return out, nil
+	return out, page, false, nil
+}
+
+// cutPage returns page ending before its id at index n: the first n ids,
+// and a cursor continuing at the n-th.
+func (s *Server) cutPage(ctx context.Context, q runtime.ListQuery, page runtime.ListPage, n int) (runtime.ListPage, error) {
+	if n == 0 {
+		// Nothing of this page was taken: continue where it began. An
+		// empty cursor means the beginning, which a "<index>:" cursor
+		// says as well.
+		return runtime.ListPage{NextCursor: q.Cursor, IDs: nil}, nil
+	}
+	q.Limit = n
+	again, err := s.listPage(ctx, q)
+	if err != nil {
+		return page, err
+	}
+	return again, nil
 }
 
 func parseAllCursor(c string, n int) (int, string, error) {

@@ -59,7 +59,7 @@ type idRequest struct {
 // instance's shard and whether this server owns it. A body that does not
 // name a valid id is answered here (with its validation error).
 func (s *Server) ownerOf(data []byte) (req idRequest, shard int, local bool) {
-	if err := decode(data, &req); err != nil || checkID(req.ID) != nil {
+	if err := decode(data, &req); err != nil || req.ID == "" || api.ValidateInstanceID(req.ID) != nil {
 		return req, 0, true
 	}
 	shard = s.sharding.ShardOf(req.ID)
@@ -122,6 +122,8 @@ func replyCode(body []byte) string {
 type shardListRequest struct {
 	api.ListRequest
 	Shard int `json:"shard"`
+	// MaxBytes bounds the encoded instances of the page (0: no bound).
+	MaxBytes int `json:"max_bytes,omitempty"`
 }
 
 // shardListReply is a page of one orchestrator's instances. Owned lists the
@@ -131,6 +133,9 @@ type shardListRequest struct {
 type shardListReply struct {
 	api.ListReply
 	Owned []int `json:"owned"`
+	// NoRoom says the owner had instances left but none fitted in the
+	// bytes left of the reply: ask it again in the next request.
+	NoRoom bool `json:"no_room,omitempty"`
 }
 
 // listSharded pages through the instances of every orchestrator. It walks
@@ -144,16 +149,23 @@ func (s *Server) listSharded(ctx context.Context, req api.ListRequest, limit int
 	}
 	reply := api.ListReply{Instances: []api.InstanceStatus{}}
 	walked := map[int]bool{} // shards of owners met in this request
-	for shard < s.opts.Shards && len(reply.Instances) < limit {
+	budget := s.replyBudget()
+	for shard < s.opts.Shards && len(reply.Instances) < limit && budget > 0 {
 		if walked[shard] && inner == "" {
 			shard++
 			continue
 		}
 		q := req
 		q.Cursor, q.Limit = inner, limit-len(reply.Instances)
-		page, err := s.listShard(ctx, shard, q)
+		page, err := s.listShard(ctx, shard, q, budget, len(reply.Instances) == 0)
 		if err != nil {
 			return api.ListReply{}, err
+		}
+		if page.NoRoom {
+			break
+		}
+		for i := range page.Instances {
+			budget -= encodedSize(&page.Instances[i]) + 1
 		}
 		for _, o := range page.Owned {
 			walked[o] = true
@@ -173,12 +185,17 @@ func (s *Server) listSharded(ctx context.Context, req api.ListRequest, limit int
 }
 
 // listShard asks the owner of shard for a page.
-func (s *Server) listShard(ctx context.Context, shard int, q api.ListRequest) (shardListReply, error) {
+// The page's instances take at most budget bytes encoded, except that a
+// first page (first) holds at least one instance when any is left.
+func (s *Server) listShard(ctx context.Context, shard int, q api.ListRequest, budget int, first bool) (shardListReply, error) {
 	if s.sharding.OwnsShard(shard) {
-		return s.listOwned(ctx, shard, q)
+		return s.listOwned(ctx, shard, q, listBudget{bytes: budget, first: first})
+	}
+	if !first {
+		budget = -budget // a page that may come back empty
 	}
 	var page shardListReply
-	if err := s.forwardCall(ctx, shard, api.VerbList, shardListRequest{ListRequest: q, Shard: shard}, &page); err != nil {
+	if err := s.forwardCall(ctx, shard, api.VerbList, shardListRequest{ListRequest: q, Shard: shard, MaxBytes: budget}, &page); err != nil {
 		return page, err
 	}
 	if len(page.Owned) == 0 || !slices.Contains(page.Owned, shard) {
@@ -189,12 +206,16 @@ func (s *Server) listShard(ctx context.Context, shard int, q api.ListRequest) (s
 
 // listOwned answers a list for one of this server's shards: its instances
 // when shard is its lowest, else nothing.
-func (s *Server) listOwned(ctx context.Context, shard int, q api.ListRequest) (shardListReply, error) {
+func (s *Server) listOwned(ctx context.Context, shard int, q api.ListRequest, b listBudget) (shardListReply, error) {
 	out := shardListReply{ListReply: api.ListReply{Instances: []api.InstanceStatus{}}, Owned: s.owned}
 	if len(s.owned) == 0 || shard != s.owned[0] {
 		return out, nil
 	}
-	page, err := s.listLocal(ctx, q)
+	page, err := s.listLocal(ctx, q, b)
+	if errors.Is(err, errNoRoom) {
+		out.NoRoom = true
+		return out, nil
+	}
 	if err != nil {
 		return out, err
 	}
@@ -212,7 +233,16 @@ func (s *Server) listForShard(ctx context.Context, data []byte) (any, error) {
 	if !s.sharding.OwnsShard(req.Shard) {
 		return nil, api.Errorf(api.CodeUnavailable, "this orchestrator does not run shard %d; retry", req.Shard)
 	}
-	return s.listOwned(ctx, req.Shard, req.ListRequest)
+	// A negative MaxBytes marks a page that may come back empty.
+	b := listBudget{bytes: req.MaxBytes, first: req.MaxBytes >= 0}
+	if b.bytes < 0 {
+		b.bytes = -b.bytes
+	}
+	if b.bytes == 0 {
+		b.bytes = s.replyBudget()
+	}
+	b.bytes = min(b.bytes, s.replyBudget())
+	return s.listOwned(ctx, req.Shard, req.ListRequest, b)
 }
 
 func parseShardCursor(c string, shards int) (int, string, error) {

@@ -44,6 +44,14 @@ type Options struct {
 	// MaxWaits bounds the wait requests pending at once (default 10,000);
 	// one more is answered with [api.CodeUnavailable].
 	MaxWaits int
+	// MaxWaitsPerClient bounds the wait requests of one client pending at
+	// once (default 1,000), so that one client cannot take the whole wait
+	// pool; one more is answered with [api.CodeUnavailable]. A client is
+	// told apart by its reply subject without the last token: the
+	// connection's inbox, for nats.go and the clients modelled on it.
+	// Requests forwarded by another server are not counted here (they were
+	// where the client sent them).
+	MaxWaitsPerClient int
 	// Replicas of the submit and dead-letter streams (default 1).
 	Replicas int
 	// MemoryStorage keeps the submit and dead-letter streams in server
@@ -63,11 +71,17 @@ type Options struct {
 	// about instances of other shards are forwarded to their owners, and
 	// this server answers its owners' forwarded requests (see [Sharding]).
 	Sharding Sharding
+	// MaxReplyBytes bounds the size of a reply page (history, list) below
+	// the connection's max payload (default: the max payload; tests set
+	// it lower).
+	MaxReplyBytes int
 	// OnReply, when set, is told the outcome of every request and
 	// submission the server received from a client (not of requests
 	// forwarded to it by another server): the verb ("submit" for the
-	// submit stream, "unknown" for a subject naming no verb) and "ok" or the
-	// error code. Both values are bounded, so they suit metric labels.
+	// submit stream, "unknown" for a subject naming no verb) and what the
+	// client received: "ok", the error code, or "reply_failed" when the
+	// reply could not be sent. Both values are bounded, so they suit metric
+	// labels.
 	OnReply func(verb, code string)
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -100,6 +114,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxWaits <= 0 {
 		o.MaxWaits = 10_000
+	}
+	if o.MaxWaitsPerClient <= 0 {
+		o.MaxWaitsPerClient = 1_000
 	}
 	if o.Replicas <= 0 {
 		o.Replicas = 1
@@ -138,9 +155,12 @@ type Server struct {
 	sharding Sharding
 	owned    []int
 
-	// sem bounds concurrent handlers; waits bounds pending waits.
-	sem   chan struct{}
-	waits chan struct{}
+	// sem bounds concurrent handlers; waits bounds pending waits, and
+	// clientWaits counts them per client (see Options.MaxWaitsPerClient).
+	sem         chan struct{}
+	waits       chan struct{}
+	waitsMu     sync.Mutex
+	clientWaits map[string]int
 
 	// ctx is cancelled by Stop to cut waits short; work counts handler
 	// goroutines, which begin only while closing is false (so Stop's Wait
@@ -186,7 +206,7 @@ func New(nc *nats.Conn, client *runtime.Client, p provider.Provider, opts Option
 	return &Server{
 		nc: nc, js: js, client: client, p: p, opts: opts, log: opts.Logger,
 		sharding: opts.Sharding, owned: owned,
-		sem: make(chan struct{}, opts.Concurrency), waits: make(chan struct{}, opts.MaxWaits),
+		sem: make(chan struct{}, opts.Concurrency), waits: make(chan struct{}, opts.MaxWaits), clientWaits: map[string]int{},
 		ctx: ctx, cancel: cancel,
 	}, nil
 }
@@ -322,20 +342,33 @@ func (s *Server) begin() bool {
 func (s *Server) onRequest(m *nats.Msg, forwarded bool) {
 	r := request{m: m, verb: api.Verb(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]), forwarded: forwarded}
 	if r.verb == api.VerbWait {
+		client := ""
+		if !forwarded {
+			client = clientOf(m.Reply)
+			if !s.holdClientWait(client) {
+				s.respond(r, nil, api.Errorf(api.CodeUnavailable, "this client has %d waits pending, the most one client may have; retry later", s.opts.MaxWaitsPerClient))
+				return
+			}
+		}
 		select {
 		case s.waits <- struct{}{}:
 		default:
+			s.releaseClientWait(client)
 			s.respond(r, nil, api.Errorf(api.CodeUnavailable, "too many pending waits (%d); retry later", s.opts.MaxWaits))
 			return
 		}
 		if !s.begin() {
 			<-s.waits
+			s.releaseClientWait(client)
 			s.respond(r, nil, errStopping)
 			return
 		}
 		go func() {
 			defer s.work.Done()
-			defer func() { <-s.waits }()
+			defer func() {
+				<-s.waits
+				s.releaseClientWait(client)
+			}()
 			s.serve(r)
 		}()
 		return
@@ -356,6 +389,42 @@ func (s *Server) onRequest(m *nats.Msg, forwarded bool) {
 		defer func() { <-s.sem }()
 		s.serve(r)
 	}()
+}
+
+// clientOf tells clients apart by the reply subject without its last
+// token: nats.go answers every request of a connection on one inbox
+// ("_INBOX.<connection>.<request>").
+func clientOf(reply string) string {
+	if i := strings.LastIndexByte(reply, '.'); i > 0 {
+		return reply[:i]
+	}
+	return reply
+}
+
+// holdClientWait counts a wait of client, unless it holds its cap already.
+// The empty client (forwarded requests) is not counted.
+func (s *Server) holdClientWait(client string) bool {
+	if client == "" {
+		return true
+	}
+	s.waitsMu.Lock()
+	defer s.waitsMu.Unlock()
+	if s.clientWaits[client] >= s.opts.MaxWaitsPerClient {
+		return false
+	}
+	s.clientWaits[client]++
+	return true
+}
+
+func (s *Server) releaseClientWait(client string) {
+	if client == "" {
+		return
+	}
+	s.waitsMu.Lock()
+	defer s.waitsMu.Unlock()
+	if s.clientWaits[client]--; s.clientWaits[client] <= 0 {
+		delete(s.clientWaits, client)
+	}
 }
 
 // request is one received request.
@@ -472,18 +541,53 @@ func (s *Server) respond(r request, reply any, err error) {
 			body, _ = json.Marshal(api.ErrorReply{Error: api.Errorf(api.CodeInternal, "encode reply: %v", merr)})
 		}
 	}
-	if !r.forwarded {
-		s.opts.OnReply(verbLabel(verb), code)
+	if max := s.nc.MaxPayload(); max > 0 && int64(len(body)) > max {
+		// Never drop a reply: say why there is none.
+		s.log.Warn("api reply too large", "verb", verb, "bytes", len(body), "max_payload", max)
+		ae := api.Errorf(api.CodePayloadTooLarge, "the reply is %d bytes, more than the NATS max_payload of %d; ask for a smaller page (limit)", len(body), max)
+		code = string(ae.Code)
+		body, _ = json.Marshal(api.ErrorReply{Error: ae})
 	}
 	if m.Reply == "" {
 		if err != nil {
 			s.log.Warn("api request without a reply subject failed", "verb", verb, "err", err)
 		}
+		s.report(r, code)
 		return
 	}
 	if err := m.Respond(body); err != nil {
 		s.log.Warn("send api reply", "verb", verb, "err", err)
+		code = outcomeReplyFailed
 	}
+	s.report(r, code)
+}
+
+// outcomeReplyFailed is the code [Options.OnReply] reports for a reply that
+// could not be sent (the client received nothing).
+const outcomeReplyFailed = "reply_failed"
+
+// report tells Options.OnReply what the client of r received.
+func (s *Server) report(r request, code string) {
+	if !r.forwarded {
+		s.opts.OnReply(verbLabel(r.verb), code)
+	}
+}
+
+// replyMargin is what a reply page leaves of the connection's max payload
+// for everything but its items (the envelope, the cursor, headers).
+const replyMargin = 64 << 10
+
+// replyBudget is how many bytes of items (events, instances) one reply page
+// may carry.
+func (s *Server) replyBudget() int {
+	max := int(s.nc.MaxPayload())
+	if s.opts.MaxReplyBytes > 0 && (max <= 0 || s.opts.MaxReplyBytes < max) {
+		max = s.opts.MaxReplyBytes
+	}
+	if max <= 0 {
+		max = 1 << 20 // not connected yet: the NATS default
+	}
+	return max - min(replyMargin, max/2)
 }
 
 // verbLabel bounds the verb reported to Options.OnReply: a subject under
@@ -495,17 +599,5 @@ func verbLabel(v api.Verb) string {
 	return "unknown"
 }
 
-// decode parses a request body that must be a JSON object.
-func decode(data []byte, v any) error {
-	trimmed := strings.TrimSpace(string(data))
-	if trimmed == "" {
-		return api.Errorf(api.CodeBadRequest, "empty request: the body must be a JSON object")
-	}
-	if trimmed[0] != '{' {
-		return api.Errorf(api.CodeBadRequest, "malformed request: the body must be a JSON object")
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return api.Errorf(api.CodeBadRequest, "malformed JSON: %v", err)
-	}
-	return nil
-}
+// decode parses a request body with the API's rules (api.DecodeRequest).
+func decode(data []byte, v any) error { return api.DecodeRequest(data, v) }

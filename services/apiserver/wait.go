@@ -21,11 +21,8 @@ func (s *Server) wait(ctx context.Context, data []byte) (any, error) {
 	if err := decode(data, &req); err != nil {
 		return nil, err
 	}
-	if err := checkID(req.ID); err != nil {
+	if err := req.Validate(); err != nil {
 		return nil, err
-	}
-	if req.TimeoutMS < 0 {
-		return nil, api.Errorf(api.CodeBadRequest, "timeout_ms is negative")
 	}
 	timeout := req.Timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)

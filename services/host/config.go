@@ -104,8 +104,14 @@ type Config struct {
 	// "off" disables it).
 	MetricsAddr string
 	// MaxPayloadBytes limits an input or event payload accepted by the API
-	// (default 1 MiB).
+	// (default 1 MiB; at most what the NATS server's max_payload carries,
+	// see [NewLimits]).
 	MaxPayloadBytes int
+	// MaxWaits bounds the wait requests an orchestrator holds at once
+	// (default 10,000); MaxWaitsPerClient bounds those of one client
+	// (default 1,000). A wait beyond either is answered unavailable.
+	MaxWaits          int
+	MaxWaitsPerClient int
 	// Reuse is the default reuse policy of a start (default reject).
 	Reuse api.ReusePolicy
 	// LockTimeout is how long a fetched instance or activity stays locked
@@ -124,6 +130,10 @@ type Config struct {
 	// Logger, when set, is used instead of one built from LogLevel and
 	// LogFormat.
 	Logger *slog.Logger
+
+	// maxReplyBytes, when set (by tests), bounds reply pages below the
+	// NATS max payload.
+	maxReplyBytes int
 
 	// beforeRecovery, when set (by tests), is called with the health
 	// address once /healthz and /readyz are served and before the provider
@@ -179,6 +189,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Reuse == "" {
 		c.Reuse = api.ReuseReject
+	}
+	if c.MaxWaits == 0 {
+		c.MaxWaits = DefaultMaxWaits
+	}
+	if c.MaxWaitsPerClient == 0 {
+		c.MaxWaitsPerClient = DefaultMaxWaitsPerClient
 	}
 	if c.LockTimeout == 0 {
 		c.LockTimeout = DefaultLockTimeout
@@ -242,7 +258,11 @@ func (c Config) validate(role Role) error {
 		}
 	}
 	if c.MaxPayloadBytes < 1 || c.MaxPayloadBytes > maxPayloadLimit {
-		errs = append(errs, fmt.Errorf("max payload is %d bytes, want 1 to %d", c.MaxPayloadBytes, maxPayloadLimit))
+		errs = append(errs, fmt.Errorf("max payload is %d bytes, want 1 to %d (and at most what the NATS server's max_payload carries: %d with the embedded server)",
+			c.MaxPayloadBytes, maxPayloadLimit, MaxAPIPayload(EmbeddedMaxPayload)))
+	}
+	if c.MaxWaits < 1 || c.MaxWaitsPerClient < 1 || c.MaxWaitsPerClient > c.MaxWaits {
+		errs = append(errs, fmt.Errorf("max waits is %d and max waits per client %d: want at least 1, per client at most the total", c.MaxWaits, c.MaxWaitsPerClient))
 	}
 	if !c.Reuse.Valid() {
 		errs = append(errs, fmt.Errorf("reuse policy %q, want %q or %q", c.Reuse, api.ReuseReject, api.ReuseReplaceFinished))
@@ -265,9 +285,16 @@ func (c Config) validate(role Role) error {
 	return errors.Join(errs...)
 }
 
-// maxPayloadLimit keeps a payload well below the embedded server's maximum
-// message size (8 MiB), which must also hold the commit record around it.
-const maxPayloadLimit = 4 << 20
+// maxPayloadLimit is the static bound of -max-payload: NATS carries no
+// message above 64 MiB. The bound that applies is checked against the
+// server's max_payload once connected (NewLimits).
+var maxPayloadLimit = MaxAPIPayload(64 << 20)
+
+// Wait pool defaults.
+const (
+	DefaultMaxWaits          = 10_000
+	DefaultMaxWaitsPerClient = 1_000
+)
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level

@@ -4,3 +4,10 @@ package host
 // HTTP endpoints are served and before the provider recovers; Start waits
 // for f to return, so a test can probe the node while it is not ready.
 func SetBeforeRecovery(c *Config, f func(healthAddr string)) { c.beforeRecovery = f }
+
+// SetMaxReplyBytes bounds reply pages below the NATS max payload, so that
+// a test pages with a few payloads instead of dozens of megabytes.
+func SetMaxReplyBytes(c *Config, n int) { c.maxReplyBytes = n }
+
+// NextCommand is the command the ready message suggests.
+func NextCommand(n *Node, names []string) string { return nextCommand(n, names) }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/reprise/reprise/runtime"
@@ -44,7 +45,18 @@ func MainArgs(role Role, reg *runtime.Registry, args []string, getenv func(strin
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := Run(ctx, role, cfg, reg, stop); err != nil {
+	ready := func(n *Node) {
+		if role != Orchestrator || n.cfg.LogFormat != "text" {
+			return
+		}
+		// For people at a terminal: what runs and what to try next.
+		names := reg.Orchestrations()
+		fmt.Fprintf(stderr, "\nReprise is ready. Orchestrations: %s.\n", strings.Join(names, ", "))
+		if next := nextCommand(n, names); next != "" {
+			fmt.Fprintf(stderr, "Try, in another shell:\n\n    %s\n\n", next)
+		}
+	}
+	if err := run(ctx, role, cfg, reg, stop, ready); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
@@ -55,9 +67,17 @@ func MainArgs(role Role, reg *runtime.Registry, args []string, getenv func(strin
 // configured drain timeout. onStopping, if not nil, is called when the drain
 // begins (Main uses it to let a second signal kill the process).
 func Run(ctx context.Context, role Role, cfg Config, reg *runtime.Registry, onStopping func()) error {
+	return run(ctx, role, cfg, reg, onStopping, nil)
+}
+
+// run is Run, calling ready (when not nil) once the node is ready.
+func run(ctx context.Context, role Role, cfg Config, reg *runtime.Registry, onStopping func(), ready func(*Node)) error {
 	n, err := Start(ctx, role, cfg, reg)
 	if err != nil {
 		return err
+	}
+	if ready != nil {
+		ready(n)
 	}
 	<-ctx.Done()
 	if onStopping != nil {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +37,8 @@ type Node struct {
 	metrics *metrics.Metrics
 	// owned is the shards the node runs (nil: all; empty for a worker).
 	owned []int
+	// limits is the node's table of size limits (see Limits).
+	limits Limits
 
 	embedded *natsembed.Server
 	nc       *nats.Conn
@@ -107,9 +111,41 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 	}
 	n.ready.Store(true)
 	n.metrics.SetReady(true)
-	log.Info("ready", "nats", n.NATSURL(), "health", n.HealthAddr(), "prefix", cfg.Prefix,
-		"embedded", n.embedded != nil, "activities", n.runsActivities(), "owned", ownedString(n.owned))
+	attrs := []any{"nats", n.NATSURL(), "health", n.HealthAddr(), "prefix", cfg.Prefix,
+		"embedded", n.embedded != nil, "activities", n.runsActivities(), "owned", ownedString(n.owned)}
+	if role == Orchestrator {
+		names := reg.Orchestrations()
+		attrs = append(attrs, "orchestrations", strings.Join(names, ","))
+	}
+	log.Info("ready", attrs...)
 	return n, nil
+}
+
+// nextCommand is a command to paste into another shell once the
+// orchestrator is ready: start one of its orchestrations with the CLI.
+func nextCommand(n *Node, names []string) string {
+	if n.role != Orchestrator {
+		return ""
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	name := names[0]
+	if slices.Contains(names, "hello") {
+		name = "hello"
+	}
+	cmd := "go run ./cmd/reprise start " + name
+	if name == "hello" {
+		cmd += ` --input '"world"'`
+	}
+	cmd += " --wait"
+	if url := n.NATSURL(); url != "nats://127.0.0.1:4222" {
+		cmd += " --server " + url
+	}
+	if n.cfg.Prefix != api.DefaultPrefix {
+		cmd += " --prefix " + n.cfg.Prefix
+	}
+	return cmd
 }
 
 func (n *Node) runsActivities() bool {
@@ -156,6 +192,16 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	n.nc = nc
 	n.conn.Store(nc)
+	// The sizes the API accepts must fit the engine's limits and the
+	// commit records the NATS server carries.
+	limits, err := NewLimits(cfg.MaxPayloadBytes, nc.MaxPayload())
+	if err != nil && n.role == Orchestrator {
+		return fmt.Errorf("limits: %w", err)
+	}
+	if cfg.maxReplyBytes > 0 {
+		limits.ReplyPage = min(limits.ReplyPage, int64(cfg.maxReplyBytes))
+	}
+	n.limits = limits
 	if n.js, err = natsjs.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
@@ -195,6 +241,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	timed := metrics.InstrumentProvider(prov, n.metrics)
 	client := runtime.NewClient(timed, runtime.ClientOptions{MaxPayloadBytes: cfg.MaxPayloadBytes})
 	wopts := runtime.WorkerOptions{
+		Limits:                   n.limits.Runtime(),
 		DisableOrchestrations:    n.role == Worker,
 		DisableActivities:        !n.runsActivities(),
 		OrchestrationConcurrency: cfg.Concurrency,
@@ -213,15 +260,18 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	if n.role == Orchestrator {
 		n.api, err = apiserver.New(nc, client, timed, apiserver.Options{
-			Prefix:          cfg.Prefix,
-			MaxPayloadBytes: cfg.MaxPayloadBytes,
-			Reuse:           cfg.Reuse,
-			Orchestrations:  reg.HasOrchestration,
-			Replicas:        cfg.Replicas,
-			Shards:          cfg.Shards,
-			Sharding:        prov,
-			OnReply:         n.onReply,
-			Logger:          n.log.With("component", "api"),
+			Prefix:            cfg.Prefix,
+			MaxPayloadBytes:   cfg.MaxPayloadBytes,
+			Reuse:             cfg.Reuse,
+			MaxReplyBytes:     int(n.limits.ReplyPage),
+			MaxWaits:          cfg.MaxWaits,
+			MaxWaitsPerClient: cfg.MaxWaitsPerClient,
+			Orchestrations:    reg.HasOrchestration,
+			Replicas:          cfg.Replicas,
+			Shards:            cfg.Shards,
+			Sharding:          prov,
+			OnReply:           n.onReply,
+			Logger:            n.log.With("component", "api"),
 		})
 		if err != nil {
 			return err
@@ -359,6 +409,9 @@ func (n *Node) HealthAddr() string {
 	}
 	return n.http.addr
 }
+
+// Limits is the node's table of size limits.
+func (n *Node) Limits() Limits { return n.limits }
 
 // Metrics is the node's Prometheus metrics, served on /metrics: the reprise_
 // families fed by the runtime, the provider, the API and the host, plus the
