@@ -115,15 +115,16 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// recordHeaderRoom is what a commit record's headers and subject take at
+// RecordHeaderRoom is what a commit record's headers and subject take at
 // most besides its data.
-const recordHeaderRoom = 1 << 10
+const RecordHeaderRoom = 1 << 10
 
-// maxRecordBytes is the largest commit record a server whose max_payload is
-// maxPayload accepts (NATS's default 1 MiB when unknown).
-func maxRecordBytes(maxPayload int64) int {
+// MaxRecordBytes is the largest commit record a server whose max_payload is
+// maxPayload accepts (NATS's default 1 MiB when unknown): larger commits
+// fail with provider.ErrTooLarge.
+func MaxRecordBytes(maxPayload int64) int {
 	if maxPayload <= 0 {
 		maxPayload = 1 << 20
 	}
-	return int(maxPayload) - recordHeaderRoom
+	return int(maxPayload) - RecordHeaderRoom
 }

@@ -141,7 +141,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	if err := p.ensureStreams(ctx); err != nil {
 		return fail(err)
 	}
-	p.maxRecord = maxRecordBytes(nc.MaxPayload())
+	p.maxRecord = MaxRecordBytes(nc.MaxPayload())
 	tailFrom, err := p.recover(ctx)
 	if err != nil {
 		return fail(err)

@@ -3,6 +3,7 @@ package host
 import (
 	"fmt"
 
+	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/api"
 )
@@ -38,8 +39,8 @@ type Limits struct {
 const RecordOverhead = 1 << 20
 
 // RecordHeaderRoom is what a commit record's headers and subject take
-// besides its data (the same as the JetStream provider's).
-const RecordHeaderRoom = 1 << 10
+// besides its data (the JetStream provider's own figure).
+const RecordHeaderRoom = jetstream.RecordHeaderRoom
 
 // recordCopies is how many payloads of the engine limit one commit record
 // must be able to hold.
@@ -61,7 +62,7 @@ func NewLimits(apiPayload int, natsMaxPayload int64) (Limits, error) {
 	l := Limits{
 		APIPayload:    apiPayload,
 		EnginePayload: max(engineDefaultPayload, apiPayload),
-		Record:        natsMaxPayload - RecordHeaderRoom,
+		Record:        int64(jetstream.MaxRecordBytes(natsMaxPayload)),
 		ReplyPage:     natsMaxPayload,
 	}
 	need := recordCopies*int64(l.EnginePayload) + RecordOverhead
