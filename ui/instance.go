@@ -42,8 +42,9 @@ type eventRow struct {
 	api.HistoryEvent
 	// Offset is the time since the execution started.
 	Offset time.Duration
-	Data   string
-	Turn   bool
+	// Data is the payload on one line; Preview its start.
+	Data, Preview string
+	Turn          bool
 }
 
 func (h *Handler) instancePage(w http.ResponseWriter, r *http.Request) {
@@ -132,8 +133,9 @@ func (v *instanceView) fillHistory(events []api.HistoryEvent, finished bool, now
 				v.Children = append(v.Children, childLink{ID: e.InstanceID, Name: e.Name, Kind: kind})
 			}
 		}
-		v.History = append(v.History, eventRow{HistoryEvent: e, Offset: e.Timestamp.Sub(v.Start),
-			Data: prettyJSON(e.Data), Turn: e.Kind == "TurnStarted"})
+		row := eventRow{HistoryEvent: e, Offset: e.Timestamp.Sub(v.Start), Turn: e.Kind == "TurnStarted"}
+		row.Data, row.Preview = compactJSON(e.Data)
+		v.History = append(v.History, row)
 	}
 	v.Timeline = buildTimeline(events, finished, now)
 }

@@ -86,7 +86,16 @@ func formatAgo(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return formatDuration(time.Since(t).Truncate(time.Second)) + " ago"
+	d := time.Since(t)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + "s ago"
+	case d < 24*time.Hour:
+		return d.Truncate(time.Minute).String() + " ago"
+	}
+	return strconv.Itoa(int(d.Hours()/24)) + "d ago"
 }
 
 func formatDuration(d time.Duration) string {
@@ -95,6 +104,8 @@ func formatDuration(d time.Duration) string {
 		return "-" + formatDuration(-d)
 	case d < time.Millisecond:
 		return strconv.FormatInt(d.Microseconds(), 10) + "µs"
+	case d < 10*time.Millisecond:
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
 	case d < time.Second:
 		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 	case d < time.Minute:
@@ -102,6 +113,23 @@ func formatDuration(d time.Duration) string {
 	}
 	return d.Truncate(time.Second).String()
 }
+
+// compactJSON renders a JSON value on one line, and a short preview of
+// it; anything else is shown as is.
+func compactJSON(raw json.RawMessage) (full, preview string) {
+	if len(raw) == 0 {
+		return "", ""
+	}
+	var buf bytes.Buffer
+	full = string(raw)
+	if json.Compact(&buf, raw) == nil {
+		full = string(unescapeHTML(buf.Bytes()))
+	}
+	return full, shorten(full, previewChars)
+}
+
+// previewChars is the length of a payload's preview in the history table.
+const previewChars = 100
 
 // prettyJSON indents a JSON value for display; anything else is shown as
 // is. The template escapes the result.
@@ -113,5 +141,39 @@ func prettyJSON(raw json.RawMessage) string {
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
 		return string(raw)
 	}
-	return buf.String()
+	return string(unescapeHTML(buf.Bytes()))
+}
+
+// unescapeHTML turns the escapes \u003c, \u003e and \u0026 that Go's
+// encoder writes for <, > and & back into the characters, so a payload
+// reads as it was sent; the page's template escapes them for HTML. Other
+// escapes are kept. b is valid JSON, so a backslash always starts an
+// escape.
+func unescapeHTML(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u00`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' || i+1 >= len(b) {
+			out = append(out, b[i])
+			continue
+		}
+		if b[i+1] == 'u' && i+5 < len(b) {
+			switch strings.ToLower(string(b[i+2 : i+6])) {
+			case "003c":
+				out, i = append(out, '<'), i+5
+				continue
+			case "003e":
+				out, i = append(out, '>'), i+5
+				continue
+			case "0026":
+				out, i = append(out, '&'), i+5
+				continue
+			}
+		}
+		out = append(out, b[i], b[i+1])
+		i++
+	}
+	return out
 }

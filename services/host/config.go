@@ -103,6 +103,13 @@ type Config struct {
 	// MetricsAddr serves /metrics, /healthz and /readyz (default :9090;
 	// "off" disables it).
 	MetricsAddr string
+	// UIAddr serves the web UI (package ui) of an orchestrator; empty or
+	// "off" disables it. The command line's default ([Config.BindFlags])
+	// is 127.0.0.1:8233; a Config built in Go has it off unless set. A
+	// worker serves no UI.
+	UIAddr string
+	// UIReadOnly hides the UI's actions and refuses them.
+	UIReadOnly bool
 	// MaxPayloadBytes limits an input or event payload accepted by the API
 	// (default 1 MiB; at most what the NATS server's max_payload carries,
 	// see [NewLimits]).
@@ -252,6 +259,11 @@ func (c Config) validate(role Role) error {
 			errs = append(errs, fmt.Errorf("metrics address %q: %w", c.MetricsAddr, err))
 		}
 	}
+	if c.uiEnabled() {
+		if _, _, err := net.SplitHostPort(c.UIAddr); err != nil {
+			errs = append(errs, fmt.Errorf("UI address %q: %w", c.UIAddr, err))
+		}
+	}
 	if c.NATSURL == "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			errs = append(errs, fmt.Errorf("embedded NATS address %q: %w", c.NATSListen, err))
@@ -295,6 +307,9 @@ const (
 	DefaultMaxWaits          = 10_000
 	DefaultMaxWaitsPerClient = 1_000
 )
+
+// uiEnabled reports whether an orchestrator serves the web UI.
+func (c Config) uiEnabled() bool { return c.UIAddr != "" && c.UIAddr != "off" }
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/ui"
 )
 
 // Setting documents one configuration setting: its flag, its environment
@@ -137,6 +138,19 @@ func Settings() []Setting {
 		{Flag: "metrics-addr", Env: "REPRISE_METRICS_ADDR", Default: DefaultMetricsAddr, Roles: "both",
 			Usage: "address of /metrics, /healthz and /readyz (\"off\" disables)",
 			set:   str(func(c *Config) *string { return &c.MetricsAddr })},
+		{Flag: "ui-addr", Env: "REPRISE_UI_ADDR", Default: ui.DefaultAddr, Roles: "orchestrator",
+			Usage: "address of the web UI (\"off\" disables)",
+			set:   str(func(c *Config) *string { return &c.UIAddr })},
+		{Flag: "ui-read-only", Env: "REPRISE_UI_READ_ONLY", Default: "false", Roles: "orchestrator", Bool: true,
+			Usage: "the web UI shows instances but offers no action (start, raise, terminate, suspend, resume, purge) and refuses them",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.UIReadOnly = b
+				return nil
+			}},
 		{Flag: "max-payload", Env: "REPRISE_MAX_PAYLOAD", Default: strconv.Itoa(api.DefaultMaxPayloadBytes), Roles: "orchestrator",
 			Usage: "largest input or event payload the API accepts, in bytes (at most (NATS max_payload - 1 MiB - 1 KiB) / 3: 2446336 on the embedded server)",
 			set:   num(func(c *Config) *int { return &c.MaxPayloadBytes })},
@@ -166,10 +180,16 @@ func Settings() []Setting {
 
 // BindFlags defines every setting on fs, writing into c. Environment
 // variables (read with getenv, e.g. os.Getenv) set the starting values, so a
-// flag given on the command line wins over the environment. It returns the
-// errors of malformed environment values.
+// flag given on the command line wins over the environment. An empty
+// UIAddr starts as the UI's default address, so that the command line
+// serves the UI unless told "off". It returns the errors of malformed
+// environment values.
 func (c *Config) BindFlags(fs *flag.FlagSet, getenv func(string) string) error {
 	var errs []error
+	if c.UIAddr == "" {
+		// On the command line the UI is on unless turned off.
+		c.UIAddr = ui.DefaultAddr
+	}
 	for _, s := range Settings() {
 		if v := getenv(s.Env); v != "" {
 			if err := s.set(c, v); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/apiserver"
 	"github.com/reprise/reprise/services/metrics"
+	"github.com/reprise/reprise/ui"
 )
 
 // Node is one running service process: its NATS connection (and embedded
@@ -54,6 +55,7 @@ type Node struct {
 	notifier    *apiserver.Notifier
 	api         *apiserver.Server
 	http        *httpServer
+	ui          *ui.Server
 
 	ready    atomic.Bool
 	stopOnce sync.Once
@@ -111,7 +113,11 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 	}
 	n.ready.Store(true)
 	n.metrics.SetReady(true)
-	attrs := []any{"nats", n.NATSURL(), "health", n.HealthAddr(), "prefix", cfg.Prefix,
+	uiURL := "off"
+	if n.ui != nil {
+		uiURL = n.ui.URL()
+	}
+	attrs := []any{"nats", n.NATSURL(), "health", n.HealthAddr(), "ui", uiURL, "prefix", cfg.Prefix,
 		"embedded", n.embedded != nil, "activities", n.runsActivities(), "owned", ownedString(n.owned)}
 	if role == Orchestrator {
 		names := reg.Orchestrations()
@@ -285,6 +291,20 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 			return err
 		}
 	}
+	if n.role == Orchestrator && cfg.uiEnabled() {
+		h, err := ui.New(nc, ui.Options{
+			Prefix:         cfg.Prefix,
+			ReadOnly:       cfg.UIReadOnly,
+			Orchestrations: reg.Orchestrations(),
+			Logger:         n.log.With("component", "ui"),
+		})
+		if err != nil {
+			return err
+		}
+		if n.ui, err = ui.Listen(cfg.UIAddr, h, n.log.With("component", "ui")); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -324,6 +344,12 @@ func (n *Node) Stop(ctx context.Context) error {
 // release stops what was started, in reverse order.
 func (n *Node) release(ctx context.Context) error {
 	var errs []error
+	if n.ui != nil {
+		// First: its pages and event streams use the API and NATS.
+		if err := n.ui.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if n.api != nil {
 		if err := n.api.Stop(ctx); err != nil {
 			errs = append(errs, err)
@@ -412,6 +438,14 @@ func (n *Node) HealthAddr() string {
 
 // Limits is the node's table of size limits.
 func (n *Node) Limits() Limits { return n.limits }
+
+// UIAddr is the address the web UI is served on (empty when it is off).
+func (n *Node) UIAddr() string {
+	if n.ui == nil {
+		return ""
+	}
+	return n.ui.Addr()
+}
 
 // Metrics is the node's Prometheus metrics, served on /metrics: the reprise_
 // families fed by the runtime, the provider, the API and the host, plus the

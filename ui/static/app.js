@@ -13,6 +13,11 @@
   var again = false;
 
   function refresh() {
+    if (!document.getElementById("status") && document.getElementById("instance-id")) {
+      // The instance did not exist when the page was drawn: draw it all.
+      window.location.reload();
+      return;
+    }
     if (busy) {
       again = true;
       return;
