@@ -112,7 +112,7 @@ func (b *browser) eval(expr string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, testTimeout)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("String(" + expr + ")"))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string]("String("+expr+")"))
 	if err != nil {
 		b.t.Fatalf("evaluate %s: %v", expr, err)
 	}
