@@ -38,13 +38,23 @@ type childLink struct {
 	Kind string
 }
 
+// eventRow is one history event ready to print: flat and preformatted,
+// because the table of a long history is most of the page's work.
 type eventRow struct {
-	api.HistoryEvent
-	// Offset is the time since the execution started.
-	Offset time.Duration
+	Seq        uint64
+	When       string
+	Offset     string
+	Kind, Name string
+	// Class is the row's CSS class: turn, failed or none.
+	Class      string
+	Decision   string
+	Attempt    int
+	InstanceID string
+	FireAt     string
+	Reason     string
+	Failure    string
 	// Data is the payload on one line; Preview its start.
 	Data, Preview string
-	Turn          bool
 }
 
 func (h *Handler) instancePage(w http.ResponseWriter, r *http.Request) {
@@ -133,9 +143,31 @@ func (v *instanceView) fillHistory(events []api.HistoryEvent, finished bool, now
 				v.Children = append(v.Children, childLink{ID: e.InstanceID, Name: e.Name, Kind: kind})
 			}
 		}
-		row := eventRow{HistoryEvent: e, Offset: e.Timestamp.Sub(v.Start), Turn: e.Kind == "TurnStarted"}
-		row.Data, row.Preview = compactJSON(e.Data)
-		v.History = append(v.History, row)
+		v.History = append(v.History, newEventRow(&e, v.Start))
 	}
 	v.Timeline = buildTimeline(events, finished, now)
+}
+
+func newEventRow(e *api.HistoryEvent, start time.Time) eventRow {
+	row := eventRow{Seq: e.Seq, When: formatTime(e.Timestamp), Offset: "+" + formatDuration(e.Timestamp.Sub(start)),
+		Kind: e.Kind, Name: e.Name, Attempt: e.Attempt, InstanceID: e.InstanceID, FireAt: formatTime(e.FireAt),
+		Reason: e.Reason}
+	if e.Kind == "TurnStarted" {
+		row.Class = "turn"
+	}
+	if e.Decision != nil {
+		row.Decision = strconv.FormatUint(*e.Decision, 10)
+	}
+	if f := e.Failure; f != nil {
+		row.Class = "failed"
+		row.Failure = f.Message
+		if f.Type != "" {
+			row.Failure = f.Type + ": " + f.Message
+		}
+		if f.NonRetryable {
+			row.Failure += " (non-retryable)"
+		}
+	}
+	row.Data, row.Preview = compactJSON(e.Data)
+	return row
 }

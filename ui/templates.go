@@ -24,7 +24,10 @@ func parseTemplates() (map[string]*template.Template, error) {
 		"ago":         formatAgo,
 		"pretty":      prettyJSON,
 		"dur":         formatDuration,
-		"rfc":         func(t time.Time) string { return t.Format(time.RFC3339Nano) },
+		// The long row lists, written in rows.go.
+		"historyRows":  historyRows,
+		"timelineRows": timelineRows,
+		"rfc":          func(t time.Time) string { return t.Format(time.RFC3339Nano) },
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
