@@ -33,6 +33,7 @@ func commands() []command {
 		{"list", "[--status STATUS] [--name NAME] [--limit N] [--all]", "List instances.", runList},
 		{"history", "<id> [--partition N]", "Show an instance's history (for debugging).", runHistory},
 		{"purge", "<id>", "Delete a finished instance.", runPurge},
+		{"ui", "[--addr HOST:PORT] [--read-only]", "Serve the web UI of the deployment until interrupted.", runUI},
 	}
 }
 

@@ -114,15 +114,24 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // connect opens the NATS connection and the client; close closes the
 // connection.
 func (c *common) connect() (cl *client.Client, closeFn func(), err error) {
-	opts := []nats.Option{nats.Name("reprise-cli")}
+	nc, err := c.dial()
+	if err != nil {
+		return nil, nil, err
+	}
+	return client.New(nc, client.WithPrefix(c.prefix), client.WithRequestTimeout(c.timeout)), nc.Close, nil
+}
+
+// dial opens the NATS connection.
+func (c *common) dial(extra ...nats.Option) (*nats.Conn, error) {
+	opts := append([]nats.Option{nats.Name("reprise-cli")}, extra...)
 	if c.creds != "" {
 		opts = append(opts, nats.UserCredentials(c.creds))
 	}
 	nc, err := nats.Connect(c.server, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", c.server, err)
+		return nil, fmt.Errorf("connect to %s: %w", c.server, err)
 	}
-	return client.New(nc, client.WithPrefix(c.prefix), client.WithRequestTimeout(c.timeout)), nc.Close, nil
+	return nc, nil
 }
 
 // jsonValue reads a JSON value given inline or as @file (@- for stdin).

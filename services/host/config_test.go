@@ -40,6 +40,33 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 	}
 }
 
+func TestUIIsOnByDefaultOnTheCommandLineOnly(t *testing.T) {
+	bind := func(env map[string]string, args ...string) Config {
+		t.Helper()
+		var c Config
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		if err := c.BindFlags(fs, func(k string) string { return env[k] }); err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return c.withDefaults()
+	}
+	if c := bind(nil); c.UIAddr != "127.0.0.1:8233" || !c.uiEnabled() || c.UIReadOnly {
+		t.Fatalf("command-line default: UI %q, read-only %v", c.UIAddr, c.UIReadOnly)
+	}
+	if c := bind(map[string]string{"REPRISE_UI_ADDR": "off"}); c.uiEnabled() {
+		t.Fatal("REPRISE_UI_ADDR=off left the UI on")
+	}
+	if c := bind(map[string]string{"REPRISE_UI_ADDR": ":9999"}, "-ui-addr", "0.0.0.0:8080", "-ui-read-only"); c.UIAddr != "0.0.0.0:8080" || !c.UIReadOnly {
+		t.Fatalf("flags: UI %q, read-only %v", c.UIAddr, c.UIReadOnly)
+	}
+	if (Config{}).withDefaults().uiEnabled() {
+		t.Fatal("a Config built in Go serves the UI without being asked")
+	}
+}
+
 func TestMalformedEnvironmentIsReported(t *testing.T) {
 	var c Config
 	err := c.BindFlags(flag.NewFlagSet("t", flag.ContinueOnError), func(k string) string {
@@ -60,6 +87,7 @@ func TestValidateRejectsBadSettings(t *testing.T) {
 		{func(c *Config) { c.Reuse = "maybe" }, "reuse"},
 		{func(c *Config) { c.Activities = "sometimes" }, "activities"},
 		{func(c *Config) { c.MetricsAddr = "9090" }, "metrics address"},
+		{func(c *Config) { c.UIAddr = "8233" }, "UI address"},
 		{func(c *Config) { c.TLSCert = "cert.pem" }, "key"},
 		{func(c *Config) { c.LogLevel = "loud" }, "log level"},
 		{func(c *Config) { c.MaxPayloadBytes = 64 << 20 }, "max payload"},
