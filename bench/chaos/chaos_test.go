@@ -333,7 +333,7 @@ func (c *cluster) startOrchestrator() {
 		natsArgs = []string{"-nats-listen", c.natsAddr}
 	}
 	args := append([]string{"orchestrator"}, natsArgs...)
-	args = append(args, "-data-dir", c.dataDir, "-metrics-addr", "127.0.0.1:0",
+	args = append(args, "-data-dir", c.dataDir, "-metrics-addr", "127.0.0.1:0", "-ui-addr", "off",
 		"-activities=false", "-lock-timeout", lockTimeout, "-concurrency", "8")
 	c.orch = startProcess(c.t, "orchestrator", c.bin, c.env, args...)
 	if n := recoveredMessages(c.orch.lines()); n > 0 {

@@ -58,7 +58,8 @@ type Process struct {
 
 // Start runs bin with args and returns once it logged that it is ready.
 // REPRISE_* variables of the caller's environment are removed, so only args
-// configure it. The process is killed when the test ends, and its last log
+// configure it, except that the web UI is off (REPRISE_UI_ADDR=off) unless
+// args turn it on: tests run side by side. The process is killed when the test ends, and its last log
 // lines are printed if the test failed.
 func Start(t testing.TB, name, bin string, args ...string) *Process {
 	t.Helper()
@@ -68,6 +69,7 @@ func Start(t testing.TB, name, bin string, args ...string) *Process {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, "REPRISE_UI_ADDR=off")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
