@@ -216,6 +216,16 @@ func TestBrowser(t *testing.T) {
 		if got := b.count("#instances tbody tr"); got != 4 {
 			t.Fatalf("status filter shows %d instances, want the 4 approvals", got)
 		}
+
+		// The list refreshes itself when an instance changes.
+		b.do("open the list", chromedp.Navigate(n.url+"?name=hello"), chromedp.WaitVisible(chromedp.ID("instances")),
+			chromedp.WaitVisible(chromedp.ID("live-indicator")))
+		b.eval("window.reloadMark = 'same page'")
+		n.run(t, "hello", "greet-2", "again")
+		b.do("the new instance appears", chromedp.WaitVisible(chromedp.CSS(`#instances tr[data-id="greet-2"]`)))
+		if got := b.eval("window.reloadMark"); got != "same page" {
+			t.Fatalf("the list reloaded (mark %q) instead of refreshing live", got)
+		}
 	})
 
 	t.Run("saga timeline has one bar per activity", func(t *testing.T) {

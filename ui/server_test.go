@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/examples/approval"
+	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
@@ -326,5 +327,59 @@ func TestEventStreamForwardsStatusChanges(t *testing.T) {
 		if strings.Contains(data, `"status":"Completed"`) {
 			break
 		}
+	}
+}
+
+// registerFamily registers "family": its first execution calls hello as
+// the child fam-child, starts hello as fam-started (fire and forget) and
+// continues as new; the second completes.
+func registerFamily(reg *runtime.Registry) error {
+	return runtime.RegisterOrchestration(reg, "family", func(ctx *runtime.OrchestrationContext, round int) (string, error) {
+		if round > 0 {
+			return "done", nil
+		}
+		var greeting string
+		if err := ctx.CallSubOrchestration("hello", "kid", runtime.WithInstanceID("fam-child")).Await(&greeting); err != nil {
+			return "", err
+		}
+		if err := ctx.StartOrchestration("hello", "fam-started", "other"); err != nil {
+			return "", err
+		}
+		ctx.ContinueAsNew(round + 1)
+		return "", nil
+	})
+}
+
+func TestInstancePageLinksFamilyAndExecutions(t *testing.T) {
+	n := startNode(t, nil, registerFamily)
+	if st := n.run(t, "family", "fam", 0); st.Status != api.StatusCompleted || st.Partition != 1 {
+		t.Fatalf("family ended %s in execution %d", st.Status, st.Partition)
+	}
+	_, body := get(t, http.DefaultClient, n.url+"instance?id=fam")
+	for _, want := range []string{
+		`<a href="instance?id=fam&amp;partition=0">execution 0</a>`,
+		`<li class="active"><a href="instance?id=fam&amp;partition=1">execution 1</a>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("current execution page lacks %s:\n%s", want, body)
+		}
+	}
+	_, body = get(t, http.DefaultClient, n.url+"instance?id=fam&partition=0")
+	for _, want := range []string{
+		`<a href="instance?id=fam-child">fam-child</a> <span class="muted">hello, sub-orchestration</span>`,
+		`<a href="instance?id=fam-started">fam-started</a> <span class="muted">hello, started, fire and forget</span>`,
+		`<g class="row child ok">`,
+		"Timeline of execution 0",
+	} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("first execution page lacks %s:\n%s", want, body)
+		}
+	}
+	_, body = get(t, http.DefaultClient, n.url+"instance?id=fam-child")
+	if !strings.Contains(body, `<a href="instance?id=fam" id="parent">fam</a>`) {
+		t.Fatalf("child page does not link its parent:\n%s", body)
+	}
+	if code, body := get(t, http.DefaultClient, n.url+"instance?id=fam&partition=7"); code != http.StatusBadRequest || !strings.Contains(body, "not an execution") {
+		t.Fatalf("%d %s", code, body)
 	}
 }
