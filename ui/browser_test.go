@@ -295,6 +295,11 @@ func TestBrowser(t *testing.T) {
 		if got := b.text("#error-text"); !strings.Contains(got, "cancelled from the UI") {
 			t.Fatalf("error %q does not carry the reason", got)
 		}
+		// Finished: the actions are now only purge.
+		b.do("purge offered", chromedp.WaitVisible(chromedp.ID("purge-form")))
+		if got := b.count("#raise-form, #terminate-form, #suspend-form, #resume-form"); got != 0 {
+			t.Fatalf("%d actions of a running instance still offered", got)
+		}
 	})
 
 	t.Run("markup in a payload renders as text", func(t *testing.T) {
@@ -324,11 +329,17 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("API errors are shown as the API states them", func(t *testing.T) {
 		b := &browser{t: t, ctx: b.ctx}
-		b.do("open approval-xss", chromedp.Navigate(n.url+"instance?id=approval-xss"), statusIs("Running"))
-		b.confirmForm("#purge-form", nil)
+		b.do("open the start page", chromedp.Navigate(n.url+"start"), chromedp.WaitVisible(chromedp.ID("start-form")))
+		b.confirmForm("#start-form", map[string]string{"name": "no-such-orchestration"})
 		b.do("error page", chromedp.WaitVisible(chromedp.ID("error")))
-		if got := b.text("#error"); !strings.HasPrefix(got, "purge failed: not_terminal: ") {
-			t.Fatalf("error %q, want the API's not_terminal", got)
+		if got := b.text("#error"); !strings.HasPrefix(got, "start failed: unknown_orchestration: ") {
+			t.Fatalf("error %q, want the API's unknown_orchestration", got)
+		}
+		b.do("open the start page", chromedp.Navigate(n.url+"start"), chromedp.WaitVisible(chromedp.ID("start-form")))
+		b.confirmForm("#start-form", map[string]string{"name": "hello", "id": "order-1001"})
+		b.do("error page", chromedp.WaitVisible(chromedp.ID("error")))
+		if got := b.text("#error"); !strings.HasPrefix(got, "start failed: already_exists: ") {
+			t.Fatalf("error %q, want the API's already_exists", got)
 		}
 		b.do("unknown instance", chromedp.Navigate(n.url+"instance?id=no-such-instance"), chromedp.WaitVisible(chromedp.ID("error")))
 		if got := b.text("#error"); !strings.HasPrefix(got, "not_found: ") {

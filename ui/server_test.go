@@ -383,3 +383,29 @@ func TestInstancePageLinksFamilyAndExecutions(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 }
+
+func TestSuspendAndResumeFromTheForms(t *testing.T) {
+	n := startNode(t, nil)
+	n.start(t, approval.Name, "req-1", approval.Request{Requester: "ann", Amount: 1, Timeout: "1h"})
+	n.awaitStatus(t, "req-1", api.StatusRunning)
+	c := browserlessClient(t)
+	act := func(op string) {
+		t.Helper()
+		_, body := get(t, c, n.url+"instance?id=req-1")
+		if !strings.Contains(body, `id="`+op+`-form"`) {
+			t.Fatalf("no %s form:\n%s", op, body)
+		}
+		token := csrfField.FindStringSubmatch(body)[1]
+		f := url.Values{"csrf": {token}, "op": {op}, "id": {"req-1"}, "reason": {"test"}, "confirm": {"yes"}}
+		if code, body, _ := post(t, c, n.url+"action", f, nil); code != http.StatusSeeOther {
+			t.Fatalf("%s: %d %s", op, code, body)
+		}
+	}
+	act("suspend")
+	n.awaitStatus(t, "req-1", api.StatusSuspended)
+	if _, body := get(t, c, n.url+"instance?id=req-1"); strings.Contains(body, `id="suspend-form"`) {
+		t.Fatal("a suspended instance is offered suspend")
+	}
+	act("resume")
+	n.awaitStatus(t, "req-1", api.StatusRunning)
+}

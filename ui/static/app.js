@@ -12,6 +12,14 @@
   var busy = false;
   var again = false;
 
+  function swap(doc, id) {
+    var fresh = doc.getElementById(id);
+    var current = document.getElementById(id);
+    if (fresh && current) {
+      current.replaceWith(document.importNode(fresh, true));
+    }
+  }
+
   function refresh() {
     if (!document.getElementById("status") && document.getElementById("instance-id")) {
       // The instance did not exist when the page was drawn: draw it all.
@@ -30,10 +38,15 @@
           return;
         }
         var doc = new DOMParser().parseFromString(html, "text/html");
-        var fresh = doc.getElementById("live");
-        var current = document.getElementById("live");
-        if (fresh && current) {
-          current.replaceWith(document.importNode(fresh, true));
+        var shown = document.getElementById("status");
+        var next = doc.getElementById("status");
+        var statusChanged = !shown || !next ||
+          shown.getAttribute("data-status") !== next.getAttribute("data-status");
+        swap(doc, "live");
+        if (statusChanged) {
+          // The actions depend on the status; forms are left alone
+          // otherwise, as someone may be filling them in.
+          swap(doc, "actions");
         }
         if (!doc.body.getAttribute("data-events")) {
           // The instance finished: nothing more will change.
