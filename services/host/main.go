@@ -52,6 +52,9 @@ func MainArgs(role Role, reg *runtime.Registry, args []string, getenv func(strin
 		// For people at a terminal: what runs and what to try next.
 		names := reg.Orchestrations()
 		fmt.Fprintf(stderr, "\nReprise is ready. Orchestrations: %s.\n", strings.Join(names, ", "))
+		if a := n.UIAddr(); a != "" {
+			fmt.Fprintf(stderr, "Web UI: http://%s/\n", a)
+		}
 		if next := nextCommand(n, names); next != "" {
 			fmt.Fprintf(stderr, "Try, in another shell:\n\n    %s\n\n", next)
 		}
