@@ -191,7 +191,8 @@ func TestKustomizeBuild(t *testing.T) {
 			t.Fatalf("rendered %s: %v", doc, err)
 		}
 		meta := obj.(metav1.Object)
-		if gvk != "/v1, Kind=Namespace" && meta.GetNamespace() != namespace {
+		clusterScoped := gvk == "/v1, Kind=Namespace" || gvk == "scheduling.k8s.io/v1, Kind=PriorityClass"
+		if !clusterScoped && meta.GetNamespace() != namespace {
 			t.Errorf("%s %s rendered in namespace %q", gvk, meta.GetName(), meta.GetNamespace())
 		}
 		if cm, ok := obj.(*corev1.ConfigMap); ok {

@@ -291,4 +291,5 @@ var kinds = []string{
 	"apps/v1, Kind=StatefulSet", "apps/v1, Kind=Deployment",
 	"policy/v1, Kind=PodDisruptionBudget", "autoscaling/v2, Kind=HorizontalPodAutoscaler",
 	"monitoring.coreos.com/v1, Kind=PodMonitor", "monitoring.coreos.com/v1, Kind=PrometheusRule",
+	"scheduling.k8s.io/v1, Kind=PriorityClass", "networking.k8s.io/v1, Kind=NetworkPolicy",
 }
