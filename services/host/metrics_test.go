@@ -140,7 +140,6 @@ func TestMetricsMove(t *testing.T) {
 	idle.want(t, 0, "reprise_orchestrations_started_total", "name", hello.Name)
 	idle.want(t, 0, "reprise_orchestrations_finished_total", "name", hello.Name, "status", "Failed")
 	idle.want(t, 0, "reprise_poison_messages_total", "queue", runtime.DefaultOrchestratorQueue)
-	idle.want(t, 0, "reprise_shard_pending_messages", "queue", runtime.DefaultOrchestratorQueue, "shard", "0")
 
 	const runs = 6
 	for i := range runs {

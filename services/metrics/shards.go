@@ -17,6 +17,11 @@ type ShardReader interface {
 	ShardBacklog(ctx context.Context, queue string, shard int) (pending int, oldest time.Time, err error)
 }
 
+// ShardBacklogTimeout bounds the backlog reads of one scrape (one or two
+// requests per owned shard); it stays below a PodMonitor's 10 s scrape
+// timeout.
+const ShardBacklogTimeout = 5 * time.Second
+
 // ShardOptions configure [Metrics.WatchShards].
 type ShardOptions struct {
 	// Reader reads each owned shard's backlog on scrape.
@@ -39,7 +44,7 @@ func (m *Metrics) WatchShards(o ShardOptions) {
 		o:       o,
 		owned:   append([]int(nil), o.Owned...),
 		queues:  append([]string(nil), o.Queues...),
-		timeout: m.depthLimit,
+		timeout: ShardBacklogTimeout,
 		log:     m.log,
 		now:     m.now,
 		shards: prometheus.NewDesc(nameShards,
