@@ -3,18 +3,35 @@ GO            ?= go
 STATICCHECK_VERSION := v0.8.2
 BIN           := $(CURDIR)/.bin
 STATICCHECK   := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+# promtool, for the alert rules: built from the Go module proxy without the
+# service-discovery plugins (remove_all_sd), which it does not need to check
+# and unit-test rules; cached under .bin like staticcheck.
+PROMETHEUS_VERSION := v0.316.0
+PROMTOOL      := $(BIN)/promtool-$(PROMETHEUS_VERSION)
 TEST_FLAGS    ?= -race -count=1 -timeout 14m
 
-.PHONY: all build test lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage exactly-once
+.PHONY: all build test test-go test-rules lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage exactly-once
 
 all: build test
 
 build:
 	$(GO) build ./...
 
-## test: the full test suite with the race detector (what CI runs).
-test:
+## test: the full test suite with the race detector, and the alert rules' promtool checks (what CI runs).
+test: test-rules test-go
+
+test-go:
 	$(GO) test $(TEST_FLAGS) ./...
+
+$(PROMTOOL):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+	mv $(BIN)/promtool $(PROMTOOL)
+
+## test-rules: promtool check rules and promtool test rules over deploy/k8s/alerts (docs/runbooks.md).
+test-rules: $(PROMTOOL)
+	$(PROMTOOL) check rules deploy/k8s/alerts/rules.yaml
+	cd deploy/k8s/alerts && $(PROMTOOL) test rules tests.yaml
 
 vet:
 	$(GO) vet ./...
@@ -49,13 +66,19 @@ run:
 	$(BIN)/reprise-orchestrator $(RUN_FLAGS)
 
 IMAGE_PREFIX  ?= reprise
-IMAGE_TAG     ?= dev
-DOCKER        ?= docker
+# The release version (VERSION): the images' tag, which deploy/k8s pins.
+VERSION       := $(shell cat VERSION)
+IMAGE_TAG     ?= $(VERSION)
+IMAGES_DIR    ?= $(BIN)/images
+REVISION      := $(shell git rev-parse HEAD 2>/dev/null)
 
-## images: the orchestrator and worker container images (see README.md, "Deploying Reprise on Kubernetes").
+## images: OCI image tarballs of the orchestrator and worker in .bin/images, built without Docker
+## (deploy/images: static binary, empty base, non-root); load or push them as README.md says.
 images:
-	$(DOCKER) build -f services/orchestrator/Dockerfile -t $(IMAGE_PREFIX)/orchestrator:$(IMAGE_TAG) .
-	$(DOCKER) build -f services/worker/Dockerfile -t $(IMAGE_PREFIX)/worker:$(IMAGE_TAG) .
+	$(GO) run ./deploy/images -main ./services/orchestrator -image $(IMAGE_PREFIX)/orchestrator:$(IMAGE_TAG) \
+		-out $(IMAGES_DIR)/orchestrator.tar -revision "$(REVISION)"
+	$(GO) run ./deploy/images -main ./services/worker -image $(IMAGE_PREFIX)/worker:$(IMAGE_TAG) \
+		-out $(IMAGES_DIR)/worker.tar -revision "$(REVISION)"
 
 ## chaos: the long reliability run: under load, 6 orchestrator SIGKILLs, 3 NATS server SIGKILL+restarts and
 ## 2 worker SIGKILLs mid-activity; checks nothing is lost or recorded twice (about 2 minutes on 2 cores).

@@ -62,14 +62,14 @@ func flatten(ps []grafanaPanel) []grafanaPanel {
 }
 
 // knownMetrics is every series name the services export: metrics.Names()
-// plus, for the histograms (the *_seconds families: every histogram is in
-// seconds and no other family is), their _bucket, _sum and _count series.
+// plus, for the histograms (metrics.Histograms()), their _bucket, _sum and
+// _count series.
 // Histogram families are returned separately.
 func knownMetrics() (series map[string]string, histograms map[string]bool) {
 	series, histograms = map[string]string{}, map[string]bool{}
 	for _, n := range metrics.Names() {
 		series[n] = n
-		if strings.HasSuffix(n, "_seconds") {
+		if slices.Contains(metrics.Histograms(), n) {
 			histograms[n] = true
 			for _, s := range []string{"_bucket", "_sum", "_count"} {
 				series[n+s] = n
@@ -83,7 +83,7 @@ func knownMetrics() (series map[string]string, histograms map[string]bool) {
 // Prometheus adds when scraping (job, instance, and the Kubernetes target
 // labels of a PodMonitor).
 var knownLabels = []string{
-	"name", "status", "outcome", "queue", "operation", "result", "verb", "code", "reason", "level", "le",
+	"name", "status", "outcome", "queue", "operation", "result", "verb", "code", "reason", "level", "le", "shard",
 	"job", "instance", "namespace", "pod", "container", "endpoint",
 }
 

@@ -11,11 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -25,37 +26,25 @@ import (
 // repoRoot is the repository root, from deploy/k8s.
 const repoRoot = "../.."
 
-// dockerfile is a Dockerfile's instructions, continuation lines joined.
-func dockerfile(t *testing.T, path string) [][2]string {
-	t.Helper()
-	data, err := os.ReadFile(path)
+// imageUID is the user the images run as (deploy/images: UID, GID).
+const imageUID = 65532
+
+// TestImagesAndVersionsArePinned: the Makefile's images target builds each
+// service's image with deploy/images, tagged with VERSION; the kustomization
+// pins the Reprise images to that tag; the NATS image is the nats-server
+// version of go.mod (the one every test runs) and every other image has an
+// exact version tag; the pods run as the images' user and expose the
+// metrics port the images declare.
+func TestImagesAndVersionsArePinned(t *testing.T) {
+	m := loadManifests(t)
+	version, err := os.ReadFile(filepath.Join(repoRoot, "VERSION"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][2]string
-	var cur strings.Builder
-	for line := range strings.SplitSeq(string(data), "\n") {
-		trimmed := strings.TrimSpace(line)
-		if cur.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
-			continue
-		}
-		if rest, ok := strings.CutSuffix(trimmed, `\`); ok {
-			cur.WriteString(rest + " ")
-			continue
-		}
-		cur.WriteString(trimmed)
-		instr, args, _ := strings.Cut(cur.String(), " ")
-		out = append(out, [2]string{strings.ToUpper(instr), strings.Join(strings.Fields(args), " ")})
-		cur.Reset()
+	v := strings.TrimSpace(string(version))
+	if !exactVersion.MatchString(v) {
+		t.Fatalf("VERSION %q is not an exact version", v)
 	}
-	return out
-}
-
-// TestDockerfiles: each service's Dockerfile builds that service as a
-// static, trimmed binary in golang:1.26 and runs it from distroless static
-// as uid 65532, exposing the metrics port the manifests use.
-func TestDockerfiles(t *testing.T) {
-	m := loadManifests(t)
 	_, defPort, err := net.SplitHostPort(host.DefaultMetricsAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -63,103 +52,111 @@ func TestDockerfiles(t *testing.T) {
 	for _, s := range services {
 		svc := strings.TrimPrefix(s.image, "reprise/")
 		dir := filepath.Join(repoRoot, "services", svc)
-		// The directory is the service's main package.
 		if f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, "main.go"), nil, parser.PackageClauseOnly); err != nil || f.Name.Name != "main" {
 			t.Errorf("%s is not a main package: %v", dir, err)
 		}
-		instrs := dockerfile(t, filepath.Join(dir, "Dockerfile"))
-		var froms, exposes []string
-		var user, entrypoint, build, copyDest string
-		for _, in := range instrs {
-			switch in[0] {
-			case "FROM":
-				froms = append(froms, in[1])
-			case "USER":
-				user = in[1]
-			case "EXPOSE":
-				exposes = append(exposes, strings.Fields(in[1])...)
-			case "ENTRYPOINT":
-				entrypoint = in[1]
-			case "RUN":
-				if strings.Contains(in[1], "go build") {
-					build = in[1]
-				}
-			case "COPY":
-				if strings.HasPrefix(in[1], "--from=") {
-					f := strings.Fields(in[1])
-					copyDest = f[len(f)-1]
+		pinned := false
+		for _, img := range m.kust.Images {
+			if img.Name == s.image {
+				pinned = img.NewTag == v
+				if !pinned {
+					t.Errorf("kustomization pins %s to %q, want VERSION %s", s.image, img.NewTag, v)
 				}
 			}
 		}
-		where := s.image + " Dockerfile"
-		if len(froms) != 2 || !strings.Contains(froms[0], "golang:1.26 ") || !strings.HasSuffix(froms[0], " AS build") ||
-			froms[1] != "gcr.io/distroless/static-debian12:nonroot" {
-			t.Errorf("%s: stages %q, want a golang:1.26 build stage and gcr.io/distroless/static-debian12:nonroot", where, froms)
+		if !pinned {
+			t.Errorf("kustomization does not pin %s to VERSION %s", s.image, v)
 		}
-		if user != "65532:65532" && user != "65532" {
-			t.Errorf("%s: USER %q, want 65532", where, user)
-		}
-		for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w"`, "./services/" + svc} {
-			if !strings.Contains(build, want) {
-				t.Errorf("%s: go build %q lacks %s", where, build, want)
-			}
-		}
-		if !slices.Contains(exposes, defPort) {
-			t.Errorf("%s: EXPOSE %v lacks the metrics port %s", where, exposes, defPort)
-		}
-		if entrypoint != `["`+copyDest+`"]` {
-			t.Errorf("%s: ENTRYPOINT %s does not run the copied binary %s", where, entrypoint, copyDest)
-		}
-		// The manifests run this image, as the same user.
 		w := m.workload(t, s.workload)
-		serviceContainer(t, w, s)
-		if uid := ptrOr(w.template.Spec.SecurityContext.RunAsUser, 0); uid != 65532 {
-			t.Errorf("%s: pod runs as uid %d, the image as 65532", s.workload, uid)
+		c := serviceContainer(t, w, s)
+		if uid := ptrOr(w.template.Spec.SecurityContext.RunAsUser, 0); uid != imageUID {
+			t.Errorf("%s: pod runs as uid %d, the image as %d", s.workload, uid, imageUID)
+		}
+		if p, ok := containerPort(c, "metrics"); !ok || strconv.Itoa(int(p)) != defPort {
+			t.Errorf("%s: metrics port %d, the image exposes %s", s.workload, p, defPort)
 		}
 	}
-
-	// make images, once the Makefile has it, builds the images the
-	// manifests run.
 	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if problems, ok := checkImagesTarget(mk); ok {
-		for _, p := range problems {
-			t.Error(p)
-		}
-	} else {
-		t.Log("the Makefile has no images target yet")
+	for _, p := range checkImagesTarget(mk) {
+		t.Error(p)
 	}
+
+	// The NATS image runs the nats-server version the tests run (go.mod's).
+	want := natsImage()
+	nats := m.workload(t, "nats")
+	var images []string
+	for _, w := range m.workloads() {
+		for _, c := range append(w.template.Spec.InitContainers, w.template.Spec.Containers...) {
+			images = append(images, c.Image)
+			if w.name == "nats" && c.Name == "nats" && c.Image != want {
+				t.Errorf("nats runs %s; go.mod's nats-server is %s: pin the image to it", c.Image, want)
+			}
+			name, tag, ok := strings.Cut(c.Image, ":")
+			if !ok || !exactVersion.MatchString(tag) || strings.Contains(name, "@") {
+				t.Errorf("%s/%s: image %s has no exact version tag", w.name, c.Name, c.Image)
+			}
+		}
+	}
+	if len(nats.template.Spec.Containers) == 0 {
+		t.Fatal("no nats container")
+	}
+	t.Logf("images: %v", images)
 }
 
+// exactVersion is a tag naming one release (1.2.3, optionally with a
+// suffix such as -alpine), not a moving one (latest, 2.12, dev).
+var exactVersion = regexp.MustCompile(`^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$`)
+
+// natsImage is the NATS image of the nats-server version in go.mod: the
+// one this test binary, and every test, runs.
+func natsImage() string { return "nats:" + server.VERSION + "-alpine" }
+
 // checkImagesTarget finds the Makefile's images target and lists what it
-// fails to build; ok is false when there is no such target.
-func checkImagesTarget(mk []byte) (problems []string, ok bool) {
+// fails to build: each service's image, from its main package, by
+// deploy/images, tagged $(IMAGE_PREFIX)/<service>:$(IMAGE_TAG) with
+// IMAGE_TAG defaulting to VERSION.
+func checkImagesTarget(mk []byte) (problems []string) {
 	target := regexp.MustCompile(`(?ms)^images:.*?(?:\n\n|\z)`).Find(mk)
 	if target == nil {
-		return nil, false
+		return []string{"the Makefile has no images target"}
+	}
+	if !regexp.MustCompile(`(?m)^IMAGE_TAG\s*\?=\s*\$\(VERSION\)$`).Match(mk) || !bytes.Contains(mk, []byte("VERSION       := $(shell cat VERSION)")) {
+		problems = append(problems, "the Makefile's IMAGE_TAG does not default to VERSION")
 	}
 	for _, s := range services {
 		svc := strings.TrimPrefix(s.image, "reprise/")
-		if !bytes.Contains(target, []byte("-f services/"+svc+"/Dockerfile")) || !bytes.Contains(target, []byte("/"+svc+":")) {
-			problems = append(problems, fmt.Sprintf("make images does not build %s from services/%s/Dockerfile:\n%s", s.image, svc, target))
+		if !bytes.Contains(target, []byte("./deploy/images -main ./services/"+svc+" ")) ||
+			!bytes.Contains(target, []byte("-image $(IMAGE_PREFIX)/"+svc+":$(IMAGE_TAG)")) {
+			problems = append(problems, fmt.Sprintf("make images does not build %s from ./services/%s with deploy/images:\n%s", s.image, svc, target))
 		}
 	}
-	return problems, true
+	return problems
 }
 
 func TestCheckImagesTarget(t *testing.T) {
-	good := "x:\n\ty\n\nimages:\n\t$(DOCKER) build -f services/orchestrator/Dockerfile -t $(IMAGE_PREFIX)/orchestrator:$(IMAGE_TAG) .\n\t$(DOCKER) build -f services/worker/Dockerfile -t $(IMAGE_PREFIX)/worker:$(IMAGE_TAG) .\n\nclean:\n\trm -rf x\n"
-	if p, ok := checkImagesTarget([]byte(good)); !ok || len(p) != 0 {
-		t.Errorf("good target: %v %v", ok, p)
+	head := "VERSION       := $(shell cat VERSION)\nIMAGE_TAG     ?= $(VERSION)\n"
+	good := head + "images:\n\t$(GO) run ./deploy/images -main ./services/orchestrator -image $(IMAGE_PREFIX)/orchestrator:$(IMAGE_TAG) -out x\n" +
+		"\t$(GO) run ./deploy/images -main ./services/worker -image $(IMAGE_PREFIX)/worker:$(IMAGE_TAG) -out y\n\nclean:\n\trm -rf x\n"
+	if p := checkImagesTarget([]byte(good)); len(p) != 0 {
+		t.Errorf("good target: %v", p)
 	}
-	bad := "images:\n\tdocker build -f services/orchestrator/Dockerfile -t reprise/orchestrator:dev .\n\nworker:\n\tdocker build -f services/worker/Dockerfile -t reprise/worker:dev .\n"
-	if p, ok := checkImagesTarget([]byte(bad)); !ok || len(p) != 1 {
-		t.Errorf("target missing the worker: %v %v", ok, p)
+	bad := head + "images:\n\t$(GO) run ./deploy/images -main ./services/orchestrator -image $(IMAGE_PREFIX)/orchestrator:$(IMAGE_TAG) -out x\n\nworker:\n\tdocker build .\n"
+	if p := checkImagesTarget([]byte(bad)); len(p) != 1 {
+		t.Errorf("target missing the worker: %v", p)
 	}
-	if _, ok := checkImagesTarget([]byte("build:\n\tgo build ./...\n")); ok {
+	if p := checkImagesTarget([]byte(strings.Replace(good, "?= $(VERSION)", "?= dev", 1))); len(p) != 1 {
+		t.Errorf("floating tag: %v", p)
+	}
+	if p := checkImagesTarget([]byte("build:\n\tgo build ./...\n")); len(p) == 0 {
 		t.Error("found an images target in a Makefile without one")
+	}
+	for tag, ok := range map[string]bool{"2.15.2-alpine": true, "0.1.0": true, "v0.17.3": true, "2.12-alpine": false, "dev": false, "latest": false, "1.26": false} {
+		if exactVersion.MatchString(tag) != ok {
+			t.Errorf("exactVersion(%q) = %v", tag, !ok)
+		}
 	}
 }
 
@@ -194,7 +191,8 @@ func TestKustomizeBuild(t *testing.T) {
 			t.Fatalf("rendered %s: %v", doc, err)
 		}
 		meta := obj.(metav1.Object)
-		if gvk != "/v1, Kind=Namespace" && meta.GetNamespace() != namespace {
+		clusterScoped := gvk == "/v1, Kind=Namespace" || gvk == "scheduling.k8s.io/v1, Kind=PriorityClass"
+		if !clusterScoped && meta.GetNamespace() != namespace {
 			t.Errorf("%s %s rendered in namespace %q", gvk, meta.GetName(), meta.GetNamespace())
 		}
 		if cm, ok := obj.(*corev1.ConfigMap); ok {
@@ -212,7 +210,12 @@ func TestKustomizeBuild(t *testing.T) {
 	if natsConfig == "" || !bytes.Contains(natsSts, []byte("name: "+natsConfig+"\n")) {
 		t.Errorf("the NATS StatefulSet does not mount the generated ConfigMap %q", natsConfig)
 	}
-	for _, img := range []string{"reprise/orchestrator:dev", "reprise/worker:dev", "nats:2.12-alpine"} {
+	version, err := os.ReadFile(filepath.Join(repoRoot, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := strings.TrimSpace(string(version))
+	for _, img := range []string{"reprise/orchestrator:" + v, "reprise/worker:" + v, natsImage()} {
 		if !bytes.Contains(out, []byte("image: "+img+"\n")) {
 			t.Errorf("rendered manifests do not run %s", img)
 		}

@@ -98,9 +98,16 @@ func decodeDocument(doc []byte) (any, string, error) {
 	if tm.APIVersion == "" || tm.Kind == "" {
 		return nil, "", errors.New("document has no apiVersion or kind")
 	}
+	if tm.GroupVersionKind().Group == "monitoring.coreos.com" && tm.Kind == "PrometheusRule" {
+		var pr prometheusRule
+		if err := yaml.UnmarshalStrict(doc, &pr); err != nil {
+			return nil, "", err
+		}
+		return &pr, tm.GroupVersionKind().String(), nil
+	}
 	if tm.GroupVersionKind().Group == "monitoring.coreos.com" {
 		if tm.Kind != "PodMonitor" {
-			return nil, "", fmt.Errorf("%s: only PodMonitor is checked", tm.Kind)
+			return nil, "", fmt.Errorf("%s: only PodMonitor and PrometheusRule are checked", tm.Kind)
 		}
 		var pm podMonitor
 		if err := yaml.UnmarshalStrict(doc, &pm); err != nil {
@@ -283,5 +290,6 @@ var kinds = []string{
 	"/v1, Kind=Namespace", "/v1, Kind=ConfigMap", "/v1, Kind=Service",
 	"apps/v1, Kind=StatefulSet", "apps/v1, Kind=Deployment",
 	"policy/v1, Kind=PodDisruptionBudget", "autoscaling/v2, Kind=HorizontalPodAutoscaler",
-	"monitoring.coreos.com/v1, Kind=PodMonitor",
+	"monitoring.coreos.com/v1, Kind=PodMonitor", "monitoring.coreos.com/v1, Kind=PrometheusRule",
+	"scheduling.k8s.io/v1, Kind=PriorityClass", "networking.k8s.io/v1, Kind=NetworkPolicy",
 }

@@ -26,12 +26,14 @@ func TestNATSConfig(t *testing.T) {
 	m := loadManifests(t)
 	sts := named[*appsv1.StatefulSet](t, m, "nats")
 	w := m.workload(t, "nats")
-	if len(w.template.Spec.Containers) != 1 {
-		t.Fatalf("nats: %d containers, want 1", len(w.template.Spec.Containers))
+	var c corev1.Container
+	for _, cc := range w.template.Spec.Containers {
+		if cc.Name == "nats" {
+			c = cc
+		}
 	}
-	c := w.template.Spec.Containers[0]
 	if !strings.HasPrefix(c.Image, "nats:2.") {
-		t.Errorf("nats image %s, want the official nats:2.x image", c.Image)
+		t.Errorf("nats image %s, want the official nats:2.x image (pinned: TestImagesAndVersionsArePinned)", c.Image)
 	}
 	if sts.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
 		t.Errorf("nats pods start %s; JetStream needs a quorum up to be ready, so they must start in parallel", sts.Spec.PodManagementPolicy)
@@ -62,8 +64,30 @@ func TestNATSConfig(t *testing.T) {
 	if conf == "" {
 		t.Fatalf("%s is not a file of a mounted ConfigMap", confPath)
 	}
+	// The TLS files come from the Secret nats-server-tls (test ones here),
+	// the users' public NKeys from the Secret nats-nkeys, as environment
+	// variables.
+	pki := newTestPKI(t)
+	testNKeys(t)
+	for v, key := range natsUsers {
+		ok := false
+		for _, e := range c.Env {
+			if e.Name == v && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				ok = e.ValueFrom.SecretKeyRef.Name == natsNKeySecret && e.ValueFrom.SecretKeyRef.Key == key
+			}
+		}
+		if !ok {
+			t.Errorf("nats: %s is not set from the Secret %s, key %s", v, natsNKeySecret, key)
+		}
+	}
+	tlsMount := secretMount(t, w, c, natsTLSSecret)
+	for _, f := range []string{"tls.crt", "tls.key", "ca.crt"} {
+		if !strings.Contains(conf, `"`+tlsMount+"/"+f+`"`) {
+			t.Errorf("nats.conf does not read %s/%s", tlsMount, f)
+		}
+	}
 	file := filepath.Join(t.TempDir(), "nats.conf")
-	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(relocate(conf, map[string]string{tlsMount: pki.dir})), 0o600); err != nil {
 		t.Fatal(err)
 	}
 

@@ -311,7 +311,7 @@ func checkNATSURL(t *testing.T, m *manifests, who, urls string) {
 	}
 	for u := range strings.SplitSeq(urls, ",") {
 		pu, err := url.Parse(strings.TrimSpace(u))
-		if err != nil || pu.Scheme != "nats" {
+		if err != nil || pu.Scheme != "tls" {
 			t.Errorf("%s: NATS URL %q", who, u)
 			continue
 		}
@@ -348,6 +348,9 @@ func TestProbePathsAreServed(t *testing.T) {
 		cfg.Replicas = 1
 		cfg.NATSURL = natsURL // "" starts the orchestrator's embedded server
 		cfg.NATSListen = "127.0.0.1:0"
+		// The embedded server has no users and no TLS (the secured
+		// cluster is TestSecuredNATSCluster's).
+		cfg.NATSNKey, cfg.TLSCA = "", ""
 		cfg.Logger = quiet
 		if s.role == host.Orchestrator {
 			cfg.Activities = host.ActivitiesAuto

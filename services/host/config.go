@@ -56,6 +56,9 @@ type Config struct {
 	NATSURL string
 	// NATSCreds is a NATS credentials (.creds) file.
 	NATSCreds string
+	// NATSNKey is a file holding an NKey seed (SU...): the process
+	// authenticates as the NKey user of that seed (see deploy/k8s/nats).
+	NATSNKey string
 	// TLSCA, TLSCert, TLSKey configure TLS to NATS: a CA bundle to verify
 	// the server, and a client certificate and key.
 	TLSCA, TLSCert, TLSKey string
@@ -284,6 +287,9 @@ func (c Config) validate(role Role) error {
 	}
 	if c.LockTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("lock timeout is %s, want at least 1s", c.LockTimeout))
+	}
+	if c.NATSCreds != "" && c.NATSNKey != "" {
+		errs = append(errs, errors.New("-nats-creds and -nats-nkey are two ways to authenticate: give one"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("a TLS client certificate needs both a certificate and a key file"))

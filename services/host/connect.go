@@ -75,6 +75,13 @@ func connect(ctx context.Context, cfg Config, url, name string, log *slog.Logger
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
 	}
+	if cfg.NATSNKey != "" {
+		nkey, err := nats.NkeyOptionFromSeed(cfg.NATSNKey)
+		if err != nil {
+			return nil, fmt.Errorf("NATS NKey seed %s: %w", cfg.NATSNKey, err)
+		}
+		opts = append(opts, nkey)
+	}
 	if cfg.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(cfg.TLSCA))
 	}

@@ -107,6 +107,7 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 		}
 	}
 	n.metrics = metrics.New(mopts)
+	n.metrics.Preset(n.knownLabels(reg))
 	if err := n.start(ctx, reg); err != nil {
 		n.release(context.Background())
 		return nil, fmt.Errorf("host: start %s: %w", role, err)
@@ -242,6 +243,10 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		queues = []string{runtime.DefaultOrchestratorQueue, runtime.DefaultActivityQueue}
 	}
 	n.metrics.WatchQueueDepth(prov, queues)
+	if n.role == Orchestrator {
+		n.metrics.WatchShards(metrics.ShardOptions{Reader: prov, Shards: cfg.Shards, Owned: n.ownedList(),
+			Owner: n.ordinal(), Queues: topo.EntityQueues})
+	}
 
 	// Every provider call of the runtime and the API is timed.
 	timed := metrics.InstrumentProvider(prov, n.metrics)
@@ -317,6 +322,58 @@ func (n *Node) onReply(verb, code string) {
 	case api.CodeBadRequest, api.CodeInvalidInstanceID, api.CodePayloadTooLarge, api.CodeUnknownOrchestration:
 		n.metrics.APIBadRequest(code)
 	}
+}
+
+// knownLabels is what the metrics create zero series for before the first
+// event: the registered names, the node's queues, the API's verbs and the
+// codes counted as bad requests (see onReply).
+func (n *Node) knownLabels(reg *runtime.Registry) metrics.Known {
+	k := metrics.Known{Queues: []string{runtime.DefaultActivityQueue}}
+	if n.runsActivities() {
+		k.Activities = reg.ActivityNames()
+	}
+	if n.role == Orchestrator {
+		k.Orchestrations = reg.OrchestrationNames()
+		k.Queues = append(k.Queues, runtime.DefaultOrchestratorQueue)
+		for _, v := range api.Verbs() {
+			k.APIVerbs = append(k.APIVerbs, string(v))
+		}
+		k.APIVerbs = append(k.APIVerbs, apiserver.VerbSubmit)
+		k.APICodes = []string{"ok"}
+		for _, c := range []api.Code{api.CodeBadRequest, api.CodeInvalidInstanceID, api.CodePayloadTooLarge, api.CodeUnknownOrchestration} {
+			k.APIBadReasons = append(k.APIBadReasons, string(c))
+		}
+	}
+	return k
+}
+
+// ownedList is the shards the node runs, all of them spelt out.
+func (n *Node) ownedList() []int {
+	if n.owned != nil {
+		return n.owned
+	}
+	all := make([]int, n.cfg.Shards)
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
+// ordinal is the node's ordinal among the orchestrators (0 when it cannot
+// be told; Start has already refused a bad -ordinal auto).
+func (n *Node) ordinal() int {
+	if n.cfg.Ordinal != OrdinalAuto {
+		return n.cfg.Ordinal
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return 0
+	}
+	k, err := OrdinalFromHostname(h)
+	if err != nil {
+		return 0
+	}
+	return k
 }
 
 func ownedString(owned []int) string {

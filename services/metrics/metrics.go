@@ -38,6 +38,8 @@ type Options struct {
 	Pebble func() *cpebble.Metrics
 	// Logger receives collection problems (default: discard).
 	Logger *slog.Logger
+	// Now is the clock of the age gauges (default time.Now); tests set it.
+	Now func() time.Time
 }
 
 // Metrics owns a private Prometheus registry and every Reprise metric. It
@@ -47,6 +49,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	log        *slog.Logger
 	depthLimit time.Duration
+	now        func() time.Time
 
 	orchStarted    *prometheus.CounterVec
 	orchFinished   *prometheus.CounterVec
@@ -99,6 +102,11 @@ const (
 	nameNATSConnected           = "reprise_nats_connected"
 	nameNATSReconnects          = "reprise_nats_reconnects_total"
 	nameReady                   = "reprise_ready"
+	nameQueueDepthAge           = "reprise_queue_depth_age_seconds"
+	nameShards                  = "reprise_shards"
+	nameShardOwner              = "reprise_shard_owner"
+	nameShardPending            = "reprise_shard_pending_messages"
+	nameShardLag                = "reprise_shard_lag_seconds"
 )
 
 // Names returns the name of every metric family this package can export,
@@ -111,9 +119,19 @@ func Names() []string {
 		nameCacheHits, nameCacheMisses, nameActivityScheduleToStart, nameActivityExecution,
 		nameTimersFired, nameTimerLateness, nameRedeliveries, namePoison, nameDeadLettered,
 		nameQueueDepth, nameProviderOps, nameAPIRequests, nameAPIBadRequests,
-		nameNATSConnected, nameNATSReconnects, nameReady,
+		nameNATSConnected, nameNATSReconnects, nameReady, nameQueueDepthAge,
+		nameShards, nameShardOwner, nameShardPending, nameShardLag,
 	}
 	names = append(names, pebbleNames()...)
+	slices.Sort(names)
+	return names
+}
+
+// Histograms returns the names of the histogram families among [Names]
+// (each also exported as _bucket, _sum and _count series), sorted.
+func Histograms() []string {
+	names := []string{nameOrchDuration, nameTurnDuration, nameActivityScheduleToStart,
+		nameActivityExecution, nameTimerLateness, nameProviderOps}
 	slices.Sort(names)
 	return names
 }
@@ -150,9 +168,14 @@ func New(opts Options) *Metrics {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		log: log,
+		now: now,
 
 		orchStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: nameOrchStarted,
 			Help: "Orchestration instances started (continue-as-new is not a start), by orchestration name."}, []string{"name"}),
@@ -243,7 +266,7 @@ func (m *Metrics) WatchQueueDepth(p provider.Provider, queues []string) {
 	if p == nil || len(queues) == 0 {
 		return
 	}
-	m.reg.MustRegister(newQueueDepthCollector(p, queues, m.depthLimit, m.log))
+	m.reg.MustRegister(newQueueDepthCollector(p, queues, m.depthLimit, m.log, m.now))
 }
 
 // Registry returns the private registry, for registering more collectors.

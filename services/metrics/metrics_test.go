@@ -74,6 +74,8 @@ func fullMetrics(t *testing.T) *metrics.Metrics {
 	m.APIBadRequest("malformed_json")
 	m.NATSReconnected()
 	m.SetReady(true)
+	m.WatchShards(metrics.ShardOptions{Reader: fixedBacklog{}, Shards: 4, Owned: []int{1, 3}, Owner: 1,
+		Queues: []string{runtime.DefaultOrchestratorQueue}})
 	ip := metrics.InstrumentProvider(p, m)
 	if _, err := ip.QueueDepth(context.Background(), runtime.DefaultActivityQueue); err != nil {
 		t.Fatal(err)
@@ -156,6 +158,11 @@ func TestFamiliesHaveTheirTypesAndLabels(t *testing.T) {
 		{"reprise_poison_messages_total", C, []string{"queue"}},
 		{"reprise_dead_lettered_total", C, []string{"queue"}},
 		{"reprise_queue_depth", G, []string{"queue"}},
+		{"reprise_queue_depth_age_seconds", G, []string{"queue"}},
+		{"reprise_shards", G, nil},
+		{"reprise_shard_owner", G, []string{"shard"}},
+		{"reprise_shard_pending_messages", G, []string{"queue", "shard"}},
+		{"reprise_shard_lag_seconds", G, []string{"queue", "shard"}},
 		{"reprise_provider_operation_duration_seconds", H, []string{"operation", "result"}},
 		{"reprise_api_requests_total", C, []string{"code", "verb"}},
 		{"reprise_api_bad_requests_total", C, []string{"reason"}},
@@ -225,8 +232,13 @@ func TestHistogramsCarryClassicAndNativeBuckets(t *testing.T) {
 		}
 		n++
 	}
-	if n != 6 {
-		t.Fatalf("%d histogram families gathered, want 6", n)
+	if n != 6 || len(metrics.Histograms()) != n {
+		t.Fatalf("%d histogram families gathered, want 6 = len(Histograms())", n)
+	}
+	for _, h := range metrics.Histograms() {
+		if fams[h].GetType() != dto.MetricType_HISTOGRAM {
+			t.Errorf("Histograms() lists %s, which is not a histogram", h)
+		}
 	}
 }
 
@@ -383,7 +395,7 @@ func TestProcessAndGoCollectorsAreRegistered(t *testing.T) {
 
 func TestOptionalCollectorsNeedTheirSource(t *testing.T) {
 	fams := repriseFamilies(t, metrics.New(metrics.Options{}))
-	for _, name := range []string{"reprise_queue_depth", "reprise_nats_connected", "reprise_pebble_open"} {
+	for _, name := range []string{"reprise_queue_depth", "reprise_nats_connected", "reprise_pebble_open", "reprise_shards", "reprise_shard_owner"} {
 		if fams[name] != nil {
 			t.Errorf("%s exported without a source", name)
 		}
