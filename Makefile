@@ -81,7 +81,9 @@ images:
 		-out $(IMAGES_DIR)/worker.tar -revision "$(REVISION)"
 
 ## chaos: the long reliability run: under load, 6 orchestrator SIGKILLs, 3 NATS server SIGKILL+restarts and
-## 2 worker SIGKILLs mid-activity; checks nothing is lost or recorded twice (about 2 minutes on 2 cores).
+## 2 worker SIGKILLs mid-activity (0 re-runs may follow an orchestrator kill); then NATS embedded in the
+## orchestrator, 4 kills of both (re-runs bounded by the tasks recovery re-sent); checks nothing is lost or
+## recorded twice and prints every re-run with its cause.
 chaos:
 	$(GO) test ./bench/chaos -race -count=1 -run '^TestChaos$$' -v -chaos.long -timeout 20m
 
