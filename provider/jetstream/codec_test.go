@@ -105,7 +105,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 func TestShardWatermarkHoldsBelowUnsettledRecords(t *testing.T) {
 	now := time.Now()
 	sh := newShardState(0, 10, 10)
-	sh.beginWrite("a", 10)
+	sh.beginWrite("a")
 	if orphan := sh.delivered(11, "a", "", now); orphan {
 		t.Fatal("a record on a subject being written is an orphan")
 	}
@@ -136,7 +136,7 @@ func TestShardWatermarkHoldsBelowUnsettledRecords(t *testing.T) {
 		t.Fatalf("watermark = %d, want 20", w)
 	}
 	// A write that fails after publishing leaves its record to the completer.
-	sh.beginWrite("c", 20)
+	sh.beginWrite("c")
 	sh.delivered(21, "c", "", now)
 	if orphans := sh.endWrite("c", 0); !orphans {
 		t.Fatal("an unsettled record of a failed write is not left to the completer")
@@ -163,7 +163,7 @@ func TestShardWatermarkHoldsBelowUnsettledRecords(t *testing.T) {
 		t.Fatalf("watermark = %d, want 25", w)
 	}
 	// A write in flight whose record the tailer delivered holds both.
-	sh.beginWrite("e", 25)
+	sh.beginWrite("e")
 	sh.delivered(28, "e", "", now)
 	if w, own := sh.advance(30); w != 27 || own != 27 {
 		t.Fatalf("watermark, own = %d, %d; want 27, 27 (a write in flight)", w, own)

@@ -172,7 +172,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 			provider.ErrTooLarge, entity, len(data), p.maxRecord)
 	}
 	subject := p.names.logSubject(entity)
-	sh.beginWrite(subject, p.tailPos.Load())
+	sh.beginWrite(subject)
 	seq, err := p.publishRecord(ctx, subject, data, held.logSeq, recordMsgID(entity, held.logSeq, held.token))
 	if err != nil {
 		if isWrongLastSequence(err) {

@@ -57,7 +57,7 @@ func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
 	rec := &record{kind: kindDelete, entity: entity, purgeBelow: purgeBelow}
 	subject := p.names.logSubject(entity)
 	if sh != nil {
-		sh.beginWrite(subject, p.tailPos.Load())
+		sh.beginWrite(subject)
 	}
 	// No compare-and-set: a deletion wins over any lock.
 	m := natsMsg(subject, encodeRecord(rec))

@@ -34,11 +34,10 @@ type shardState struct {
 	pending map[uint64]pendingSeq
 	// settled are records settled before the tailer delivered them.
 	settled map[uint64]struct{}
-	// inflight are the writes (commits, deletions) of this process being
-	// published to a log subject, with the tailer's position when each
-	// began: the tailer may deliver the record before the writer learns
-	// its sequence, which is above that position.
-	inflight map[string][]uint64
+	// inflight counts the writes (commits, deletions) of this process
+	// being published to each log subject: the tailer may deliver the
+	// record before the writer learns its sequence.
+	inflight map[string]int
 	// mark is the watermark: every record of the shard at or below it is
 	// settled. It never moves back.
 	mark uint64
@@ -71,7 +70,7 @@ func newShardState(id int, mark, published uint64) *shardState {
 		id:        id,
 		pending:   map[uint64]pendingSeq{},
 		settled:   map[uint64]struct{}{},
-		inflight:  map[string][]uint64{},
+		inflight:  map[string]int{},
 		mark:      mark,
 		published: published,
 		stored:    mark,
@@ -80,10 +79,9 @@ func newShardState(id int, mark, published uint64) *shardState {
 }
 
 // beginWrite notes that this process is about to write a record to subject;
-// floor is the tailer's position.
-func (sh *shardState) beginWrite(subject string, floor uint64) {
+func (sh *shardState) beginWrite(subject string) {
 	sh.mu.Lock()
-	sh.inflight[subject] = append(sh.inflight[subject], floor)
+	sh.inflight[subject]++
 	sh.mu.Unlock()
 }
 
@@ -96,9 +94,7 @@ func (sh *shardState) endWrite(subject string, seq uint64) (orphans bool) {
 	if seq != 0 {
 		sh.settleLocked(seq)
 	}
-	if fl := sh.inflight[subject]; len(fl) > 1 {
-		sh.inflight[subject] = fl[1:]
-	} else {
+	if sh.inflight[subject]--; sh.inflight[subject] <= 0 {
 		delete(sh.inflight, subject)
 	}
 	for _, ps := range sh.pending {
@@ -151,7 +147,7 @@ func (sh *shardState) delivered(seq uint64, subject, writer string, now time.Tim
 	}
 	sh.pending[seq] = pendingSeq{subject: subject, writer: writer, seen: now,
 		confirmed: writer != "" && sh.owners[writer] >= seq}
-	return len(sh.inflight[subject]) == 0 || writer != ""
+	return sh.inflight[subject] == 0 || writer != ""
 }
 
 // applied notes that the record at seq, of another writer, is applied to
@@ -199,7 +195,7 @@ func (sh *shardState) orphans() []uint64 {
 	defer sh.mu.Unlock()
 	var out []uint64
 	for seq, ps := range sh.pending {
-		if ps.writer != "" || len(sh.inflight[ps.subject]) == 0 {
+		if ps.writer != "" || sh.inflight[ps.subject] == 0 {
 			out = append(out, seq)
 		}
 	}
@@ -210,7 +206,9 @@ func (sh *shardState) orphans() []uint64 {
 // advance moves the watermark given that the tailer has delivered every
 // record of the log up to tailPos, and returns it with this process's own
 // mark: the highest sequence at or below which every record this process
-// wrote to the shard is settled. tailPos must be read before the call.
+// wrote to the shard is settled. tailPos must be read before the call. A
+// write still in flight needs no cap: if its record is at or below tailPos
+// the tailer delivered it and it is pending; otherwise it is above both.
 func (sh *shardState) advance(tailPos uint64) (mark, own uint64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -219,11 +217,6 @@ func (sh *shardState) advance(tailPos uint64) (mark, own uint64) {
 		w = min(w, seq-1)
 		if ps.writer == "" {
 			own = min(own, seq-1)
-		}
-	}
-	for _, floors := range sh.inflight {
-		for _, f := range floors {
-			own = min(own, f)
 		}
 	}
 	if w > sh.mark {
