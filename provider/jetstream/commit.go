@@ -113,9 +113,12 @@ const (
 func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, held *heldLock, c provider.Commit, fault string) (commitOutcome, error) {
 	entity := st.entity
 	shard := p.names.shardOf(entity)
-	sh := p.shards[shard]
+	sh := p.shard(shard)
 	if sh == nil {
 		return commitLost, fmt.Errorf("%w: shard %d of entity %q is not owned", provider.ErrLockLost, shard, entity)
+	}
+	if !p.valid(sh) {
+		return commitLost, fmt.Errorf("%w: the ownership of shard %d (entity %q) lapsed", provider.ErrLockLost, shard, entity)
 	}
 	mu := p.stripe(entity)
 	mu.Lock()

@@ -52,7 +52,7 @@ func (p *Provider) completeAll(ctx context.Context) bool {
 			p.log.Warn("complete unfinished commits", "err", err)
 		}
 	}
-	for _, sh := range p.shards {
+	for _, sh := range p.ownedStates() {
 		for _, seq := range sh.orphans() {
 			err := p.completeRecord(ctx, sh, seq)
 			if errors.Is(err, errNotYet) {

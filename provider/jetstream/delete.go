@@ -48,7 +48,7 @@ func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
 		return fmt.Errorf("delete %q: %w", entity, err)
 	}
 	shard := p.names.shardOf(entity)
-	sh := p.shards[shard]
+	sh := p.shard(shard)
 	if sh != nil && !es.Exists && es.LogSeq == 0 {
 		// Nothing was ever logged for the entity here.
 		return p.purgeQueues(ctx, entity, purgeBelow)

@@ -123,7 +123,7 @@ func (q *entityQueue) popReady() *entityState {
 		q.ready[0] = nil
 		q.ready = q.ready[1:]
 		st.queued = false
-		if st.fetchable() {
+		if st.fetchable() && !q.p.shardGone(st.entity) {
 			return st
 		}
 		q.forget(st)
@@ -163,6 +163,12 @@ func (q *entityQueue) onMessage(m natsjs.Msg) {
 		p.log.Error("entity queue: terminating undecodable message", "queue", q.name,
 			"subject", m.Subject(), "seq", meta.Sequence.Stream, "err", err)
 		_ = m.Term()
+		return
+	}
+	if p.shardGone(env.Entity) {
+		// Delivered while the shard is being released: its next owner
+		// gets it.
+		_ = m.Nak()
 		return
 	}
 	d := &delivery{msg: m, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), env: env, keptAt: time.Now()}

@@ -33,7 +33,7 @@ func TestStaleOwnerIsFenced(t *testing.T) {
 	if staleBatch == nil || len(staleBatch.Messages) != 1 {
 		t.Fatalf("A's fetch = %+v", staleBatch)
 	}
-	a.p.stopConsuming()
+	a.p.stopPulling()
 
 	b := newRig(t, sharedURL, topo, Options{Shards: 2, Prefix: a.opts.Prefix})
 	send("m2")

@@ -117,3 +117,14 @@ func (r *rig) crash() {
 	r.store.Close()
 	r.nc.Close()
 }
+
+// stopPulling stops every shard's entity-queue subscriptions, as if the
+// process froze, without releasing anything.
+func (p *Provider) stopPulling() {
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	for _, sh := range p.ownedStates() {
+		stopConsumes(p, sh.consumes)
+		sh.consumes = nil
+	}
+}

@@ -33,9 +33,8 @@ type Provider struct {
 	logStream  natsjs.Stream
 	workStream natsjs.Stream
 
-	// queues and shards are filled by New and read-only afterwards.
+	// queues is filled by New and read-only afterwards.
 	queues map[string]*entityQueue
-	shards map[int]*shardState
 
 	stripes stripes
 	work    workQueues
@@ -45,11 +44,15 @@ type Provider struct {
 	repairMu sync.Mutex
 	repairs  map[string]*repairEntry
 
-	// tail reads the owned shards' log (tail.go); tailPos is the log
-	// sequence up to which it has delivered every record.
-	tail          natsjs.ConsumeContext
-	tailPos       atomic.Uint64
+	// ownMu serializes shard acquisition and release (ownership.go);
+	// shardMap, the owned shards, is replaced, never modified.
+	ownMu    sync.Mutex
+	shardMap atomic.Pointer[map[int]*shardState]
+	// epoch starts the provider's monotonic clock (see Provider.now).
+	epoch time.Time
+
 	completerWake chan struct{}
+	recMu         sync.Mutex
 	recovered     RecoveryReport
 	// maxRecord is the largest commit record the server accepts.
 	maxRecord int
@@ -120,7 +123,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		names:   names{prefix: opts.Prefix, shards: opts.Shards},
 		log:     opts.Logger.With("provider", "jetstream", "prefix", opts.Prefix),
 		queues:  map[string]*entityQueue{},
-		shards:  map[int]*shardState{},
+		epoch:   time.Now(),
 		stripes: stripes{seed: maphash.MakeSeed()},
 		work:    workQueues{consumers: map[string]natsjs.Consumer{}, locks: map[string]*workLock{}},
 		repairs: map[string]*repairEntry{},
@@ -132,7 +135,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	p.closeCtx, p.closeDone = context.WithCancel(context.Background())
 	fail := func(err error) (*Provider, error) {
 		p.closeDone()
-		p.stopTailer()
+		p.stopShards()
 		return nil, err
 	}
 	if err := p.checkShardCount(); err != nil {
@@ -142,19 +145,19 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		return fail(err)
 	}
 	p.maxRecord = MaxRecordBytes(nc.MaxPayload())
-	tailFrom, err := p.recover(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	if err := p.startTailer(ctx, tailFrom); err != nil {
-		return fail(err)
-	}
 	for _, name := range topo.EntityQueues {
 		p.queues[name] = newEntityQueue(p, name)
 	}
-	if err := p.startConsuming(ctx); err != nil {
-		p.stopConsuming()
-		return fail(err)
+	p.ownMu.Lock()
+	for _, shard := range opts.OwnedShards {
+		if err := p.acquireLocked(ctx, shard); err != nil {
+			p.ownMu.Unlock()
+			return fail(err)
+		}
+	}
+	p.ownMu.Unlock()
+	if r := p.Recovered(); r.Records > 0 {
+		p.log.Info("recovered", "records", r.Records, "redispatched", r.Redispatched, "messages", r.Messages)
 	}
 	p.wg.Add(3)
 	go p.maintain()
@@ -181,63 +184,12 @@ func (p *Provider) checkShardCount() error {
 	return nil
 }
 
-// startConsuming creates the consumer of every owned shard of every
-// entity-locked queue and starts pulling from it.
-func (p *Provider) startConsuming(ctx context.Context) error {
-	for _, q := range p.queues {
-		for _, shard := range p.opts.OwnedShards {
-			cons, err := p.ensureEntityConsumer(ctx, q.name, shard)
-			if err != nil {
-				return err
-			}
-			cc, err := cons.Consume(q.onMessage,
-				natsjs.PullMaxMessages(p.opts.PullBatch),
-				natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
-					if !p.closed.Load() {
-						p.log.Debug("consume", "queue", q.name, "shard", shard, "err", err)
-					}
-				}))
-			if err != nil {
-				return fmt.Errorf("consume queue %q shard %d: %w", q.name, shard, err)
-			}
-			q.consumes = append(q.consumes, cc)
-		}
-	}
-	return nil
-}
-
-// stopConsuming stops every pull subscription and waits (bounded) until
-// their callbacks have returned.
-// stopTailer stops the log tailer and waits for its last callback.
-func (p *Provider) stopTailer() {
-	if p.tail == nil {
-		return
-	}
-	p.tail.Stop()
-	select {
-	case <-p.tail.Closed():
-	case <-time.After(requestTimeout):
-		p.log.Warn("log tailer did not stop in time")
-	}
-}
-
-func (p *Provider) stopConsuming() {
-	var all []natsjs.ConsumeContext
-	for _, q := range p.queues {
-		all = append(all, q.consumes...)
-	}
-	for _, cc := range all {
-		cc.Stop()
-	}
-	limit := time.NewTimer(requestTimeout)
-	defer limit.Stop()
-	for _, cc := range all {
-		select {
-		case <-cc.Closed():
-		case <-limit.C:
-			p.log.Warn("consume subscriptions did not stop in time")
-			return
-		}
+// stopShards stops every owned shard's consumers and tailer.
+func (p *Provider) stopShards() {
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
+	for _, sh := range p.ownedStates() {
+		p.stopShard(sh)
 	}
 }
 
@@ -269,9 +221,8 @@ func (p *Provider) Close() error {
 		p.closed.Store(true)
 		close(p.closing)
 		p.closeDone()
-		p.stopConsuming()
+		p.stopShards()
 		p.wg.Wait()
-		p.stopTailer()
 		// A last dispatch mark, so that a successor re-sends nothing.
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		p.writeMarks(ctx)
@@ -326,12 +277,12 @@ func ConnectOptions() []nats.Option {
 // entity to the process whose store holds it.
 func (p *Provider) ShardOf(entity string) int { return p.names.shardOf(entity) }
 
-// OwnsShard reports whether this provider owns shard: it consumes the
-// shard's entity-locked queues and its store answers reads of the shard's
-// entities.
+// OwnsShard reports whether this provider owns shard now: it consumes the
+// shard's entity-locked queues and its store, caught up with the shard's
+// log, answers reads of the shard's entities (see AcquireShard).
 func (p *Provider) OwnsShard(shard int) bool {
-	_, ok := p.shards[shard]
-	return ok
+	sh := p.shard(shard)
+	return sh != nil && sh.serving.Load() && p.valid(sh)
 }
 
 // Healthy reports whether the provider can serve requests: open, connected

@@ -98,7 +98,7 @@ func (p *Provider) settleEntityLocked(ctx context.Context, entity string) error 
 	p.repairMu.Lock()
 	r := p.repairs[entity]
 	p.repairMu.Unlock()
-	sh := p.shards[p.names.shardOf(entity)]
+	sh := p.shard(p.names.shardOf(entity))
 	if r != nil {
 		// Records applied but not (fully) dispatched come first: they are
 		// older than anything the log holds above the store.
@@ -139,7 +139,7 @@ func (p *Provider) catchUp(ctx context.Context, entity string) error {
 		return err
 	}
 	subject := p.names.logSubject(entity)
-	sh := p.shards[p.names.shardOf(entity)]
+	sh := p.shard(p.names.shardOf(entity))
 	for next := es.LogSeq + 1; ; {
 		m, err := p.logStream.GetMsg(ctx, next, natsjs.WithGetMsgSubject(subject))
 		if errors.Is(err, natsjs.ErrMsgNotFound) {
@@ -212,52 +212,50 @@ type RecoveryReport struct {
 	Redispatched, Messages int
 }
 
-// Recovered returns what New's recovery did.
-func (p *Provider) Recovered() RecoveryReport { return p.recovered }
+// Recovered returns what the recoveries of the shards acquired so far did
+// (New's and AcquireShard's, summed).
+func (p *Provider) Recovered() RecoveryReport {
+	p.recMu.Lock()
+	defer p.recMu.Unlock()
+	return p.recovered
+}
 
-// recover replays, for every owned shard, the log above the store's log
-// watermark and the shard's dispatch mark: records above the entity's last
-// log sequence in the store are applied (whoever wrote them); records above
-// the dispatch mark are dispatched again. It returns the log sequence from
-// which the tailer takes over. Deliveries already consumed are acked when
-// they are redelivered (entityQueue.onMessage).
-func (p *Provider) recover(ctx context.Context) (uint64, error) {
+// recoverShard replays the shard's log above the store's log watermark and
+// the shard's dispatch mark: records above the entity's last log sequence in
+// the store are applied (whoever wrote them); records above the dispatch
+// mark are dispatched again. It returns the shard's state and the log
+// sequence from which its tailer takes over. Deliveries already consumed are
+// acked when they are redelivered (entityQueue.onMessage).
+func (p *Provider) recoverShard(ctx context.Context, shard int) (*shardState, uint64, error) {
 	info, err := p.logStream.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read log stream: %w", err)
+		return nil, 0, fmt.Errorf("read log stream: %w", err)
 	}
 	tailFrom := info.State.LastSeq + 1
-	for _, shard := range p.opts.OwnedShards {
-		applied, err := p.store.Watermark(logWatermark(shard))
-		if err != nil {
-			return 0, err
-		}
-		mark, markSeq, err := p.readMark(ctx, shard)
-		if err != nil {
-			return 0, err
-		}
-		sh := newShardState(shard, 0, mark)
-		sh.markSeq = markSeq
-		last, err := p.replayShard(ctx, sh, applied, mark)
-		if err != nil {
-			return 0, fmt.Errorf("recover shard %d: %w", shard, err)
-		}
-		sh.mark = max(applied, mark, last)
-		sh.stored = applied
-		p.shards[shard] = sh
-		if sh.mark > sh.published {
-			// Confirm what was dispatched again before anything else runs.
-			if _, err := p.js.PublishMsg(ctx, p.markMsg(shard, sh.mark, sh.mark)); err != nil {
-				return 0, fmt.Errorf("recover shard %d: write dispatch mark: %w", shard, err)
-			}
-			sh.published, sh.publishedOwn = sh.mark, sh.mark
-		}
+	applied, err := p.store.Watermark(logWatermark(shard))
+	if err != nil {
+		return nil, 0, err
 	}
-	if p.recovered.Records > 0 {
-		p.log.Info("recovered", "records", p.recovered.Records, "redispatched", p.recovered.Redispatched,
-			"messages", p.recovered.Messages)
+	mark, markSeq, err := p.readMark(ctx, shard)
+	if err != nil {
+		return nil, 0, err
 	}
-	return tailFrom, nil
+	sh := newShardState(shard, 0, mark)
+	sh.markSeq = markSeq
+	last, err := p.replayShard(ctx, sh, applied, mark)
+	if err != nil {
+		return nil, 0, err
+	}
+	sh.mark = max(applied, mark, last)
+	sh.stored = applied
+	if sh.mark > sh.published {
+		// Confirm what was dispatched again before anything else runs.
+		if _, err := p.js.PublishMsg(ctx, p.markMsg(shard, sh.mark, sh.mark)); err != nil {
+			return nil, 0, fmt.Errorf("write dispatch mark: %w", err)
+		}
+		sh.published, sh.publishedOwn = sh.mark, sh.mark
+	}
+	return sh, tailFrom, nil
 }
 
 // replayShard replays one shard's log from min(applied, mark)+1 to its end
@@ -284,7 +282,14 @@ func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mar
 	}()
 	total := int(cons.CachedInfo().NumPending)
 	var last uint64
-	first, redispatched := uint64(0), 0
+	first, redispatched, messages, records := uint64(0), 0, 0, 0
+	defer func() {
+		p.recMu.Lock()
+		p.recovered.Records += records
+		p.recovered.Redispatched += redispatched
+		p.recovered.Messages += messages
+		p.recMu.Unlock()
+	}()
 	for n := 0; n < total; {
 		batch, err := cons.Fetch(min(total-n, 256), natsjs.FetchMaxWait(requestTimeout))
 		if err != nil {
@@ -312,11 +317,11 @@ func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mar
 			}
 			if seq > mark {
 				redispatched++
-				p.recovered.Messages += sends
+				messages += sends
 			}
 			last = seq
-			p.recovered.Records++
-			if p.opts.recoveryFault > 0 && p.recovered.Records >= p.opts.recoveryFault {
+			records++
+			if p.opts.recoveryFault > 0 && p.Recovered().Records+records >= p.opts.recoveryFault {
 				return last, errRecoveryFault
 			}
 		}
@@ -327,7 +332,6 @@ func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mar
 			return last, fmt.Errorf("replay stalled at %d of %d records", n, total)
 		}
 	}
-	p.recovered.Redispatched += redispatched
 	if total > 0 {
 		p.log.Info("recovered shard", "shard", shard, "from", first, "to", last, "records", total,
 			"redispatched", redispatched)

@@ -4,7 +4,10 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
 // shardState tracks, for one owned shard, which of its log records are
@@ -28,6 +31,21 @@ import (
 // writer died mid-commit), by the completer dispatching them.
 type shardState struct {
 	id int
+
+	// tailPos is the log sequence up to which the shard's tailer has
+	// delivered every record of the shard.
+	tailPos atomic.Uint64
+	// deadline is when ownership lapses without an extension, on the
+	// provider's monotonic clock in nanoseconds (0: never; see
+	// ownership.go).
+	deadline atomic.Int64
+	// serving: caught up and not being released (reads are answered);
+	// released: being released (nothing new is fetched).
+	serving, released atomic.Bool
+	// tail and consumes are the shard's tailer and entity-queue
+	// subscriptions; Provider.ownMu guards them.
+	tail     natsjs.ConsumeContext
+	consumes []natsjs.ConsumeContext
 
 	mu sync.Mutex
 	// pending are records the tailer delivered that are not settled yet.

@@ -13,51 +13,44 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
-// The tailer reads the headers of every record of the owned shards, in log
-// order, from where recovery stopped (an ordered consumer: it resumes by
-// itself after a reconnect or a server restart). Each record it delivers is
-// noted in its shard (shardState.delivered); one that no commit of this
-// process is writing is an orphan, for the completer. The global position of
-// the tailer bounds every shard's watermark.
-func (p *Provider) startTailer(ctx context.Context, from uint64) error {
-	p.tailPos.Store(from - 1)
-	if len(p.opts.OwnedShards) == 0 {
-		return nil
-	}
-	filters := make([]string, 0, len(p.opts.OwnedShards))
-	for _, shard := range p.opts.OwnedShards {
-		filters = append(filters, p.names.logShardFilter(shard))
-	}
+// Each owned shard's tailer reads the headers of every record of the shard,
+// in log order, from where the shard's recovery stopped (an ordered
+// consumer: it resumes by itself after a reconnect or a server restart).
+// Each record it delivers is noted in its shard (shardState.delivered); one
+// that no commit of this process is writing is an orphan, for the completer.
+// The tailer's position bounds the shard's watermark.
+func (p *Provider) startShardTailer(ctx context.Context, sh *shardState, from uint64) error {
+	sh.tailPos.Store(from - 1)
 	cons, err := p.js.OrderedConsumer(ctx, p.names.logStream(), natsjs.OrderedConsumerConfig{
-		FilterSubjects: filters,
+		FilterSubjects: []string{p.names.logShardFilter(sh.id)},
 		DeliverPolicy:  natsjs.DeliverByStartSequencePolicy,
 		OptStartSeq:    from,
 		HeadersOnly:    true,
 	})
 	if err != nil {
-		return fmt.Errorf("create log tailer: %w", err)
+		return fmt.Errorf("create log tailer of shard %d: %w", sh.id, err)
 	}
-	cc, err := cons.Consume(p.onTail, natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
-		if !p.closed.Load() {
-			p.log.Debug("log tailer", "err", err)
-		}
-	}))
+	cc, err := cons.Consume(func(m natsjs.Msg) { p.onTail(sh, m) },
+		natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
+			if !p.closed.Load() {
+				p.log.Debug("log tailer", "shard", sh.id, "err", err)
+			}
+		}))
 	if err != nil {
-		return fmt.Errorf("start log tailer: %w", err)
+		return fmt.Errorf("start log tailer of shard %d: %w", sh.id, err)
 	}
-	p.tail = cc
+	sh.tail = cc
 	return nil
 }
 
-// onTail notes one record delivered by the tailer.
-func (p *Provider) onTail(m natsjs.Msg) {
+// onTail notes one record of shard sh delivered by its tailer.
+func (p *Provider) onTail(sh *shardState, m natsjs.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return
 	}
 	seq := meta.Sequence.Stream
-	shard, mark, ok := p.names.parseLogSubject(m.Subject())
-	if sh := p.shards[shard]; ok && sh != nil {
+	if _, mark, ok := p.names.parseLogSubject(m.Subject()); ok {
 		writer := m.Headers().Get(writerHeader)
 		switch {
 		case mark:
@@ -78,7 +71,7 @@ func (p *Provider) onTail(m natsjs.Msg) {
 			}
 		}
 	}
-	p.tailPos.Store(seq)
+	sh.tailPos.Store(seq)
 }
 
 // Headers of the log's messages. Every record names its writer (one provider
@@ -149,11 +142,18 @@ func (p *Provider) markMsg(shard int, w, own uint64) *nats.Msg {
 	return m
 }
 
-// writeMarks advances every owned shard's watermark and writes those that
-// moved: to the log as dispatch marks (pipelined, one round trip for all),
-// and to the store as log watermarks (where recovery resumes applying).
-func (p *Provider) writeMarks(ctx context.Context) {
-	pos := p.tailPos.Load()
+// writeMarks advances the watermark of the given shards (default: every
+// owned shard) and writes those that moved: to the log as dispatch marks
+// (pipelined, one round trip for all), and to the store as log watermarks
+// (where recovery resumes applying). A shard whose deadline has passed is
+// skipped: it may have another owner.
+func (p *Provider) writeMarks(ctx context.Context, only ...*shardState) {
+	shards := only
+	if len(shards) == 0 {
+		for _, sh := range p.ownedStates() {
+			shards = append(shards, sh)
+		}
+	}
 	type write struct {
 		sh     *shardState
 		w, own uint64
@@ -161,8 +161,11 @@ func (p *Provider) writeMarks(ctx context.Context) {
 	}
 	var writes []write
 	local := map[string]uint64{}
-	for _, sh := range p.shards {
-		w, own := sh.advance(pos)
+	for _, sh := range shards {
+		if !p.valid(sh) {
+			continue
+		}
+		w, own := sh.advance(sh.tailPos.Load())
 		sh.mu.Lock()
 		published, publishedOwn, stored := sh.published, sh.publishedOwn, sh.stored
 		sh.mu.Unlock()
@@ -200,7 +203,7 @@ func (p *Provider) writeMarks(ctx context.Context) {
 		p.log.Warn("persist log watermarks", "err", err)
 		return
 	}
-	for _, sh := range p.shards {
+	for _, sh := range shards {
 		if w, ok := local[logWatermark(sh.id)]; ok {
 			sh.mu.Lock()
 			sh.stored = max(sh.stored, w)
@@ -230,7 +233,7 @@ func (p *Provider) markLoop() {
 // those records' messages again). ok is false for a shard this provider does
 // not own.
 func (p *Provider) DispatchMark(shard int) (w uint64, durable, ok bool) {
-	sh := p.shards[shard]
+	sh := p.shard(shard)
 	if sh == nil {
 		return 0, false, false
 	}
@@ -251,14 +254,8 @@ func (p *Provider) Settled() bool {
 	if repairs > 0 {
 		return false
 	}
-	pos := p.tailPos.Load()
-	for _, sh := range p.shards {
-		w, own := sh.advance(pos)
-		sh.mu.Lock()
-		ok := len(sh.pending) == 0 && len(sh.settled) == 0 && len(sh.inflight) == 0 &&
-			sh.published >= w && sh.publishedOwn >= own
-		sh.mu.Unlock()
-		if !ok {
+	for _, sh := range p.ownedStates() {
+		if !p.shardSettled(sh) {
 			return false
 		}
 	}
