@@ -342,9 +342,11 @@ func (c *cluster) startOrchestrator() {
 	}
 }
 
-// recoveredMessages reads the "recovered" line of an orchestrator's log:
-// the messages its recovery sent again.
+// recoveredMessages sums the "recovered" lines of an orchestrator's log
+// (one at start, or one per shard it took): the messages its recoveries
+// sent again.
 func recoveredMessages(lines []string) int {
+	total := 0
 	for _, l := range lines {
 		if !strings.Contains(l, "msg=recovered ") {
 			continue
@@ -352,11 +354,11 @@ func recoveredMessages(lines []string) int {
 		for _, f := range strings.Fields(l) {
 			if v, ok := strings.CutPrefix(f, "messages="); ok {
 				n, _ := strconv.Atoi(v)
-				return n
+				total += n
 			}
 		}
 	}
-	return 0
+	return total
 }
 
 func (c *cluster) startWorker() {

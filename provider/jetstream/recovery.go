@@ -248,6 +248,7 @@ func (p *Provider) recoverShard(ctx context.Context, shard int) (*shardState, ui
 	}
 	sh.mark = max(applied, mark, last)
 	sh.stored = applied
+	sh.lastRecord = last
 	if sh.mark > sh.published {
 		// Confirm what was dispatched again before anything else runs.
 		if _, err := p.js.PublishMsg(ctx, p.markMsg(shard, sh.mark, sh.mark)); err != nil {

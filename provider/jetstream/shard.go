@@ -65,6 +65,11 @@ type shardState struct {
 	stored    uint64
 	// publishedOwn is the highest own mark written.
 	publishedOwn uint64
+	// lastRecord is the highest log sequence of a record (not a dispatch
+	// mark) of the shard known here: a watermark that moved only over
+	// dispatch marks needs no new mark (else every mark would call for
+	// the next).
+	lastRecord uint64
 	// markSeq is the log sequence of the last dispatch mark this process
 	// read or wrote (0: none).
 	markSeq uint64
@@ -156,6 +161,7 @@ func (sh *shardState) pendingInfo(seq uint64) (pendingSeq, bool) {
 func (sh *shardState) delivered(seq uint64, subject, writer string, now time.Time) (orphan bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	sh.lastRecord = max(sh.lastRecord, seq)
 	if seq <= sh.mark {
 		return false
 	}
@@ -247,6 +253,13 @@ func (sh *shardState) advance(tailPos uint64) (mark, own uint64) {
 		}
 	}
 	return sh.mark, max(own, sh.mark)
+}
+
+// needsMark reports whether the watermark w and own mark own, as returned
+// by advance, cover records that no written dispatch mark covers yet. Lock
+// held.
+func (sh *shardState) needsMark(w, own uint64) bool {
+	return min(w, sh.lastRecord) > sh.published || min(own, sh.lastRecord) > sh.publishedOwn
 }
 
 // stripes serialize the log writes and store applies of each entity: a

@@ -167,12 +167,12 @@ func (p *Provider) writeMarks(ctx context.Context, only ...*shardState) {
 		}
 		w, own := sh.advance(sh.tailPos.Load())
 		sh.mu.Lock()
-		published, publishedOwn, stored := sh.published, sh.publishedOwn, sh.stored
+		needs, storeIt := sh.needsMark(w, own), min(w, sh.lastRecord) > sh.stored
 		sh.mu.Unlock()
-		if w > stored {
+		if storeIt {
 			local[logWatermark(sh.id)] = w
 		}
-		if w <= published && own <= publishedOwn {
+		if !needs {
 			continue
 		}
 		f, err := p.js.PublishMsgAsync(p.markMsg(sh.id, w, own))

@@ -146,6 +146,10 @@ const (
 type ListReply struct {
 	Instances  []InstanceStatus `json:"instances"`
 	NextCursor string           `json:"next_cursor"`
+	// UnreachableShards lists the shards whose orchestrator could not be
+	// reached (none owns it now, or it did not answer): their instances
+	// are missing from this page. Listing again later includes them.
+	UnreachableShards []int `json:"unreachable_shards,omitempty"`
 }
 
 // HistoryRequest asks for the decoded history of one execution of an

@@ -158,6 +158,13 @@ func (s *Server) listSharded(ctx context.Context, req api.ListRequest, limit int
 		q := req
 		q.Cursor, q.Limit = inner, limit-len(reply.Instances)
 		page, err := s.listShard(ctx, shard, q, budget, len(reply.Instances) == 0)
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Code == api.CodeUnavailable && ctx.Err() == nil {
+			// No owner now: list the others, and say which are missing.
+			reply.UnreachableShards = append(reply.UnreachableShards, shard)
+			shard, inner = shard+1, ""
+			continue
+		}
 		if err != nil {
 			return api.ListReply{}, err
 		}
@@ -207,8 +214,9 @@ func (s *Server) listShard(ctx context.Context, shard int, q api.ListRequest, bu
 // listOwned answers a list for one of this server's shards: its instances
 // when shard is its lowest, else nothing.
 func (s *Server) listOwned(ctx context.Context, shard int, q api.ListRequest, b listBudget) (shardListReply, error) {
-	out := shardListReply{ListReply: api.ListReply{Instances: []api.InstanceStatus{}}, Owned: s.owned}
-	if len(s.owned) == 0 || shard != s.owned[0] {
+	owned := s.ownedNow()
+	out := shardListReply{ListReply: api.ListReply{Instances: []api.InstanceStatus{}}, Owned: owned}
+	if len(owned) == 0 || shard != owned[0] {
 		return out, nil
 	}
 	page, err := s.listLocal(ctx, q, b)

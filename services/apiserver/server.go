@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"maps"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,9 +61,14 @@ type Options struct {
 	// DeadLetterMaxAge is how long dead letters are kept (default 7 days).
 	DeadLetterMaxAge time.Duration
 	// SubmitMaxDeliveries bounds the attempts at a submission that keeps
-	// failing for a transient reason before it is dead-lettered (default
+	// failing for an internal error before it is dead-lettered (default
 	// 20).
 	SubmitMaxDeliveries int
+	// SubmitUnavailableMaxAge is how long a submission whose shard has no
+	// reachable owner keeps waiting for one before it is dead-lettered
+	// (default 24 h): an owner that is down is waited for, however many
+	// times the submission comes back meanwhile.
+	SubmitUnavailableMaxAge time.Duration
 	// Shards is the number of shards instances hash to (the provider's);
 	// needed with Sharding.
 	Shards int
@@ -127,6 +133,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SubmitMaxDeliveries <= 0 {
 		o.SubmitMaxDeliveries = 20
 	}
+	if o.SubmitUnavailableMaxAge <= 0 {
+		o.SubmitUnavailableMaxAge = 24 * time.Hour
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -151,9 +160,8 @@ type Server struct {
 	p      provider.Provider
 	opts   Options
 	log    *slog.Logger
-	// sharding is opts.Sharding; owned lists its shards, in order.
+	// sharding is opts.Sharding.
 	sharding Sharding
-	owned    []int
 
 	// sem bounds concurrent handlers; waits bounds pending waits, and
 	// clientWaits counts them per client (see Options.MaxWaitsPerClient).
@@ -175,8 +183,9 @@ type Server struct {
 	started bool
 	stopped bool
 	sub     *nats.Subscription
-	// shardSubs serve the requests other servers forward to this one.
-	shardSubs []*nats.Subscription
+	// shardSubs serve the requests other servers forward to this one,
+	// by shard.
+	shardSubs map[int]*nats.Subscription
 	submit    jetstream.ConsumeContext
 	// submitCreated seeds the ids generated for submissions without one.
 	submitCreated time.Time
@@ -196,16 +205,10 @@ func New(nc *nats.Conn, client *runtime.Client, p provider.Provider, opts Option
 	if err != nil {
 		return nil, fmt.Errorf("apiserver: jetstream: %w", err)
 	}
-	var owned []int
-	for shard := range opts.Shards {
-		if opts.Sharding.OwnsShard(shard) {
-			owned = append(owned, shard)
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		nc: nc, js: js, client: client, p: p, opts: opts, log: opts.Logger,
-		sharding: opts.Sharding, owned: owned,
+		sharding: opts.Sharding, shardSubs: map[int]*nats.Subscription{},
 		sem: make(chan struct{}, opts.Concurrency), waits: make(chan struct{}, opts.MaxWaits), clientWaits: map[string]int{},
 		ctx: ctx, cancel: cancel,
 	}, nil
@@ -248,14 +251,16 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	// The owned shards first: once a client's request can arrive here, so
 	// can the forwarded requests it causes elsewhere.
+	shardSubs := map[int]*nats.Subscription{}
 	if _, isLocal := s.sharding.(allLocal); !isLocal {
-		for _, shard := range s.owned {
-			if _, err := subscribe(shardWildcardPrefix(s.opts.Prefix, shard)+"*", func(m *nats.Msg) { s.onRequest(m, true) }); err != nil {
+		for _, shard := range s.ownedNow() {
+			sub, err := subscribe(shardWildcardPrefix(s.opts.Prefix, shard)+"*", func(m *nats.Msg) { s.onRequest(m, true) })
+			if err != nil {
 				return fail(err)
 			}
+			shardSubs[shard] = sub
 		}
 	}
-	shardSubs := slices.Clone(subs)
 	sub, err := subscribe(api.SubjectWildcard(s.opts.Prefix), func(m *nats.Msg) { s.onRequest(m, false) })
 	if err != nil {
 		return fail(err)
@@ -278,10 +283,14 @@ func (s *Server) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
-	subs, submit := s.shardSubs, s.submit
+	var subs []*nats.Subscription
 	if s.sub != nil {
-		subs = append([]*nats.Subscription{s.sub}, subs...)
+		subs = append(subs, s.sub)
 	}
+	for _, shard := range slices.Sorted(maps.Keys(s.shardSubs)) {
+		subs = append(subs, s.shardSubs[shard])
+	}
+	submit := s.submit
 	s.mu.Unlock()
 	var errs []error
 	// Drain hands the already received requests to onRequest, then
@@ -601,3 +610,57 @@ func verbLabel(v api.Verb) string {
 
 // decode parses a request body with the API's rules (api.DecodeRequest).
 func decode(data []byte, v any) error { return api.DecodeRequest(data, v) }
+
+// ServeShard starts answering the requests other servers forward for shard.
+// Call it once the shard is served here (its store caught up); a shard
+// already served is left as it is.
+func (s *Server) ServeShard(shard int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopped || s.shardSubs[shard] != nil {
+		return nil
+	}
+	subject := shardWildcardPrefix(s.opts.Prefix, shard) + "*"
+	sub, err := s.nc.QueueSubscribe(subject, QueueGroup, func(m *nats.Msg) { s.onRequest(m, true) })
+	if err != nil {
+		return fmt.Errorf("apiserver: subscribe %s: %w", subject, err)
+	}
+	if err := sub.SetPendingLimits(64*1024, 512<<20); err != nil {
+		s.log.Warn("set pending limits", "subject", subject, "err", err)
+	}
+	s.shardSubs[shard] = sub
+	return nil
+}
+
+// UnserveShard stops answering the requests forwarded for shard: the ones
+// already received are answered, then the subscription ends. Call it before
+// the shard is released.
+func (s *Server) UnserveShard(shard int) {
+	s.mu.Lock()
+	sub := s.shardSubs[shard]
+	delete(s.shardSubs, shard)
+	s.mu.Unlock()
+	if sub == nil {
+		return
+	}
+	closed := sub.StatusChanged(nats.SubscriptionClosed)
+	if err := sub.Drain(); err != nil {
+		s.log.Warn("drain shard subscription", "shard", shard, "err", err)
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(forwardTimeout):
+	}
+}
+
+// ownedNow lists the shards this server's provider serves now, in order.
+func (s *Server) ownedNow() []int {
+	var owned []int
+	for shard := range s.opts.Shards {
+		if s.sharding.OwnsShard(shard) {
+			owned = append(owned, shard)
+		}
+	}
+	return owned
+}

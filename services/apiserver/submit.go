@@ -141,6 +141,14 @@ func (s *Server) handleSubmit(ctx context.Context, m jetstream.Msg) {
 			_ = m.Nak() // shutting down: another replica takes it now
 			return
 		}
+		if ae.Code == api.CodeUnavailable && time.Since(md.Timestamp) < s.opts.SubmitUnavailableMaxAge {
+			// Its shard has no owner now (a fail-over, a scale-down):
+			// wait for one, bounded by time, not by a delivery count.
+			delay := min(time.Second<<min(md.NumDelivered-1, 4), 10*time.Second)
+			s.log.Warn("submission waits for its shard's owner", "seq", md.Sequence.Stream, "attempt", md.NumDelivered, "delay", delay, "err", err)
+			_ = m.NakWithDelay(delay)
+			return
+		}
 		if int(md.NumDelivered) < s.opts.SubmitMaxDeliveries {
 			delay := min(time.Second<<min(md.NumDelivered-1, 5), 30*time.Second)
 			s.log.Warn("submission failed, retrying", "seq", md.Sequence.Stream, "attempt", md.NumDelivered, "delay", delay, "err", err)

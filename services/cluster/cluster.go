@@ -144,7 +144,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.HandOffTimeout = 10 * time.Second
 	}
 	if o.MemberID == "" {
-		o.MemberID = newMemberID()
+		o.MemberID = NewMemberID()
 	}
 	if err := validKey(o.MemberID); err != nil {
 		return o, fmt.Errorf("cluster: member id %q: %w", o.MemberID, err)
@@ -214,6 +214,9 @@ func Join(ctx context.Context, js jetstream.JetStream, target Shards, opts Optio
 	renewCtx, stopRenew := context.WithCancel(context.Background())
 	m.stopReconcile, m.stopRenew = stopReconcile, stopRenew
 	go m.renewLoop(renewCtx)
+	// Take the free shards assigned to this member before returning (those
+	// held by others come as they hand them over).
+	m.reconcile(ctx)
 	go m.run(reconcileCtx, w)
 	m.log.Info("joined", "members", len(m.liveMembers()))
 	return m, nil
@@ -329,7 +332,6 @@ func (m *Member) run(ctx context.Context, w jetstream.KeyWatcher) {
 		}
 	}()
 	defer watchWG.Wait()
-	m.reconcile(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -448,7 +450,7 @@ func (m *Member) validity() time.Duration { return m.opts.LeaseTTL - m.opts.Leas
 func (m *Member) reconcile(ctx context.Context) {
 	m.mu.Lock()
 	assign := Assign(m.opts.Shards, m.liveMembersLocked())
-	var lost, handOff, take []int
+	var lost, handOff, take, stale []int
 	for s, h := range m.held {
 		switch {
 		case h.lost || m.now() >= h.until:
@@ -458,15 +460,30 @@ func (m *Member) reconcile(ctx context.Context) {
 		}
 	}
 	for s, owner := range assign {
-		if owner != m.opts.MemberID || m.held[s] != nil {
+		if m.held[s] != nil {
 			continue
 		}
-		if l, ok := m.leases[s]; ok && l.owner != m.opts.MemberID {
-			continue // its holder hands it over, or its lease expires
+		l, leased := m.leases[s]
+		switch {
+		case leased && l.owner == m.opts.MemberID && owner != m.opts.MemberID:
+			// Held by this member's previous life (same id, restarted)
+			// and assigned elsewhere now: give it back at once.
+			stale = append(stale, s)
+		case owner != m.opts.MemberID:
+		case leased && l.owner != m.opts.MemberID:
+			// Its holder hands it over, or its lease expires.
+		default:
+			// Free, or held by this member's previous life: take it.
+			take = append(take, s)
 		}
-		take = append(take, s)
 	}
+	leases := maps.Clone(m.leases)
 	m.mu.Unlock()
+	for _, s := range stale {
+		if err := m.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(leases[s].rev)); err != nil && ctx.Err() == nil {
+			m.log.Warn("give back a lease of a previous life", "shard", s, "err", err)
+		}
+	}
 	changed := false
 	for _, s := range lost {
 		_ = m.release(ctx, s, true)
@@ -484,7 +501,11 @@ func (m *Member) reconcile(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if m.acquire(ctx, s) {
+		var prev uint64
+		if l, ok := leases[s]; ok && l.owner == m.opts.MemberID {
+			prev = l.rev
+		}
+		if m.acquire(ctx, s, prev) {
 			changed = true
 		}
 	}
@@ -494,11 +515,20 @@ func (m *Member) reconcile(ctx context.Context) {
 }
 
 // acquire takes shard's lease and then the shard; false when the lease is
-// held by someone else.
-func (m *Member) acquire(ctx context.Context, s int) bool {
+// held by someone else. prev, when not 0, is the revision of a lease this
+// member's id held in a previous life (a restart with the same id): it is
+// taken over by compare-and-set on that revision, without waiting for it to
+// expire.
+func (m *Member) acquire(ctx context.Context, s int, prev uint64) bool {
 	sent := m.now()
-	rev, err := m.kv.Create(ctx, shardKey(s), []byte(m.opts.MemberID))
-	if errors.Is(err, jetstream.ErrKeyExists) {
+	var rev uint64
+	var err error
+	if prev != 0 {
+		rev, err = m.kv.Update(ctx, shardKey(s), []byte(m.opts.MemberID), prev)
+	} else {
+		rev, err = m.kv.Create(ctx, shardKey(s), []byte(m.opts.MemberID))
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return false
 	}
 	if err != nil {
@@ -636,9 +666,11 @@ func validKey(id string) error {
 	return nil
 }
 
-// newMemberID is the host name (as a key token) and a random suffix: a
-// restarted process is a new member.
-func newMemberID() string {
+// NewMemberID returns a new member id: the host name (as a key token) and a
+// random suffix. A process that keeps its id across restarts (in its data
+// directory) takes its own leases back at once after a crash, instead of
+// waiting for them to expire.
+func NewMemberID() string {
 	host, _ := os.Hostname()
 	var b strings.Builder
 	for _, r := range host {

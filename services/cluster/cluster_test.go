@@ -172,7 +172,7 @@ func TestOneWinnerPerLease(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				if m.acquire(ctx, 0) {
+				if m.acquire(ctx, 0, 0) {
 					wins.Add(1)
 				}
 			}()

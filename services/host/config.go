@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/services/cluster"
 )
 
 // Role selects what a process runs.
@@ -76,14 +77,19 @@ type Config struct {
 	// Shards is the number of shards instances hash to; fixed for the life
 	// of a deployment (default 16).
 	Shards int
-	// OwnedShards lists the shards this orchestrator runs, e.g. "0-7" or
-	// "0,2,4". When empty they follow from Orchestrators and Ordinal: the
-	// shards s with s % Orchestrators == Ordinal (all of them for a single
-	// orchestrator).
+	// OwnedShards pins the shards this orchestrator runs, e.g. "0-7" or
+	// "0,2,4". When empty and Orchestrators is 0 (the default), the
+	// orchestrators on one NATS share the shards by leases (package
+	// services/cluster): automatic, live, and moved when an orchestrator
+	// stops or dies. With Orchestrators set they follow from it and
+	// Ordinal: the shards s with s % Orchestrators == Ordinal.
 	OwnedShards []int
-	// Orchestrators is the number of orchestrators sharing the shards
-	// (default 1), each with its own Ordinal.
+	// Orchestrators, when not 0, pins the orchestrators sharing the
+	// shards to that number, each with its own Ordinal (no leases).
 	Orchestrators int
+	// LeaseTTL is how long a shard lease outlives its last renewal
+	// (default cluster.DefaultLeaseTTL); the same on every orchestrator.
+	LeaseTTL time.Duration
 	// Ordinal is this orchestrator's index among Orchestrators, from 0
 	// (default 0). [OrdinalAuto] takes it from the host name's trailing
 	// "-K", as in a StatefulSet pod name (reprise-orchestrator-2 is 2).
@@ -179,8 +185,8 @@ func (c Config) withDefaults() Config {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
-	if c.Orchestrators == 0 {
-		c.Orchestrators = 1
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = cluster.DefaultLeaseTTL
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -241,9 +247,14 @@ func (c Config) validate(role Role) error {
 			errs = append(errs, fmt.Errorf("owned shard %d is outside 0..%d", s, c.Shards-1))
 		}
 	}
-	if c.Orchestrators < 1 || c.Orchestrators > c.Shards {
-		errs = append(errs, fmt.Errorf("orchestrators is %d, want 1 to the shard count %d (each orchestrator owns at least one shard)", c.Orchestrators, c.Shards))
-	} else if c.Ordinal != OrdinalAuto && (c.Ordinal < 0 || c.Ordinal >= c.Orchestrators) {
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("lease TTL is %s, want at least 1s", c.LeaseTTL))
+	}
+	if c.Orchestrators < 0 || c.Orchestrators > c.Shards {
+		errs = append(errs, fmt.Errorf("orchestrators is %d, want auto or 1 to the shard count %d (each orchestrator owns at least one shard)", c.Orchestrators, c.Shards))
+	} else if c.Ordinal != OrdinalAuto && c.Ordinal < 0 {
+		errs = append(errs, fmt.Errorf("ordinal is %d, want auto or a whole number from 0", c.Ordinal))
+	} else if c.Orchestrators > 0 && c.Ordinal != OrdinalAuto && c.Ordinal >= c.Orchestrators {
 		errs = append(errs, fmt.Errorf("ordinal is %d, want 0 to %d (orchestrators is %d)", c.Ordinal, c.Orchestrators-1, c.Orchestrators))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
@@ -325,6 +336,10 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
+// leased reports whether the orchestrator's shards are shared by leases
+// (nothing pins them).
+func (c Config) leased() bool { return len(c.OwnedShards) == 0 && c.Orchestrators == 0 }
+
 // OrdinalAuto is the [Config.Ordinal] that is read from the host name.
 const OrdinalAuto = -1
 
@@ -334,6 +349,9 @@ const OrdinalAuto = -1
 func (c Config) ownedShards(hostname func() (string, error)) ([]int, error) {
 	if len(c.OwnedShards) > 0 {
 		return c.OwnedShards, nil
+	}
+	if c.leased() {
+		return nil, nil
 	}
 	ordinal := c.Ordinal
 	if ordinal == OrdinalAuto {

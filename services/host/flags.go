@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/services/cluster"
 	"github.com/reprise/reprise/ui"
 )
 
@@ -96,7 +97,7 @@ func Settings() []Setting {
 			Usage: "number of shards instances hash to; fixed for the life of a deployment (same value on every process)",
 			set:   num(func(c *Config) *int { return &c.Shards })},
 		{Flag: "owned-shards", Env: "REPRISE_OWNED_SHARDS", Default: "all", Roles: "orchestrator",
-			Usage: "shards this orchestrator runs, e.g. 0-7 or 0,2,4; all (the default) means its -ordinal's share of them",
+			Usage: "pin the shards this orchestrator runs, e.g. 0-7 or 0,2,4; all (the default) means shards are shared automatically by leases (or by -orchestrators)",
 			set: func(c *Config, v string) error {
 				if v == "all" {
 					c.OwnedShards = nil
@@ -106,9 +107,23 @@ func Settings() []Setting {
 				c.OwnedShards = s
 				return err
 			}},
-		{Flag: "orchestrators", Env: "REPRISE_ORCHESTRATORS", Default: "1", Roles: "orchestrator",
-			Usage: "number of orchestrators sharing the shards; orchestrator K runs the shards s with s % orchestrators == K (unless -owned-shards is given)",
-			set:   num(func(c *Config) *int { return &c.Orchestrators })},
+		{Flag: "orchestrators", Env: "REPRISE_ORCHESTRATORS", Default: "auto", Roles: "orchestrator",
+			Usage: "auto (the default): the orchestrators on one NATS share the shards by leases, moving them when one starts, stops or dies; a number N pins orchestrator K to the shards s with s % N == K instead (with -ordinal)",
+			set: func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "auto" {
+					c.Orchestrators = 0
+					return nil
+				}
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil || n < 1 {
+					return fmt.Errorf("%q is not auto or a whole number from 1", v)
+				}
+				c.Orchestrators = n
+				return nil
+			}},
+		{Flag: "lease-ttl", Env: "REPRISE_LEASE_TTL", Default: cluster.DefaultLeaseTTL.String(), Roles: "orchestrator",
+			Usage: "how long a shard lease outlives its last renewal: a dead orchestrator's shards move after about this long (same value on every orchestrator)",
+			set:   dur(func(c *Config) *time.Duration { return &c.LeaseTTL })},
 		{Flag: "ordinal", Env: "REPRISE_ORDINAL", Default: "0", Roles: "orchestrator",
 			Usage: "this orchestrator's index K among -orchestrators, from 0; auto takes it from the host name's trailing -K (a StatefulSet pod name)",
 			set: func(c *Config, v string) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/apiserver"
+	"github.com/reprise/reprise/services/cluster"
 	"github.com/reprise/reprise/services/metrics"
 	"github.com/reprise/reprise/ui"
 )
@@ -51,6 +52,10 @@ type Node struct {
 	conn        atomic.Pointer[nats.Conn]
 	pebbleStore atomic.Pointer[pebble.Store]
 	prov        *jetstream.Provider
+	// member shares the shards by leases (nil when they are pinned);
+	// memberID is its id, kept in the data directory.
+	member   *cluster.Member
+	memberID string
 	worker      *runtime.Worker
 	notifier    *apiserver.Notifier
 	api         *apiserver.Server
@@ -222,7 +227,19 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 			return fmt.Errorf("open Pebble store in %s: %w", storeDir, err)
 		}
 		n.pebbleStore.Store(n.store)
-		n.log.Info("recovering", "shards", cfg.Shards, "owned", ownedString(n.owned))
+		if n.leased() {
+			if n.memberID, err = loadMemberID(cfg.DataDir); err != nil {
+				return err
+			}
+			// Refuse settings that differ from the cluster's before
+			// anything is created with them.
+			if err := cluster.CheckSettings(ctx, n.js, n.clusterOptions()); err != nil {
+				return err
+			}
+			n.owned = []int{} // until leases are taken, below
+		} else {
+			n.log.Info("recovering", "shards", cfg.Shards, "owned", ownedString(n.owned))
+		}
 	}
 	if cfg.beforeRecovery != nil {
 		cfg.beforeRecovery(n.HealthAddr())
@@ -244,8 +261,12 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	n.metrics.WatchQueueDepth(prov, queues)
 	if n.role == Orchestrator {
-		n.metrics.WatchShards(metrics.ShardOptions{Reader: prov, Shards: cfg.Shards, Owned: n.ownedList(),
-			Owner: n.ordinal(), Queues: topo.EntityQueues})
+		so := metrics.ShardOptions{Reader: prov, Shards: cfg.Shards, Owned: n.ownedList(),
+			Owner: n.ordinal(), Queues: topo.EntityQueues}
+		if n.leased() {
+			so.Owner, so.OwnedNow = 0, prov.OwnedShards
+		}
+		n.metrics.WatchShards(so)
 	}
 
 	// Every provider call of the runtime and the API is timed.
@@ -293,6 +314,12 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	if n.api != nil {
 		if err := n.api.Start(ctx); err != nil {
+			return err
+		}
+	}
+	if n.leased() {
+		// Last: a shard taken is served at once (worker, API).
+		if n.member, err = cluster.Join(ctx, n.js, leasedShards{n}, n.clusterOptions()); err != nil {
 			return err
 		}
 	}
@@ -401,6 +428,12 @@ func (n *Node) Stop(ctx context.Context) error {
 // release stops what was started, in reverse order.
 func (n *Node) release(ctx context.Context) error {
 	var errs []error
+	if n.member != nil {
+		// First: hand the shards over while turns can still finish.
+		if err := n.member.Leave(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if n.ui != nil {
 		// First: its pages and event streams use the API and NATS.
 		if err := n.ui.Stop(ctx); err != nil {
@@ -525,4 +558,67 @@ func newLogger(cfg Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// leased reports whether this node's shards are shared by leases.
+func (n *Node) leased() bool { return n.role == Orchestrator && n.cfg.leased() }
+
+// clusterOptions configure the node's membership.
+func (n *Node) clusterOptions() cluster.Options {
+	return cluster.Options{
+		MemberID: n.memberID,
+		Prefix:   n.cfg.Prefix,
+		Shards:   n.cfg.Shards,
+		Replicas: n.cfg.Replicas,
+		LeaseTTL: n.cfg.LeaseTTL,
+		// A graceful hand-off waits for the turns in progress.
+		HandOffTimeout: n.cfg.LockTimeout,
+		Settings:       map[string]string{"lock_timeout": n.cfg.LockTimeout.String()},
+		OnChange: func(owned []int) {
+			n.log.Info("shards", "owned", fmt.Sprint(owned))
+		},
+		Logger: n.log.With("component", "cluster"),
+	}
+}
+
+// leasedShards is what the node's membership acquires and releases: the
+// provider's shards and the API's answers for them.
+type leasedShards struct{ n *Node }
+
+func (l leasedShards) AcquireShard(ctx context.Context, shard int) error {
+	if err := l.n.prov.AcquireShard(ctx, shard); err != nil {
+		return err
+	}
+	if l.n.api != nil {
+		return l.n.api.ServeShard(shard)
+	}
+	return nil
+}
+
+func (l leasedShards) ReleaseShard(ctx context.Context, shard int, lost bool) error {
+	if l.n.api != nil {
+		l.n.api.UnserveShard(shard)
+	}
+	return l.n.prov.ReleaseShard(ctx, shard, lost)
+}
+
+func (l leasedShards) ExtendShard(shard int, d time.Duration) { l.n.prov.ExtendShard(shard, d) }
+
+// loadMemberID returns the member id kept in dir, creating it on the first
+// start: the same store restarted is the same member, and takes its leases
+// back without waiting for them to expire.
+func loadMemberID(dir string) (string, error) {
+	path := filepath.Join(dir, "member-id")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read member id: %w", err)
+	}
+	id := cluster.NewMemberID()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("write member id: %w", err)
+	}
+	return id, nil
 }

@@ -29,9 +29,12 @@ type ShardOptions struct {
 	// Shards is the deployment's shard count (reprise_shards).
 	Shards int
 	// Owned lists the shards this process runs, and Owner is its ordinal
-	// (the value of reprise_shard_owner).
+	// (the value of reprise_shard_owner; 0 when shards are leased).
 	Owned []int
 	Owner int
+	// OwnedNow, when set, is asked for the owned shards on every scrape
+	// instead of Owned (shards that move with their leases).
+	OwnedNow func() []int
 	// Queues are the entity-locked queues whose shards are read.
 	Queues []string
 }
@@ -103,7 +106,11 @@ func (c *shardCollector) Describe(ch chan<- *prometheus.Desc) {
 // if it was never read.
 func (c *shardCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.shards, prometheus.GaugeValue, float64(c.o.Shards))
-	for _, s := range c.owned {
+	owned := c.owned
+	if c.o.OwnedNow != nil {
+		owned = c.o.OwnedNow()
+	}
+	for _, s := range owned {
 		ch <- prometheus.MustNewConstMetric(c.owner, prometheus.GaugeValue, float64(c.o.Owner), strconv.Itoa(s))
 	}
 	if len(c.queues) == 0 {
@@ -114,7 +121,7 @@ func (c *shardCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, q := range c.queues {
-		for _, s := range c.owned {
+		for _, s := range owned {
 			k := shardKey{q, s}
 			pending, oldest, err := c.o.Reader.ShardBacklog(ctx, q, s)
 			if err == nil {
