@@ -56,11 +56,11 @@ type Node struct {
 	// memberID is its id, kept in the data directory.
 	member   *cluster.Member
 	memberID string
-	worker      *runtime.Worker
-	notifier    *apiserver.Notifier
-	api         *apiserver.Server
-	http        *httpServer
-	ui          *ui.Server
+	worker   *runtime.Worker
+	notifier *apiserver.Notifier
+	api      *apiserver.Server
+	http     *httpServer
+	ui       *ui.Server
 
 	ready    atomic.Bool
 	stopOnce sync.Once
