@@ -121,6 +121,9 @@ func (p *Provider) acquireLocked(ctx context.Context, shard int) error {
 		return fmt.Errorf("acquire shard %d: %w", shard, ErrNoStore)
 	}
 	if sh := p.shard(shard); sh != nil {
+		if sh.released.Load() {
+			return fmt.Errorf("%w: shard %d is being released", provider.ErrInvalidArgument, shard)
+		}
 		sh.deadline.Store(0)
 		return nil
 	}
@@ -184,16 +187,21 @@ func (p *Provider) ExtendShard(shard int, d time.Duration) {
 // not owned is ignored. lost says the shard's lease is already gone: nothing
 // is waited for or written, the deliveries are just returned.
 func (p *Provider) ReleaseShard(ctx context.Context, shard int, lost bool) error {
+	// ownMu is held for the changes of state only: shards are released
+	// in parallel, and acquired meanwhile.
 	p.ownMu.Lock()
-	defer p.ownMu.Unlock()
 	sh := p.shard(shard)
-	if sh == nil {
+	if sh == nil || sh.released.Load() {
+		p.ownMu.Unlock()
 		return nil
 	}
 	sh.released.Store(true)
 	sh.serving.Store(false)
-	stopConsumes(p, sh.consumes)
+	consumes := sh.consumes
 	sh.consumes = nil
+	p.ownMu.Unlock()
+
+	stopConsumes(p, consumes)
 	if !lost {
 		p.awaitShardIdle(ctx, shard)
 	}
@@ -202,6 +210,8 @@ func (p *Provider) ReleaseShard(ctx context.Context, shard int, lost bool) error
 	if !lost && p.valid(sh) {
 		err = p.settleShard(ctx, sh)
 	}
+	p.ownMu.Lock()
+	defer p.ownMu.Unlock()
 	p.stopShard(sh)
 	p.setShard(shard, nil)
 	p.dropRepairs(shard)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/provider"
@@ -283,7 +284,7 @@ func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mar
 	}()
 	total := int(cons.CachedInfo().NumPending)
 	var last uint64
-	first, redispatched, messages, records := uint64(0), 0, 0, 0
+	first, redispatched, messages, records, noPull := uint64(0), 0, 0, 0, 0
 	defer func() {
 		p.recMu.Lock()
 		p.recovered.Records += records
@@ -293,8 +294,18 @@ func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mar
 	}()
 	for n := 0; n < total; {
 		batch, err := cons.Fetch(min(total-n, 256), natsjs.FetchMaxWait(requestTimeout))
+		for try := 0; errors.Is(err, nats.ErrNoResponders) && try < 50; try++ {
+			// A consumer just created on a cluster may not serve pulls for
+			// a moment.
+			select {
+			case <-ctx.Done():
+				return last, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			batch, err = cons.Fetch(min(total-n, 256), natsjs.FetchMaxWait(requestTimeout))
+		}
 		if err != nil {
-			return last, err
+			return last, fmt.Errorf("read the log: %w", err)
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -326,8 +337,19 @@ func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mar
 				return last, errRecoveryFault
 			}
 		}
-		if err := batch.Error(); err != nil {
-			return last, err
+		if err := batch.Error(); err != nil && !(got == 0 && errors.Is(err, nats.ErrNoResponders)) {
+			return last, fmt.Errorf("read the log: %w", err)
+		}
+		if got == 0 && noPull < 50 {
+			// A consumer just created on a cluster may not serve pulls
+			// for a moment.
+			noPull++
+			select {
+			case <-ctx.Done():
+				return last, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
 		}
 		if got == 0 {
 			return last, fmt.Errorf("replay stalled at %d of %d records", n, total)

@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -101,6 +102,8 @@ type Member struct {
 	epoch  time.Time
 
 	wake chan struct{}
+	// leaving: Leave has begun; the membership is no longer renewed.
+	leaving atomic.Bool
 	// stopReconcile ends the watch and reconcile goroutines (reconciled
 	// closes then); stopRenew ends the renewals (renewed closes then).
 	stopReconcile, stopRenew context.CancelFunc
@@ -110,6 +113,9 @@ type Member struct {
 	members map[string]bool
 	leases  map[int]lease   // every shard's lease as last seen
 	held    map[int]*holder // this member's leases
+	// inherited are the leases held under this member's id when it
+	// joined (a previous life of the same process): revision by shard.
+	inherited map[int]uint64
 }
 
 type lease struct {
@@ -119,7 +125,11 @@ type lease struct {
 
 // holder is one lease this member holds.
 type holder struct {
-	rev uint64
+	// op serializes the lease's writes: a renewal in flight and the
+	// deletion that ends the lease (done is then set, under mu).
+	op   sync.Mutex
+	done bool
+	rev  uint64
 	// until is the local deadline (time since epoch).
 	until time.Duration
 	// serving: acquired by the target.
@@ -210,6 +220,12 @@ func Join(ctx context.Context, js jetstream.JetStream, target Shards, opts Optio
 		}
 		m.note(e)
 	}
+	m.inherited = map[int]uint64{}
+	for s, l := range m.leases {
+		if l.owner == opts.MemberID {
+			m.inherited[s] = l.rev
+		}
+	}
 	reconcileCtx, stopReconcile := context.WithCancel(context.Background())
 	renewCtx, stopRenew := context.WithCancel(context.Background())
 	m.stopReconcile, m.stopRenew = stopReconcile, stopRenew
@@ -266,6 +282,7 @@ func (m *Member) Members() []string {
 // Leave hands every shard over (graceful: its next owner does not wait for
 // the lease to expire) and leaves the membership. ctx bounds the hand-offs.
 func (m *Member) Leave(ctx context.Context) error {
+	m.leaving.Store(true) // renewals keep the leases, not the membership
 	m.stopReconcile()
 	<-m.reconciled
 	defer func() {
@@ -279,11 +296,7 @@ func (m *Member) Leave(ctx context.Context) error {
 	m.mu.Lock()
 	shards := slices.Sorted(maps.Keys(m.held))
 	m.mu.Unlock()
-	for _, s := range shards {
-		if err := m.release(ctx, s, false); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	errs = append(errs, m.releaseAll(ctx, shards))
 	m.log.Info("left", "released", len(shards))
 	return errors.Join(errs...)
 }
@@ -397,8 +410,10 @@ func (m *Member) now() time.Duration { return time.Since(m.epoch) }
 // renew refreshes the membership key and every held lease; true when one
 // was lost.
 func (m *Member) renew(ctx context.Context) (lostAny bool) {
-	if _, err := m.kv.Put(ctx, memberKey(m.opts.MemberID), []byte(m.opts.MemberID)); err != nil {
-		m.log.Warn("renew membership", "err", err)
+	if !m.leaving.Load() {
+		if _, err := m.kv.Put(ctx, memberKey(m.opts.MemberID), []byte(m.opts.MemberID)); err != nil {
+			m.log.Warn("renew membership", "err", err)
+		}
 	}
 	m.mu.Lock()
 	shards := slices.Sorted(maps.Keys(m.held))
@@ -406,12 +421,18 @@ func (m *Member) renew(ctx context.Context) (lostAny bool) {
 	for _, s := range shards {
 		m.mu.Lock()
 		h := m.held[s]
-		if h == nil || h.lost {
-			m.mu.Unlock()
+		m.mu.Unlock()
+		if h == nil {
 			continue
 		}
-		rev := h.rev
+		h.op.Lock()
+		m.mu.Lock()
+		skip, rev := h.lost || h.done, h.rev
 		m.mu.Unlock()
+		if skip {
+			h.op.Unlock()
+			continue
+		}
 		sent := m.now()
 		rctx, cancel := context.WithTimeout(ctx, m.opts.LeaseTTL/3)
 		next, err := m.kv.Update(rctx, shardKey(s), []byte(m.opts.MemberID), rev)
@@ -437,6 +458,7 @@ func (m *Member) renew(ctx context.Context) (lostAny bool) {
 			}
 		}
 		m.mu.Unlock()
+		h.op.Unlock()
 	}
 	return lostAny
 }
@@ -463,48 +485,50 @@ func (m *Member) reconcile(ctx context.Context) {
 		if m.held[s] != nil {
 			continue
 		}
-		l, leased := m.leases[s]
+		_, inherited := m.inherited[s]
+		_, leased := m.leases[s]
 		switch {
-		case leased && l.owner == m.opts.MemberID && owner != m.opts.MemberID:
+		case inherited && owner != m.opts.MemberID:
 			// Held by this member's previous life (same id, restarted)
 			// and assigned elsewhere now: give it back at once.
 			stale = append(stale, s)
 		case owner != m.opts.MemberID:
-		case leased && l.owner != m.opts.MemberID:
+		case leased && !inherited:
 			// Its holder hands it over, or its lease expires.
 		default:
 			// Free, or held by this member's previous life: take it.
 			take = append(take, s)
 		}
 	}
-	leases := maps.Clone(m.leases)
+	inherited := maps.Clone(m.inherited)
 	m.mu.Unlock()
-	for _, s := range stale {
-		if err := m.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(leases[s].rev)); err != nil && ctx.Err() == nil {
-			m.log.Warn("give back a lease of a previous life", "shard", s, "err", err)
-		}
-	}
 	changed := false
+	// Releases first: others wait for them.
 	for _, s := range lost {
 		_ = m.release(ctx, s, true)
 		changed = true
 	}
-	for _, s := range handOff {
-		if ctx.Err() != nil {
-			return
-		}
-		_ = m.release(ctx, s, false)
+	if len(handOff) > 0 {
+		_ = m.releaseAll(ctx, handOff)
 		changed = true
+	}
+	for _, s := range stale {
+		if err := m.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(inherited[s])); err != nil && ctx.Err() == nil {
+			m.log.Warn("give back a lease of a previous life", "shard", s, "err", err)
+		}
+		m.mu.Lock()
+		delete(m.inherited, s)
+		m.mu.Unlock()
 	}
 	slices.Sort(take)
 	for _, s := range take {
 		if ctx.Err() != nil {
 			return
 		}
-		var prev uint64
-		if l, ok := leases[s]; ok && l.owner == m.opts.MemberID {
-			prev = l.rev
-		}
+		prev := inherited[s]
+		m.mu.Lock()
+		delete(m.inherited, s)
+		m.mu.Unlock()
 		if m.acquire(ctx, s, prev) {
 			changed = true
 		}
@@ -542,9 +566,22 @@ func (m *Member) acquire(ctx context.Context, s int, prev uint64) bool {
 	m.held[s] = h
 	m.mu.Unlock()
 	start := m.now()
-	if err := m.target.AcquireShard(ctx, s); err != nil {
-		m.log.Error("acquire shard; giving its lease back", "shard", s, "err", err)
-		_ = m.release(context.WithoutCancel(ctx), s, true)
+	// A catch-up can fail for a moment (a stream leader moving): the lease
+	// is this member's, so try again before giving it back.
+	var err2 error
+	for attempt := range acquireAttempts {
+		if err2 = m.target.AcquireShard(ctx, s); err2 == nil || ctx.Err() != nil {
+			break
+		}
+		m.log.Warn("acquire shard", "shard", s, "attempt", attempt+1, "err", err2)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond << attempt):
+		}
+	}
+	if err2 != nil {
+		m.log.Error("acquire shard failed; giving its lease back", "shard", s, "err", err2)
+		_ = m.giveBack(context.WithoutCancel(ctx), s)
 		return false
 	}
 	m.mu.Lock()
@@ -554,6 +591,29 @@ func (m *Member) acquire(ctx context.Context, s int, prev uint64) bool {
 	m.target.ExtendShard(s, until-m.now())
 	m.log.Info("shard acquired", "shard", s, "catch_up", (m.now() - start).Round(time.Millisecond))
 	return true
+}
+
+// acquireAttempts bounds the tries at catching up a shard whose lease this
+// member holds.
+const acquireAttempts = 4
+
+// giveBack stops a shard that was never served and deletes its lease, so
+// that it can be taken again at once.
+func (m *Member) giveBack(ctx context.Context, s int) error {
+	m.mu.Lock()
+	h := m.held[s]
+	delete(m.held, s)
+	m.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, m.opts.HandOffTimeout)
+	defer cancel()
+	err := m.target.ReleaseShard(hctx, s, true)
+	if derr := m.endLease(hctx, s, h); derr != nil {
+		m.log.Warn("give back lease", "shard", s, "err", derr)
+	}
+	return err
 }
 
 // release hands shard over (lost: its lease is gone, just stop) and deletes
@@ -567,23 +627,53 @@ func (m *Member) release(ctx context.Context, s int, lost bool) error {
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opts.HandOffTimeout)
 	defer cancel()
+	if !lost {
+		m.log.Info("handing shard over", "shard", s)
+	}
 	err := m.target.ReleaseShard(hctx, s, lost)
 	if err != nil {
 		m.log.Warn("release shard", "shard", s, "err", err)
 	}
-	m.mu.Lock()
-	rev := h.rev
-	delete(m.held, s)
-	m.mu.Unlock()
 	if !lost {
-		if derr := m.kv.Delete(hctx, shardKey(s), jetstream.LastRevision(rev)); derr != nil {
+		if derr := m.endLease(hctx, s, h); derr != nil {
 			m.log.Warn("release lease", "shard", s, "err", derr)
 		}
 		m.log.Info("shard handed over", "shard", s)
 	} else {
+		m.mu.Lock()
+		h.done = true
+		m.mu.Unlock()
 		m.log.Warn("shard dropped: lease lost", "shard", s)
 	}
+	m.mu.Lock()
+	if m.held[s] == h {
+		delete(m.held, s)
+	}
+	m.mu.Unlock()
 	return err
+}
+
+// releaseAll hands shards over in parallel.
+func (m *Member) releaseAll(ctx context.Context, shards []int) error {
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for i, s := range shards {
+		wg.Go(func() { errs[i] = m.release(ctx, s, false) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// endLease deletes h's lease at its current revision, after any renewal in
+// flight, and stops its renewals.
+func (m *Member) endLease(ctx context.Context, s int, h *holder) error {
+	h.op.Lock()
+	defer h.op.Unlock()
+	m.mu.Lock()
+	h.done = true
+	rev := h.rev
+	m.mu.Unlock()
+	return m.kv.Delete(ctx, shardKey(s), jetstream.LastRevision(rev))
 }
 
 // CheckSettings compares opts' settings with the cluster's, writing them if

@@ -39,6 +39,18 @@ type Options struct {
 	SyncAlways bool
 	// Logging writes the server's log to stderr.
 	Logging bool
+	// ClusterName, ClusterHost, ClusterPort and Routes make the server one
+	// node of a cluster run as separate processes (each lists every node's
+	// route URL, nats-route://host:port). StartCluster sets them itself.
+	ClusterName string
+	ClusterHost string
+	ClusterPort int
+	Routes      []string
+	// PingInterval and MaxPingsOut bound how long the server keeps a client
+	// that stopped answering (a paused process) before closing its
+	// connection and its subscriptions (server defaults: 2 min, 2).
+	PingInterval time.Duration
+	MaxPingsOut  int
 
 	cluster *server.ClusterOpts
 	routes  []*url.URL
@@ -60,6 +72,20 @@ func Start(opts Options) (*Server, error) {
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
 	}
+	if opts.ClusterName != "" && opts.cluster == nil {
+		host := opts.ClusterHost
+		if host == "" {
+			host = opts.Host
+		}
+		opts.cluster = &server.ClusterOpts{Name: opts.ClusterName, Host: host, Port: opts.ClusterPort}
+		for _, r := range opts.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("natsembed: route %q: %w", r, err)
+			}
+			opts.routes = append(opts.routes, u)
+		}
+	}
 	s := &Server{opts: opts}
 	if err := s.start(); err != nil {
 		return nil, err
@@ -69,16 +95,18 @@ func Start(opts Options) (*Server, error) {
 
 func (s *Server) serverOptions() *server.Options {
 	o := &server.Options{
-		ServerName: s.opts.ServerName,
-		Host:       s.opts.Host,
-		Port:       s.opts.Port,
-		JetStream:  true,
-		StoreDir:   s.opts.StoreDir,
-		SyncAlways: s.opts.SyncAlways,
-		NoSigs:     true,
-		NoLog:      !s.opts.Logging,
-		MaxPayload: 8 << 20,
-		Routes:     s.opts.routes,
+		ServerName:   s.opts.ServerName,
+		Host:         s.opts.Host,
+		Port:         s.opts.Port,
+		JetStream:    true,
+		StoreDir:     s.opts.StoreDir,
+		SyncAlways:   s.opts.SyncAlways,
+		NoSigs:       true,
+		NoLog:        !s.opts.Logging,
+		MaxPayload:   8 << 20,
+		Routes:       s.opts.routes,
+		PingInterval: s.opts.PingInterval,
+		MaxPingsOut:  s.opts.MaxPingsOut,
 	}
 	if s.opts.Port == 0 {
 		o.Port = server.RANDOM_PORT

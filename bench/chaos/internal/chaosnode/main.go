@@ -22,7 +22,9 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/reprise/reprise/bench/chaos/internal/workload"
 	"github.com/reprise/reprise/provider/jetstream/natsembed"
@@ -74,6 +76,11 @@ func runNATS(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:4222", "client address")
 	storeDir := fs.String("store-dir", "", "JetStream store directory (required)")
+	name := fs.String("name", "", "server name (required in a cluster)")
+	clusterName := fs.String("cluster", "", "cluster name: run as one node of a cluster")
+	clusterListen := fs.String("cluster-listen", "", "route address of this node (host:port)")
+	routes := fs.String("routes", "", "every node's route URL, comma-separated (nats-route://host:port)")
+	ping := fs.Duration("ping-interval", 0, "how often the server pings clients (0: the server's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -90,10 +97,35 @@ func runNATS(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: *storeDir, Host: h, Port: port})
+	opts := natsembed.Options{StoreDir: *storeDir, Host: h, Port: port, ServerName: *name, PingInterval: *ping, MaxPingsOut: 2}
+	if *clusterName != "" {
+		ch, cp, err := net.SplitHostPort(*clusterListen)
+		if err != nil {
+			log.Error("bad -cluster-listen", "err", err)
+			return 2
+		}
+		opts.ClusterName, opts.ClusterHost = *clusterName, ch
+		if opts.ClusterPort, err = strconv.Atoi(cp); err != nil {
+			log.Error("bad -cluster-listen port", "err", err)
+			return 2
+		}
+		opts.Routes = strings.Split(*routes, ",")
+	}
+	srv, err := natsembed.Start(opts)
 	if err != nil {
 		log.Error("start NATS", "err", err)
 		return 1
+	}
+	if *clusterName != "" {
+		// Ready once this node follows a JetStream meta leader.
+		for deadline := time.Now().Add(time.Minute); !srv.NATS().JetStreamIsCurrent(); {
+			if time.Now().After(deadline) {
+				log.Error("no JetStream meta leader within a minute")
+				srv.Shutdown()
+				return 1
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	log.Info("ready", "url", srv.ClientURL())
 	<-ctx.Done()
