@@ -58,7 +58,11 @@ type Shards interface {
 
 // Defaults of [Options].
 const (
-	DefaultLeaseTTL = 6 * time.Second
+	// DefaultLeaseTTL outlasts a JetStream stream leader election (4 to 9
+	// s in nats-server 2.15) with the renewals made before it, so that the
+	// loss of one NATS server moves no shard; a dead orchestrator's shards
+	// move after about this long.
+	DefaultLeaseTTL = 12 * time.Second
 )
 
 // ErrSettingsMismatch reports a process started with settings that differ
@@ -301,11 +305,11 @@ func (m *Member) Leave(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// renewLoop renews the membership and the leases every sixth of the TTL
+// renewLoop renews the membership and the leases every eighth of the TTL
 // until ctx ends.
 func (m *Member) renewLoop(ctx context.Context) {
 	defer close(m.renewed)
-	tick := time.NewTicker(m.opts.LeaseTTL / 6)
+	tick := time.NewTicker(m.opts.LeaseTTL / 8)
 	defer tick.Stop()
 	for {
 		select {
@@ -410,57 +414,75 @@ func (m *Member) now() time.Duration { return time.Since(m.epoch) }
 // renew refreshes the membership key and every held lease; true when one
 // was lost.
 func (m *Member) renew(ctx context.Context) (lostAny bool) {
-	if !m.leaving.Load() {
-		if _, err := m.kv.Put(ctx, memberKey(m.opts.MemberID), []byte(m.opts.MemberID)); err != nil {
-			m.log.Warn("renew membership", "err", err)
-		}
-	}
 	m.mu.Lock()
 	shards := slices.Sorted(maps.Keys(m.held))
 	m.mu.Unlock()
-	for _, s := range shards {
-		m.mu.Lock()
-		h := m.held[s]
-		m.mu.Unlock()
-		if h == nil {
-			continue
-		}
-		h.op.Lock()
-		m.mu.Lock()
-		skip, rev := h.lost || h.done, h.rev
-		m.mu.Unlock()
-		if skip {
-			h.op.Unlock()
-			continue
-		}
-		sent := m.now()
-		rctx, cancel := context.WithTimeout(ctx, m.opts.LeaseTTL/3)
-		next, err := m.kv.Update(rctx, shardKey(s), []byte(m.opts.MemberID), rev)
-		cancel()
-		m.mu.Lock()
-		switch {
-		case err == nil:
-			h.rev, h.until = next, sent+m.validity()
-			if h.serving {
-				m.target.ExtendShard(s, h.until-m.now())
+	// In parallel: during a stream leader election every renewal waits for
+	// its timeout, and one shard's must not delay another's.
+	var lost atomic.Bool
+	var wg sync.WaitGroup
+	if !m.leaving.Load() {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, min(m.opts.LeaseTTL/3, 2*time.Second))
+			defer cancel()
+			if _, err := m.kv.Put(pctx, memberKey(m.opts.MemberID), []byte(m.opts.MemberID)); err != nil && ctx.Err() == nil {
+				m.log.Warn("renew membership", "err", err)
 			}
-		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound),
-			errors.Is(err, jetstream.ErrKeyDeleted):
-			m.log.Warn("lease lost", "shard", s, "err", err)
-			h.lost, lostAny = true, true
-		default:
-			if ctx.Err() == nil {
-				m.log.Warn("renew lease", "shard", s, "err", err)
-			}
-			if m.now() >= h.until {
-				m.log.Warn("lease expired locally", "shard", s)
-				h.lost, lostAny = true, true
-			}
-		}
-		m.mu.Unlock()
-		h.op.Unlock()
+		})
 	}
-	return lostAny
+	for _, s := range shards {
+		wg.Go(func() {
+			if m.renewLease(ctx, s) {
+				lost.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	return lost.Load()
+}
+
+// renewLease renews one held lease; true when it was lost.
+func (m *Member) renewLease(ctx context.Context, s int) (lost bool) {
+	m.mu.Lock()
+	h := m.held[s]
+	m.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	h.op.Lock()
+	defer h.op.Unlock()
+	m.mu.Lock()
+	skip, rev := h.lost || h.done, h.rev
+	m.mu.Unlock()
+	if skip {
+		return false
+	}
+	sent := m.now()
+	rctx, cancel := context.WithTimeout(ctx, min(m.opts.LeaseTTL/3, 2*time.Second))
+	next, err := m.kv.Update(rctx, shardKey(s), []byte(m.opts.MemberID), rev)
+	cancel()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err == nil:
+		h.rev, h.until = next, sent+m.validity()
+		if h.serving {
+			m.target.ExtendShard(s, h.until-m.now())
+		}
+	case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound),
+		errors.Is(err, jetstream.ErrKeyDeleted):
+		m.log.Warn("lease lost", "shard", s, "err", err)
+		h.lost, lost = true, true
+	default:
+		if ctx.Err() == nil {
+			m.log.Warn("renew lease", "shard", s, "err", err)
+		}
+		if m.now() >= h.until {
+			m.log.Warn("lease expired locally", "shard", s)
+			h.lost, lost = true, true
+		}
+	}
+	return lost
 }
 
 // validity is how long after a renewal's request the lease is surely still
