@@ -151,6 +151,10 @@ type Config struct {
 	// NATS max payload.
 	maxReplyBytes int
 
+	// submitMaxDeliveries, when set (by tests), bounds the deliveries of a
+	// submission failing with an internal error (apiserver's default
+	// otherwise).
+	submitMaxDeliveries int
 	// beforeRecovery, when set (by tests), is called with the health
 	// address once /healthz and /readyz are served and before the provider
 	// recovers its shards; the start waits for it to return.

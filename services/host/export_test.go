@@ -9,5 +9,9 @@ func SetBeforeRecovery(c *Config, f func(healthAddr string)) { c.beforeRecovery 
 // a test pages with a few payloads instead of dozens of megabytes.
 func SetMaxReplyBytes(c *Config, n int) { c.maxReplyBytes = n }
 
+// SetSubmitMaxDeliveries lowers the deliveries after which a submission
+// failing with an internal error is dead-lettered.
+func SetSubmitMaxDeliveries(c *Config, n int) { c.submitMaxDeliveries = n }
+
 // NextCommand is the command the ready message suggests.
 func NextCommand(n *Node, names []string) string { return nextCommand(n, names) }

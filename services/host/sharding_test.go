@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/services/api"
@@ -259,4 +260,126 @@ func TestTwoOrchestratorsShareShards(t *testing.T) {
 	if seen := listAll(`"name":"twice",`, 4); len(seen) != len(ids)-purged {
 		t.Errorf("after %d purges, list has %d of %d instances", purged, len(seen), len(ids))
 	}
+}
+
+// TestShardWithoutOwner runs one orchestrator pinned to half the shards, as
+// if the other half's owner were down: list answers with what it can reach
+// and names the other shards; fire-and-forget starts of ids in them wait,
+// past the delivery count that used to dead-letter them, and are started
+// once an owner comes.
+func TestShardWithoutOwner(t *testing.T) {
+	reg := testOrchestrations(t)
+	pin := func(shards []int) func(*host.Config) {
+		return func(c *host.Config) {
+			c.OwnedShards = shards
+			c.Activities = host.ActivitiesOn
+			host.SetSubmitMaxDeliveries(c, 2)
+		}
+	}
+	low, high := []int{0, 1, 2, 3, 4, 5, 6, 7}, []int{8, 9, 10, 11, 12, 13, 14, 15}
+	a, nc := startNode(t, reg, pin(low))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	shardOf := a.Provider().(interface{ ShardOf(string) int }).ShardOf
+
+	var orphans, owned []string
+	for i := 0; len(orphans) < 4 || len(owned) < 2; i++ {
+		id := fmt.Sprintf("o-%d", i)
+		if shardOf(id) >= 8 {
+			orphans = append(orphans, id)
+		} else {
+			owned = append(owned, id)
+		}
+	}
+	for _, id := range owned[:2] {
+		ok(t, nc, api.VerbStart, `{"name":"twice","id":`+quote(id)+`,"input":1}`, nil)
+		waitTerminal(t, nc, id)
+	}
+	var page api.ListReply
+	ok(t, nc, api.VerbList, `{"limit":100}`, &page)
+	if len(page.Instances) != 2 || fmt.Sprint(page.UnreachableShards) != fmt.Sprint(high) {
+		t.Fatalf("list without an owner for shards 8-15: %d instances, unreachable %v; want 2 and %v",
+			len(page.Instances), page.UnreachableShards, high)
+	}
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range orphans[:4] {
+		if _, err := js.Publish(ctx, api.SubmitSubject(api.DefaultPrefix), []byte(`{"name":"twice","id":`+quote(id)+`,"input":2}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each submission is tried at least 3 times (12 deliveries), past the
+	// 2 after which an internal error is dead-lettered.
+	cons, err := js.Consumer(ctx, api.SubmitStream(api.DefaultPrefix), api.DefaultPrefix+"_submit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Delivered.Consumer >= 12 {
+			t.Logf("4 submissions without an owner: %d deliveries, none dead-lettered", info.Delivered.Consumer)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("submissions delivered %d times in all, want 12", info.Delivered.Consumer)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if dl, err := js.Stream(ctx, api.DeadLetterStream(api.DefaultPrefix)); err != nil {
+		t.Fatal(err)
+	} else if info, err := dl.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("dead letters: %+v, %v; want none", info.State, err)
+	}
+
+	// The owner comes: every waiting submission starts.
+	cfgB := host.Config{
+		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "127.0.0.1:0", DrainTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	pin(high)(&cfgB)
+	b, err := host.Start(ctx, host.Orchestrator, cfgB, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	for _, id := range orphans[:4] {
+		if st := waitTerminal(t, nc, id); st.Status != api.StatusCompleted {
+			t.Fatalf("%s: %s %s", id, st.Status, st.Error)
+		}
+	}
+	page = api.ListReply{}
+	ok(t, nc, api.VerbList, `{"limit":100}`, &page)
+	if len(page.Instances) != 6 || len(page.UnreachableShards) != 0 {
+		t.Fatalf("list with both owners: %d instances, unreachable %v; want 6, none", len(page.Instances), page.UnreachableShards)
+	}
+}
+
+// TestSettingsMustMatch: an orchestrator started on the cluster of another
+// with a different shard count or lock timeout is refused, naming them.
+func TestSettingsMustMatch(t *testing.T) {
+	reg := testOrchestrations(t)
+	a, _ := startNode(t, reg, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := host.Config{
+		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", Shards: 8, LockTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	_, err := host.Start(ctx, host.Orchestrator, cfg, reg)
+	if err == nil {
+		t.Fatal("an orchestrator with 8 shards joined a 16-shard cluster")
+	}
+	for _, want := range []string{"shards is 16 in the cluster, 8 here", "lock_timeout is 30s in the cluster, 5s here"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	t.Logf("refused: %v", err)
 }
