@@ -10,7 +10,7 @@ PROMETHEUS_VERSION := v0.316.0
 PROMTOOL      := $(BIN)/promtool-$(PROMETHEUS_VERSION)
 TEST_FLAGS    ?= -race -count=1 -timeout 14m
 
-.PHONY: all build test test-go test-rules lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage exactly-once
+.PHONY: all build test test-go test-rules lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage exactly-once cluster cluster-chaos
 
 all: build test
 
@@ -92,6 +92,16 @@ chaos:
 exactly-once:
 	REPRISE_EO_INSTANCES=1000 $(GO) test ./runtime/runtimetest -race -count=1 -v -timeout 20m \
 		-run '^(TestRebuiltStoreResendsNothing|TestKillAfterCompletionReRunsNothing|TestFailedDispatchCompletesInBackground|TestRecordsOfAnotherOwnerAreApplied|TestCommitTooLargeFailsTheInstance)$$'
+
+## cluster: a local multi-process cluster: 3 NATS servers (one cluster, R3), 3 orchestrators, 2 workers, running the
+## bench workloads; prints the URL, logs and metrics endpoints; Ctrl-C stops it (data in .cluster/).
+cluster:
+	$(GO) run ./bench/cluster
+
+## cluster-chaos: the whole fail-over suite on real processes (3-node NATS cluster, R3): SIGKILL, rolling restart,
+## SIGSTOP past the lease, 3->5->3, a NATS node killed, with the default 12 s leases. CI runs the short variant.
+cluster-chaos:
+	$(GO) test ./bench/chaos -run '^TestFailover$$' -count=1 -v -timeout 30m -args -failover.long
 
 # Fuzz targets as <package>:<target>.
 FUZZ_TARGETS := \

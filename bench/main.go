@@ -8,6 +8,7 @@
 //	go run ./bench -workload all -n 5000 -c 100
 //	go run ./bench -workload hello -rate 1500 -duration 10s
 //	go run ./bench serve -nats-url nats://...  # an orchestrator with the bench workloads
+//	go run ./bench serve nats -listen ...      # a NATS server node (see bench/cluster)
 //
 // See bench/README.md for the flags, the workloads and measured figures.
 package main
@@ -27,12 +28,20 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reprise/reprise/provider/jetstream/natsembed"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == "serve" && os.Args[2] == "nats" {
+		// A NATS server node (make cluster runs three).
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := natsembed.RunNode(ctx, "bench serve nats", os.Args[3:], os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		// An orchestrator (or, with "serve worker", a worker) running the
 		// bench workloads, for -remote runs.
