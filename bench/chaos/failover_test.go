@@ -37,12 +37,12 @@ const (
 // fleet is a 3-node NATS cluster (R3 streams) with orchestrators and
 // workers as separate processes.
 type fleet struct {
-	t       *testing.T
-	bin     string
+	t        *testing.T
+	bin      string
 	dir      string
 	leaseTTL time.Duration
 	env      []string
-	execLog string
+	execLog  string
 
 	natsAddrs, routeAddrs []string
 	nats                  []*process
