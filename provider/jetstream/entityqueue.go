@@ -9,7 +9,8 @@ import (
 )
 
 // entityQueue is the in-memory side of one entity-locked queue: the
-// deliveries pulled from its owned shards' consumers, grouped by entity, and
+// deliveries pulled from its owned shards' consumers (whose subscriptions
+// the shards hold, see shardState.consumes), grouped by entity, and
 // the entities ready to be fetched. A delivery stays un-acked on the server
 // until the commit that consumed it; that is the lock.
 type entityQueue struct {
@@ -29,8 +30,6 @@ type entityQueue struct {
 	// their messages were purged up to: a delivery at or below it that was
 	// already on its way when the purge ran is ignored.
 	purged map[string]purgeMark
-
-	consumes []natsjs.ConsumeContext // owned by Provider.Close
 }
 
 type purgeMark struct {
