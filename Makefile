@@ -109,7 +109,7 @@ FUZZ_TARGETS := \
 	./runtime:FuzzEnvelopeRoundTrip ./runtime:FuzzEventJSON \
 	./provider/jetstream:FuzzDecodeRecord ./provider/jetstream:FuzzDecodeEnvelope \
 	./provider/jetstream:FuzzApplyRecord ./provider/jetstream:FuzzSubjects \
-	./services/api:FuzzRequestRoundTrip ./services/api:FuzzDecodeReply ./services/api:FuzzInstanceID ./services/api:FuzzDecodeRequest \
+	./api:FuzzRequestRoundTrip ./api:FuzzDecodeReply ./api:FuzzInstanceID ./api:FuzzDecodeRequest \
 	./services/apiserver:FuzzHandle ./services/apiserver:FuzzSubmit
 # A count (Nx), not a duration: a duration -fuzztime races Go 1.26's fuzz coordinator at the deadline and
 # reports a spurious "context deadline exceeded" (golang/go#75804, fixed in Go 1.27).

@@ -12,9 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 

@@ -28,9 +28,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // Defaults of the [Option]s.

@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
-	"github.com/reprise/reprise/services/api"
 )
 
 // runNATS starts an in-process NATS server on a random local port and

@@ -3,7 +3,7 @@ package client
 import (
 	"context"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // RaiseEvent raises the external event on instance id with payload (encoded

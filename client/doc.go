@@ -1,7 +1,7 @@
 // Package client is the Go client of a Reprise deployment: it starts and
 // controls orchestration instances through the NATS subject API that the
 // orchestrator service answers (see package
-// github.com/reprise/reprise/services/api for the subjects and JSON shapes).
+// github.com/reprise/reprise/api for the subjects and JSON shapes).
 //
 //	nc, _ := nats.Connect(nats.DefaultURL)
 //	c := client.New(nc)
@@ -13,7 +13,7 @@
 // server reports come back as an *[APIError] that matches one of the
 // sentinel errors ([ErrNotFound], [ErrAlreadyExists], ...) with errors.Is;
 // a missing server is [ErrUnavailable]. A request is checked locally by the
-// rules the server applies (services/api), so an invalid one fails the same
+// rules the server applies (package api), so an invalid one fails the same
 // way without a round trip.
 //
 // Requests answered "unavailable" (or not answered at all, when no server

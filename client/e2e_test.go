@@ -3,12 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/reprise/reprise/client"
 	"github.com/reprise/reprise/examples"
@@ -16,6 +12,7 @@ import (
 	"github.com/reprise/reprise/examples/saga"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/host"
+	"github.com/reprise/reprise/services/host/hosttest"
 )
 
 // startOrchestrator runs the real orchestrator service in embedded mode
@@ -27,34 +24,7 @@ func startOrchestrator(t *testing.T, edit func(*host.Config)) *client.Client {
 	if err := examples.RegisterAll(reg); err != nil {
 		t.Fatal(err)
 	}
-	cfg := host.Config{
-		DataDir:      t.TempDir(),
-		NATSListen:   "127.0.0.1:0",
-		MetricsAddr:  "off",
-		Shards:       4,
-		Logger:       slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		DrainTimeout: 10 * time.Second,
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	n, err := host.Start(ctx(t), host.Orchestrator, cfg, reg)
-	if err != nil {
-		t.Fatalf("start orchestrator: %v", err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(c); err != nil {
-			t.Errorf("stop orchestrator: %v", err)
-		}
-	})
-	nc, err := nats.Connect(n.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return client.New(nc)
+	return hosttest.Start(t, reg, hosttest.Shards(4), edit).Client
 }
 
 func TestEndToEndAgainstTheOrchestrator(t *testing.T) {

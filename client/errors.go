@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // Sentinel errors, one per API error code. Errors returned by this package

@@ -3,7 +3,7 @@ package client
 import (
 	"context"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // Event is one event of an instance's history, decoded by the server for

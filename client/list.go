@@ -4,7 +4,7 @@ import (
 	"context"
 	"iter"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // ListQuery selects instances. Filters combine with AND; with none, every

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // Retry defaults (see [WithRetries]).

@@ -10,9 +10,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/examples/approval"
 	"github.com/reprise/reprise/examples/saga"
-	"github.com/reprise/reprise/services/api"
 )
 
 // requireBrowserEnv makes a missing Chromium a test failure instead of a

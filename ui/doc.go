@@ -5,7 +5,7 @@
 // raise, terminate, suspend, resume, purge) behind a confirmation step.
 //
 // It works only through the public NATS subject API, through package client
-// and the notification subjects of package services/api, so it runs inside
+// and the notification subjects of package api, so it runs inside
 // the orchestrator (-ui-addr) or as its own process against any deployment
 // ("reprise ui"). It knows nothing of the runtime, the provider or the
 // server's internals.

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
-	"github.com/reprise/reprise/services/api"
 )
 
 // apiMessage states an error as the API did: "<code>: <message>" for an

@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
-	"github.com/reprise/reprise/services/api"
 )
 
 // Event stream pacing.

@@ -2,7 +2,6 @@ package ui_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/reprise/reprise/examples"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/host"
+	"github.com/reprise/reprise/services/host/hosttest"
 )
 
 // testTimeout bounds one test's requests; a test that reaches it hung.
@@ -39,35 +39,8 @@ func startNode(t testing.TB, edit func(*host.Config), register ...func(*runtime.
 			t.Fatal(err)
 		}
 	}
-	cfg := host.Config{
-		DataDir:      t.TempDir(),
-		NATSListen:   "127.0.0.1:0",
-		MetricsAddr:  "off",
-		UIAddr:       "127.0.0.1:0",
-		Shards:       4,
-		Logger:       slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		DrainTimeout: 10 * time.Second,
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	n, err := host.Start(context.Background(), host.Orchestrator, cfg, reg)
-	if err != nil {
-		t.Fatalf("start orchestrator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("stop orchestrator: %v", err)
-		}
-	})
-	nc, err := nats.Connect(n.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	out := &node{Node: n, client: client.New(nc), nc: nc}
+	n := hosttest.Start(t, reg, hosttest.Shards(4), func(c *host.Config) { c.UIAddr = "127.0.0.1:0" }, edit)
+	out := &node{Node: n.Node, client: n.Client, nc: n.NC}
 	if a := n.UIAddr(); a != "" {
 		out.url = "http://" + a + "/"
 	}

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
-	"github.com/reprise/reprise/services/api"
 )
 
 type instanceView struct {

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
-	"github.com/reprise/reprise/services/api"
 )
 
 // List page bounds.

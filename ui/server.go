@@ -16,8 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
-	"github.com/reprise/reprise/services/api"
 )
 
 // DefaultAddr is the address the UI listens on when an orchestrator runs

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/examples/approval"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 

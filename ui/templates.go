@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // pageNames are the templates in templates/, each rendered inside

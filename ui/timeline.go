@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // Timeline geometry, in SVG user units (pixels at 100%).

@@ -20,6 +20,7 @@ import (
 
 	"github.com/reprise/reprise/bench/chaos/internal/workload"
 	"github.com/reprise/reprise/client"
+	"github.com/reprise/reprise/internal/servicetest"
 )
 
 var (
@@ -89,7 +90,7 @@ func runChaos(t *testing.T, p plan) {
 	defer cancel()
 
 	began := time.Now()
-	c := newCluster(t, buildNode(t), p.embedded)
+	c := newCluster(t, servicetest.Build(t, "./internal/chaosnode", "chaosnode"), p.embedded)
 	t.Logf("built and started in %s", time.Since(began).Round(time.Millisecond))
 	nc, err := nats.Connect(c.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -132,13 +133,13 @@ func runChaos(t *testing.T, p plan) {
 	v.histories(ctx)
 	v.executions(c.execLog, c.disruptions, c.resent, c.embedded)
 	for _, w := range c.workers {
-		if w.alive() {
-			w.terminate(t)
+		if w.Alive() {
+			w.Terminate(t)
 		}
 	}
-	c.orch.terminate(t)
+	c.orch.Terminate(t)
 	if c.nats != nil {
-		c.nats.terminate(t)
+		c.nats.Terminate(t)
 	}
 }
 
@@ -286,9 +287,9 @@ type cluster struct {
 	storeDir string
 	dataDir  string
 
-	nats    *process
-	orch    *process
-	workers []*process
+	nats    *servicetest.Process
+	orch    *servicetest.Process
+	workers []*servicetest.Process
 	// disruptions is written by the test goroutine only.
 	disruptions []disruption
 	// embedded: NATS runs inside the orchestrator.
@@ -306,7 +307,7 @@ func newCluster(t *testing.T, bin string, embedded bool) *cluster {
 		bin:      bin,
 		embedded: embedded,
 		execLog:  filepath.Join(dir, "executions.log"),
-		natsAddr: freeAddr(t),
+		natsAddr: servicetest.FreeAddr(t),
 		storeDir: filepath.Join(dir, "nats"),
 		dataDir:  filepath.Join(dir, "orchestrator"),
 	}
@@ -324,7 +325,7 @@ func (c *cluster) startNATS() {
 	if c.embedded {
 		return
 	}
-	c.nats = startProcess(c.t, "nats", c.bin, nil, "nats", "-listen", c.natsAddr, "-store-dir", c.storeDir)
+	c.nats = servicetest.Start(c.t, "nats", c.bin, "nats", "-listen", c.natsAddr, "-store-dir", c.storeDir)
 }
 
 func (c *cluster) startOrchestrator() {
@@ -335,9 +336,9 @@ func (c *cluster) startOrchestrator() {
 	args := append([]string{"orchestrator"}, natsArgs...)
 	args = append(args, "-data-dir", c.dataDir, "-metrics-addr", "127.0.0.1:0", "-ui-addr", "off",
 		"-activities=false", "-lock-timeout", lockTimeout, "-concurrency", "8")
-	c.orch = startProcess(c.t, "orchestrator", c.bin, c.env, args...)
-	if n := recoveredMessages(c.orch.lines()); n > 0 {
-		c.t.Logf("orchestrator %d re-sent %d messages whose dispatch was not confirmed before the kill", c.orch.pid(), n)
+	c.orch = servicetest.StartEnv(c.t, "orchestrator", c.bin, c.env, args...)
+	if n := recoveredMessages(c.orch.Lines()); n > 0 {
+		c.t.Logf("orchestrator %d re-sent %d messages whose dispatch was not confirmed before the kill", c.orch.Pid(), n)
 		c.resent += n
 	}
 }
@@ -362,15 +363,15 @@ func recoveredMessages(lines []string) int {
 }
 
 func (c *cluster) startWorker() {
-	c.workers = append(c.workers, startProcess(c.t, fmt.Sprintf("worker %d", len(c.workers)+1), c.bin, c.env, "worker",
+	c.workers = append(c.workers, servicetest.StartEnv(c.t, fmt.Sprintf("worker %d", len(c.workers)+1), c.bin, c.env, "worker",
 		"-nats-url", c.natsURL(), "-metrics-addr", "127.0.0.1:0",
 		"-lock-timeout", lockTimeout, "-activity-concurrency", "8"))
 }
 
 // kill SIGKILLs p and records the disruption.
-func (c *cluster) kill(kind string, p *process) {
-	d := disruption{kind: kind, pid: p.pid(), from: time.Now()}
-	p.kill()
+func (c *cluster) kill(kind string, p *servicetest.Process) {
+	d := disruption{kind: kind, pid: p.Pid(), from: time.Now()}
+	p.Kill(c.t)
 	d.to = time.Now()
 	c.disruptions = append(c.disruptions, d)
 }
@@ -406,23 +407,23 @@ func (c *cluster) actions(p plan, rng *rand.Rand) []action {
 			// activity may end between the look and the kill: then the kill
 			// did not land mid-activity, and another worker is killed.
 			for attempt := 1; ; attempt++ {
-				var w *process
+				var w *servicetest.Process
 				for _, cand := range c.workers {
-					if cand.alive() {
+					if cand.Alive() {
 						w = cand
 						break
 					}
 				}
-				c.awaitRunning(ctx, w.pid())
+				c.awaitRunning(ctx, w.Pid())
 				c.kill("worker", w)
 				c.startWorker()
-				if c.cutShort(w.pid()) > 0 {
+				if c.cutShort(w.Pid()) > 0 {
 					return
 				}
 				if attempt == 5 {
 					c.t.Fatalf("%d worker kills in a row landed between activities", attempt)
 				}
-				c.t.Logf("worker %d was killed between two activities; killing another", w.pid())
+				c.t.Logf("worker %d was killed between two activities; killing another", w.Pid())
 			}
 		}})
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/reprise/reprise/client"
+	"github.com/reprise/reprise/internal/servicetest"
 	leases "github.com/reprise/reprise/services/cluster"
 )
 
@@ -45,27 +46,27 @@ type fleet struct {
 	execLog  string
 
 	natsAddrs, routeAddrs []string
-	nats                  []*process
+	nats                  []*servicetest.Process
 
 	mu    sync.Mutex
-	orchs map[string]*process // by name; a name keeps its data directory
+	orchs map[string]*servicetest.Process // by name; a name keeps its data directory
 	// retired are the earlier processes of each name, for their logs.
 	retired []named
 	// disruptions is written by the test goroutine only.
 	disruptions []disruption
-	workers     []*process
+	workers     []*servicetest.Process
 }
 
 func newFleet(t *testing.T, bin string, orchestrators int, leaseTTL time.Duration) *fleet {
 	dir := t.TempDir()
-	f := &fleet{t: t, bin: bin, dir: dir, leaseTTL: leaseTTL, execLog: filepath.Join(dir, "executions.log"), orchs: map[string]*process{}}
+	f := &fleet{t: t, bin: bin, dir: dir, leaseTTL: leaseTTL, execLog: filepath.Join(dir, "executions.log"), orchs: map[string]*servicetest.Process{}}
 	f.env = []string{"CHAOS_EXEC_LOG=" + f.execLog}
 	for range 3 {
-		f.natsAddrs = append(f.natsAddrs, freeAddr(t))
-		f.routeAddrs = append(f.routeAddrs, freeAddr(t))
+		f.natsAddrs = append(f.natsAddrs, servicetest.FreeAddr(t))
+		f.routeAddrs = append(f.routeAddrs, servicetest.FreeAddr(t))
 	}
 	var wg sync.WaitGroup
-	f.nats = make([]*process, 3)
+	f.nats = make([]*servicetest.Process, 3)
 	for i := range 3 {
 		wg.Go(func() { f.nats[i] = f.startNATS(i) })
 	}
@@ -86,19 +87,19 @@ func (f *fleet) url() string {
 	return strings.Join(urls, ",")
 }
 
-func (f *fleet) startNATS(i int) *process {
+func (f *fleet) startNATS(i int) *servicetest.Process {
 	var routes []string
 	for _, a := range f.routeAddrs {
 		routes = append(routes, "nats-route://"+a)
 	}
-	return startProcess(f.t, fmt.Sprintf("nats-%d", i+1), f.bin, nil, "nats", "-listen", f.natsAddrs[i],
+	return servicetest.StartEnv(f.t, fmt.Sprintf("nats-%d", i+1), f.bin, nil, "nats", "-listen", f.natsAddrs[i],
 		"-store-dir", filepath.Join(f.dir, fmt.Sprintf("nats-%d", i+1)), "-name", fmt.Sprintf("n%d", i+1),
 		"-cluster", "reprise", "-cluster-listen", f.routeAddrs[i], "-routes", strings.Join(routes, ","),
 		"-ping-interval", serverPing)
 }
 
-func (f *fleet) startOrchestrator(name string) *process {
-	p := startProcess(f.t, name, f.bin, f.env, "orchestrator", "-nats-url", f.url(), "-replicas", "3",
+func (f *fleet) startOrchestrator(name string) *servicetest.Process {
+	p := servicetest.StartEnv(f.t, name, f.bin, f.env, "orchestrator", "-nats-url", f.url(), "-replicas", "3",
 		"-shards", strconv.Itoa(failoverShards), "-lease-ttl", f.leaseTTL.String(),
 		"-data-dir", filepath.Join(f.dir, name), "-metrics-addr", "127.0.0.1:0", "-ui-addr", "off",
 		"-activities=false", "-lock-timeout", lockTimeout, "-concurrency", "8")
@@ -112,12 +113,12 @@ func (f *fleet) startOrchestrator(name string) *process {
 }
 
 func (f *fleet) startWorker() {
-	f.workers = append(f.workers, startProcess(f.t, fmt.Sprintf("worker %d", len(f.workers)+1), f.bin, f.env, "worker",
+	f.workers = append(f.workers, servicetest.StartEnv(f.t, fmt.Sprintf("worker %d", len(f.workers)+1), f.bin, f.env, "worker",
 		"-nats-url", f.url(), "-metrics-addr", "127.0.0.1:0", "-replicas", "3",
 		"-lock-timeout", lockTimeout, "-activity-concurrency", "8"))
 }
 
-func (f *fleet) orch(name string) *process {
+func (f *fleet) orch(name string) *servicetest.Process {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.orchs[name]
@@ -128,7 +129,7 @@ func (f *fleet) orchNames() []string {
 	defer f.mu.Unlock()
 	var names []string
 	for n, p := range f.orchs {
-		if p.alive() {
+		if p.Alive() {
 			names = append(names, n)
 		}
 	}
@@ -138,7 +139,7 @@ func (f *fleet) orchNames() []string {
 
 type named struct {
 	name string
-	p    *process
+	p    *servicetest.Process
 }
 
 // all returns every orchestrator process, live or retired. mu held.
@@ -165,7 +166,7 @@ func (f *fleet) shardEvents(msg string, since time.Time) []shardEvent {
 	var out []shardEvent
 	for _, np := range f.all() {
 		name, p := np.name, np.p
-		for _, l := range p.lines() {
+		for _, l := range p.Lines() {
 			if !strings.Contains(l, `msg="`+msg+`"`) {
 				continue
 			}
@@ -225,7 +226,7 @@ func (f *fleet) awaitAcquired(ctx context.Context, shards []int, since time.Time
 func (f *fleet) ownedBy(name string) []int {
 	p := f.orch(name)
 	owned := map[int]bool{}
-	for _, l := range p.lines() {
+	for _, l := range p.Lines() {
 		_, shard, ok := parseShardLine(l)
 		if !ok {
 			continue
@@ -335,7 +336,7 @@ func TestFailover(t *testing.T) {
 	if *failoverLong {
 		leaseTTL = leases.DefaultLeaseTTL
 	}
-	f := newFleet(t, buildNode(t), 3, leaseTTL)
+	f := newFleet(t, servicetest.Build(t, "./internal/chaosnode", "chaosnode"), 3, leaseTTL)
 	t.Cleanup(func() {
 		if t.Failed() || testing.Verbose() {
 			f.dumpLeaseLines()
@@ -368,8 +369,8 @@ func TestFailover(t *testing.T) {
 	victim := "orch-2"
 	lostShards := f.ownedBy(victim)
 	at := time.Now()
-	d := disruption{kind: "orchestrator", pid: f.orch(victim).pid(), from: at}
-	f.orch(victim).kill()
+	d := disruption{kind: "orchestrator", pid: f.orch(victim).Pid(), from: at}
+	f.orch(victim).Kill(f.t)
 	d.to = time.Now()
 	f.disruptions = append(f.disruptions, d)
 	pauses := f.awaitAcquired(ctx, lostShards, at)
@@ -387,7 +388,7 @@ func TestFailover(t *testing.T) {
 	for _, name := range []string{"orch-1", "orch-2", "orch-3"} {
 		at := time.Now()
 		held := f.ownedBy(name)
-		f.orch(name).terminate(t)
+		f.orch(name).Terminate(t)
 		fromStop := f.awaitAcquired(ctx, held, at)
 		handed := f.handOffPauses(name, held, at)
 		f.startOrchestrator(name)
@@ -437,11 +438,11 @@ func (f *fleet) longScenarios(ctx context.Context, t *testing.T, growth func()) 
 	held := f.ownedBy(name)
 	p := f.orch(name)
 	at := time.Now()
-	d := disruption{kind: "orchestrator", pid: p.pid(), from: at}
-	_ = p.cmd.Process.Signal(syscall.SIGSTOP)
+	d := disruption{kind: "orchestrator", pid: p.Pid(), from: at}
+	_ = p.Signal(syscall.SIGSTOP)
 	pauses := f.awaitAcquired(ctx, held, at)
 	time.Sleep(f.leaseTTL) // stay stopped past the lease: the point of the scenario
-	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.Signal(syscall.SIGCONT)
 	d.to = time.Now()
 	f.disruptions = append(f.disruptions, d)
 	t.Logf("SIGSTOP %s: shards %v taken over, pause per shard: %s", name, held, pauseSummary(pauses))
@@ -468,7 +469,7 @@ func (f *fleet) longScenarios(ctx context.Context, t *testing.T, growth func()) 
 		100*float64(moved)/failoverShards, by)
 	growth()
 	for _, n := range []string{"orch-4", "orch-5"} {
-		f.orch(n).terminate(t)
+		f.orch(n).Terminate(t)
 	}
 	by = f.awaitAssigned(ctx)
 	t.Logf("5 -> 3: owners %v (%s since scaling up)", by, time.Since(at).Round(time.Millisecond))
@@ -477,8 +478,8 @@ func (f *fleet) longScenarios(ctx context.Context, t *testing.T, growth func()) 
 	// 5. A NATS node killed and restarted: transient renewal errors hand
 	// nothing over.
 	at = time.Now()
-	d = disruption{kind: "nats", pid: f.nats[1].pid(), from: at}
-	f.nats[1].kill()
+	d = disruption{kind: "nats", pid: f.nats[1].Pid(), from: at}
+	f.nats[1].Kill(f.t)
 	growth()
 	f.nats[1] = f.startNATS(1)
 	// Until the node is back and current: work in flight meanwhile
@@ -512,7 +513,7 @@ func (f *fleet) dumpLeaseLines() {
 	defer f.mu.Unlock()
 	for _, np := range f.all() {
 		name, p := np.name, np.p
-		for _, l := range p.lines() {
+		for _, l := range p.Lines() {
 			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "shard") {
 				f.t.Logf("%s: %s", name, l)
 			}

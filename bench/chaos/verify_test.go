@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -13,17 +12,6 @@ import (
 	"github.com/reprise/reprise/bench/chaos/internal/workload"
 	"github.com/reprise/reprise/client"
 )
-
-// freeAddr returns a 127.0.0.1 address whose port was free at the time.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // verifier checks the state after the run.
 type verifier struct {

@@ -3,14 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/reprise/reprise/examples"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/host"
+	"github.com/reprise/reprise/services/host/hosttest"
 )
 
 // startOrchestrator runs the real orchestrator service in embedded mode
@@ -21,27 +20,7 @@ func startOrchestrator(t *testing.T) string {
 	if err := examples.RegisterAll(reg); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	n, err := host.Start(ctx, host.Orchestrator, host.Config{
-		DataDir:      t.TempDir(),
-		NATSListen:   "127.0.0.1:0",
-		MetricsAddr:  "off",
-		Shards:       2,
-		Logger:       slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		DrainTimeout: 10 * time.Second,
-	}, reg)
-	if err != nil {
-		t.Fatalf("start orchestrator: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("stop orchestrator: %v", err)
-		}
-	})
-	return n.NATSURL()
+	return hosttest.Start(t, reg, hosttest.Shards(2)).NATSURL()
 }
 
 func TestCLIAgainstTheOrchestrator(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 )
 
 // embeddedMaxPayload is the message size limit of Reprise's embedded NATS
-// server (provider/jetstream/natsembed): the cluster must allow as much.
+// server (internal/natsembed): the cluster must allow as much.
 const embeddedMaxPayload = 8 << 20
 
 // TestNATSConfig loads the ConfigMap's nats.conf with nats-server's own

@@ -29,9 +29,9 @@ import (
 	"github.com/nats-io/nkeys"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/examples"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 

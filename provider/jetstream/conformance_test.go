@@ -3,8 +3,8 @@ package jetstream
 import (
 	"testing"
 
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
 	"github.com/reprise/reprise/provider/providertest"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
 	"github.com/reprise/reprise/provider/pebble"
 )
 

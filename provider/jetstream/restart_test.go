@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
 )
 
 // TestNATSRestartLosesNothing restarts the NATS server (file storage) while

@@ -21,8 +21,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider/jetstream"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
 	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime"
 )

@@ -1,7 +1,6 @@
 package runtimetest_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,12 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/reprise/reprise/internal/jstest"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/jetstream"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
-	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime/runtimetest"
 )
 
@@ -32,12 +28,7 @@ func TestSuiteOnJetStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("embedded NATS server: skipped in -short")
 	}
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered first, so it runs after every provider's cleanup.
-	t.Cleanup(srv.Shutdown)
+	srv := jstest.Server(t)
 	url := srv.ClientURL()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	var prefixes atomic.Int64
@@ -50,27 +41,9 @@ func TestSuiteOnJetStream(t *testing.T) {
 		opts = []runtimetest.Option{runtimetest.WithFanOut(fanOut), runtimetest.WithWaitTimeout(10 * time.Minute)}
 	}
 	runtimetest.Run(t, func(t *testing.T, topo provider.Topology) provider.Provider {
-		nc, err := nats.Connect(url, jetstream.ConnectOptions()...)
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		t.Cleanup(nc.Close)
-		st, err := pebble.Open(pebble.Options{Dir: t.TempDir(), IndexedKeys: topo.IndexedKeys, Logger: logger})
-		if err != nil {
-			t.Fatalf("open store: %v", err)
-		}
-		t.Cleanup(func() { st.Close() })
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		p, err := jetstream.New(ctx, nc, st, topo, jetstream.Options{
+		return jstest.Provider(t, url, topo, jetstream.Options{
 			Prefix: fmt.Sprintf("rt%d", prefixes.Add(1)),
 			Shards: 4,
-			Logger: logger,
-		})
-		if err != nil {
-			t.Fatalf("jetstream.New: %v", err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
+		}, logger)
 	}, opts...)
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 // errStopping is returned by handlers cut short by Stop.

@@ -6,28 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/internal/jstest"
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 // newTestServer returns a server (not started: handlers are called
 // directly) over the memory provider, knowing the orchestration "echo".
 func newTestServer(t testing.TB) *Server {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := jstest.Connect(t, jstest.Server(t).ClientURL())
 	p, err := memory.New(runtime.Topology())
 	if err != nil {
 		t.Fatal(err)

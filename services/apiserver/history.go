@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 func (s *Server) history(ctx context.Context, data []byte) (any, error) {

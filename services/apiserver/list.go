@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 // listedStatuses returns the statuses the engine writes, in the order a

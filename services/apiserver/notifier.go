@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 // notifyBacklog bounds the status changes waiting to be published.

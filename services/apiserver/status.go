@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 // statusObject reads the status of instance id as the API presents it. The

@@ -8,8 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 // wait answers once the instance is terminal, or with CodeTimeout. It

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/internal/natsembed"
 )
 
 var prefixes atomic.Int64

@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider/jetstream"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
 )
 
 // startEmbedded starts the embedded NATS server with JetStream storing

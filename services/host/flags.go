@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/services/cluster"
 	"github.com/reprise/reprise/ui"
 )

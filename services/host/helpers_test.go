@@ -4,16 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
+	"github.com/reprise/reprise/services/host/hosttest"
 )
 
 // testOrchestrations registers the orchestrations the API tests drive:
@@ -56,35 +56,8 @@ func testOrchestrations(t testing.TB) *runtime.Registry {
 // temporary data directory, and connects a plain NATS client to it.
 func startNode(t *testing.T, reg *runtime.Registry, edit func(*host.Config)) (*host.Node, *nats.Conn) {
 	t.Helper()
-	cfg := host.Config{
-		DataDir:      t.TempDir(),
-		NATSListen:   "127.0.0.1:0",
-		MetricsAddr:  "127.0.0.1:0",
-		Logger:       slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		DrainTimeout: 10 * time.Second,
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := host.Start(ctx, host.Orchestrator, cfg, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
-	nc, err := nats.Connect(n.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return n, nc
+	n := hosttest.Start(t, reg, func(c *host.Config) { c.MetricsAddr = "127.0.0.1:0" }, edit)
+	return n.Node, n.NC
 }
 
 // request sends a raw body to a verb's subject and returns the raw reply.

@@ -3,9 +3,9 @@ package host
 import (
 	"fmt"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 )
 
 // Limits is the one table of size limits a node runs with, and the checks

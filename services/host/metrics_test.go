@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/examples/hello"
 	"github.com/reprise/reprise/runtime"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/services/host"
 )
 

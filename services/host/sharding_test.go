@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 

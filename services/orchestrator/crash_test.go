@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reprise/reprise/services/internal/servicetest"
+	"github.com/reprise/reprise/internal/servicetest"
 )
 
 // TestKillAndRestart runs the built orchestrator binary on the embedded

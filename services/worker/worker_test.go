@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/reprise/reprise/services/internal/servicetest"
+	"github.com/reprise/reprise/internal/servicetest"
 )
 
 // TestWorkerKilledMidRun runs the built orchestrator without activities and

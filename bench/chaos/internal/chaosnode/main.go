@@ -21,7 +21,7 @@ import (
 	"syscall"
 
 	"github.com/reprise/reprise/bench/chaos/internal/workload"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/host"
 )

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 func TestNotifySubjectIsOneSafeToken(t *testing.T) {

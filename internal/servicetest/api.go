@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 // Parallel runs fn(0..n-1) on workers goroutines and fails the test with

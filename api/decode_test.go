@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/reprise/reprise/services/api"
+	"github.com/reprise/reprise/api"
 )
 
 func TestDecodeRequestRefusesWhatJSONWouldRewrite(t *testing.T) {
