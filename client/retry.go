@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/reprise/reprise/api"
@@ -72,12 +70,9 @@ func retryable(err error, when retryWhen) bool {
 }
 
 // RequestOption configures one [Client.RaiseEvent], [Client.Terminate],
-// [Client.Suspend] or [Client.Resume].
-type RequestOption func(*requestOptions)
-
-type requestOptions struct {
-	requestID string
-}
+// [Client.Suspend] or [Client.Resume]; the same options configure
+// runtime.Client's (package api holds the vocabulary).
+type RequestOption = api.RequestOption
 
 // WithRequestID sets the request id that makes a raise, terminate, suspend
 // or resume idempotent: the server records a request once per instance,
@@ -86,18 +81,12 @@ type requestOptions struct {
 // per call (and uses it for the call's own retries); pass your own to make
 // retries across calls or processes safe. A request id is 1 to 128 ASCII
 // letters, digits, '-', '_', '.' and ':'.
-func WithRequestID(id string) RequestOption {
-	return func(o *requestOptions) { o.requestID = id }
-}
+func WithRequestID(id string) RequestOption { return api.WithRequestID(id) }
 
 // requestID returns the request id of opts, or a new random one.
 func requestID(opts []RequestOption) string {
-	var o requestOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.requestID != "" {
-		return o.requestID
+	if id := api.RequestIDOf(opts); id != "" {
+		return id
 	}
 	return NewRequestID()
 }
@@ -105,13 +94,7 @@ func requestID(opts []RequestOption) string {
 // NewRequestID returns a random request id (a UUID, version 4), as the
 // client draws for a request given none; the CLI prints it so that a
 // retried command can reuse it.
-func NewRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewRequestID() string { return api.NewUUID() }
 
 // validator is a request that checks its own fields (the api rules the
 // server applies too).

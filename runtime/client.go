@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
 )
 
@@ -50,49 +51,70 @@ func NewClient(p provider.Provider, opts ClientOptions) *Client {
 	return &Client{p: p, codec: opts.Codec, queue: opts.OrchestratorQueue, notifier: opts.Notifier, maxBytes: opts.MaxPayloadBytes}
 }
 
-// StartOption configures [Client.Start].
-type StartOption func(*startOptions)
+// StartOption configures [Client.Start]: [WithID], [WithVersion],
+// [WithStartAt], [WithReusePolicy]. The NATS client (package client) speaks
+// the same vocabulary (package api holds it), and its options work here too.
+type StartOption interface{ AsStartOption() api.StartOption }
 
-type startOptions struct {
-	version string
-	reuse   bool
-	at      time.Time
+// ReusePolicy says what a start does when its instance id is in use.
+type ReusePolicy = api.ReusePolicy
+
+// Reuse policies.
+const (
+	// ReuseReject (the default) fails the start with ErrInstanceExists.
+	ReuseReject = api.ReuseReject
+	// ReuseReplaceFinished starts afresh, in a new partition, over an
+	// instance that finished (completed, failed or terminated); a running
+	// one is still ErrInstanceExists.
+	ReuseReplaceFinished = api.ReuseReplaceFinished
+)
+
+// WithID sets the instance id (default: a new random UUID).
+func WithID(id string) api.StartOption { return api.WithID(id) }
+
+// WithStartAt delays the start until t.
+func WithStartAt(t time.Time) api.StartOption { return api.WithStartAt(t) }
+
+// WithReusePolicy sets what happens when the id is already in use (default
+// [ReuseReject]).
+func WithReusePolicy(p ReusePolicy) api.StartOption { return api.WithReusePolicy(p) }
+
+// Start starts the orchestration name with input and returns the instance
+// id ([WithID], or a new random one). It fails with ErrInstanceExists if
+// the id is in use (see [WithReusePolicy]). On a provider that implements
+// [provider.DedupSender], that includes a start of the same id (and
+// generation) that is still queued or was just run: of several concurrent
+// Starts of one id, exactly one succeeds. On other providers a second Start
+// before the first one ran is accepted and dropped.
+func (c *Client) Start(ctx context.Context, name string, input any, opts ...StartOption) (string, error) {
+	apiOpts := make([]api.StartOption, len(opts))
+	for i, o := range opts {
+		apiOpts[i] = o.AsStartOption()
+	}
+	req := api.NewStartRequest(name, nil, apiOpts...)
+	if req.ID == "" {
+		req.ID = api.NewUUID()
+	}
+	return req.ID, c.start(ctx, req, input)
 }
 
-// StartVersion starts a registered version instead of the latest.
-func StartVersion(v string) StartOption { return func(o *startOptions) { o.version = v } }
-
-// ReuseFinished allows starting an id whose previous instance finished
-// (completed, failed or terminated); it restarts in a new partition. By
-// default any existing id is rejected with ErrInstanceExists.
-func ReuseFinished() StartOption { return func(o *startOptions) { o.reuse = true } }
-
-// StartAt delays the start until t.
-func StartAt(t time.Time) StartOption { return func(o *startOptions) { o.at = t } }
-
-// Start starts the orchestration name as instance id with input. It fails
-// with ErrInstanceExists if the id is in use (see [ReuseFinished]). On a
-// provider that implements [provider.DedupSender], that includes a start of
-// the same id (and generation) that is still queued or was just run: of
-// several concurrent Starts of one id, exactly one succeeds. On other
-// providers a second Start before the first one ran is accepted and dropped.
-func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...StartOption) error {
-	var o startOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
+func (c *Client) start(ctx context.Context, o api.StartRequest, input any) error {
+	name, id := o.Name, o.ID
 	if name == "" {
 		return fmt.Errorf("runtime: start: empty orchestration name")
 	}
 	if err := provider.ValidateEntity(id); err != nil {
 		return fmt.Errorf("runtime: start %q: %w", name, err)
 	}
+	if !o.Reuse.Valid() {
+		return fmt.Errorf("runtime: start %q: unknown reuse policy %q", id, o.Reuse)
+	}
 	data, err := c.payload("input", input)
 	if err != nil {
 		return err
 	}
 	partition := uint64(0)
-	env := envelope{kind: msgStart, ev: Event{Name: name, Version: o.version, Payload: data}}
+	env := envelope{kind: msgStart, ev: Event{Name: name, Version: o.Version, Payload: data}}
 	md, err := c.p.Metadata(ctx, id)
 	switch {
 	case errors.Is(err, provider.ErrNotFound):
@@ -100,7 +122,7 @@ func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...
 		return fmt.Errorf("runtime: start %q: %w", id, err)
 	case md[MetaStatus] != "":
 		st := Status(md[MetaStatus])
-		if !o.reuse || !st.IsTerminal() {
+		if o.Reuse != ReuseReplaceFinished || !st.IsTerminal() {
 			return fmt.Errorf("%w: %q is %s", ErrInstanceExists, id, st)
 		}
 		cur, err := c.p.CurrentPartition(ctx, id)
@@ -112,7 +134,7 @@ func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...
 		env.partition = partition
 	}
 	msg := provider.Outgoing{Queue: c.queue, Message: provider.Message{
-		ID: messageID(id, partition, idClientNew, 0), Entity: id, Data: encodeEnvelope(&env), NotBefore: o.at,
+		ID: messageID(id, partition, idClientNew, 0), Entity: id, Data: encodeEnvelope(&env), NotBefore: o.StartAt,
 	}}
 	dedup, ok := c.p.(provider.DedupSender)
 	if !ok {
@@ -134,12 +156,9 @@ func (c *Client) Start(ctx context.Context, name, id string, input any, opts ...
 	return nil
 }
 
-// RequestOption configures one raise, terminate, suspend or resume.
-type RequestOption func(*requestOptions)
-
-type requestOptions struct {
-	requestID string
-}
+// RequestOption configures one raise, terminate, suspend or resume: the
+// vocabulary of package api, which the NATS client speaks too.
+type RequestOption = api.RequestOption
 
 // WithRequestID makes a request idempotent: the message it sends takes its
 // identity from the instance, the kind of request and requestID, so a
@@ -150,9 +169,7 @@ type requestOptions struct {
 // '_', '.' and ':'; anything else fails with [ErrInvalidRequestID]. Reuse
 // a request id only for a retry of the same request: a different event or
 // reason under a used id is dropped as a duplicate.
-func WithRequestID(requestID string) RequestOption {
-	return func(o *requestOptions) { o.requestID = requestID }
-}
+func WithRequestID(requestID string) RequestOption { return api.WithRequestID(requestID) }
 
 // MaxRequestIDLen is the longest request id, in bytes.
 const MaxRequestIDLen = 128
@@ -165,23 +182,20 @@ var ErrInvalidRequestID = errors.New("runtime: invalid request id")
 // kind tag: derived from the request id when there is one, random
 // otherwise. The two forms cannot collide: request ids have no '+'.
 func requestMessageID(id string, tag byte, opts []RequestOption) (string, error) {
-	var o requestOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.requestID == "" {
+	requestID := api.RequestIDOf(opts)
+	if requestID == "" {
 		return randomID(id, tag), nil
 	}
-	if len(o.requestID) > MaxRequestIDLen {
-		return "", fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidRequestID, len(o.requestID), MaxRequestIDLen)
+	if len(requestID) > MaxRequestIDLen {
+		return "", fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidRequestID, len(requestID), MaxRequestIDLen)
 	}
-	for i := 0; i < len(o.requestID); i++ {
-		c := o.requestID[i]
+	for i := 0; i < len(requestID); i++ {
+		c := requestID[i]
 		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return "", fmt.Errorf("%w: %q has the character %q at byte %d", ErrInvalidRequestID, o.requestID, c, i)
+			return "", fmt.Errorf("%w: %q has the character %q at byte %d", ErrInvalidRequestID, requestID, c, i)
 		}
 	}
-	return messageID(id, 0, tag, 0) + "+" + o.requestID, nil
+	return messageID(id, 0, tag, 0) + "+" + requestID, nil
 }
 
 // RaiseEvent delivers an external event to instance id. Events to an id

@@ -157,7 +157,7 @@ func (e *obsEnv) start(t *testing.T, opts runtime.WorkerOptions) {
 
 func (e *obsEnv) run(t *testing.T, name, id string, in any) *runtime.InstanceStatus {
 	t.Helper()
-	if err := e.client.Start(e.ctx, name, id, in); err != nil {
+	if _, err := e.client.Start(e.ctx, name, in, runtime.WithID(id)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := e.client.Wait(e.ctx, id)
@@ -325,7 +325,8 @@ func TestObserverSeesLostActivityLock(t *testing.T) {
 		return 0, ctx.CallActivity("hang", 0).Await(nil)
 	}))
 	e.start(t, runtime.WorkerOptions{})
-	mustT(t, e.client.Start(e.ctx, "o", "l1", 0))
+	_, err := e.client.Start(e.ctx, "o", 0, runtime.WithID("l1"))
+	mustT(t, err)
 	e.rec.await(e.ctx, t, "a lost lock", has("activityFinished", func(c call) bool {
 		return c.name == "hang" && c.outcome == runtime.OutcomeLockLost
 	}))
@@ -402,7 +403,8 @@ func TestObserverSeesLockLostAtCompletion(t *testing.T) {
 		return 0, ctx.CallActivity("quick", 0).Await(nil)
 	}))
 	e.start(t, runtime.WorkerOptions{})
-	mustT(t, e.client.Start(e.ctx, "o", "q1", 0))
+	_, err := e.client.Start(e.ctx, "o", 0, runtime.WithID("q1"))
+	mustT(t, err)
 	e.rec.await(e.ctx, t, "the finished attempt", has("activityFinished", func(c call) bool { return c.name == "quick" }))
 	if got := e.rec.of("activityFinished"); got[0].outcome != runtime.OutcomeLockLost {
 		t.Fatalf("outcome %s, want %s: the result was never delivered", got[0].outcome, runtime.OutcomeLockLost)

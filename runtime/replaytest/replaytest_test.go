@@ -173,7 +173,7 @@ func TestRecordGoldenHistories(t *testing.T) {
 		}
 		defer func() { _ = w.Stop(ctx) }()
 		c := runtime.NewClient(p, runtime.ClientOptions{Notifier: n})
-		if err := c.Start(ctx, name, id, in); err != nil {
+		if _, err := c.Start(ctx, name, in, runtime.WithID(id)); err != nil {
 			t.Fatal(err)
 		}
 		if name == "order" {

@@ -33,7 +33,7 @@ func testConcurrentStarts(t *testing.T, s *suite) {
 	errs := make([]error, starters)
 	var wg sync.WaitGroup
 	for i := range starters {
-		wg.Go(func() { errs[i] = e.client.Start(e.ctx(), "echo", "once", fmt.Sprint(i)) })
+		wg.Go(func() { _, errs[i] = e.client.Start(e.ctx(), "echo", fmt.Sprint(i), runtime.WithID("once")) })
 	}
 	wg.Wait()
 	won := -1
@@ -51,7 +51,7 @@ func testConcurrentStarts(t *testing.T, s *suite) {
 		t.Fatal("no Start of the id succeeded")
 	}
 	// A later start before the first turn is rejected as well.
-	if err := e.client.Start(e.ctx(), "echo", "once", "late"); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "echo", "late", runtime.WithID("once")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a queued id: %v, want ErrInstanceExists", err)
 	}
 	e.start(runtime.WorkerOptions{})
@@ -64,7 +64,7 @@ func testConcurrentStarts(t *testing.T, s *suite) {
 		t.Fatalf("%d ExecutionStarted events, want 1", n)
 	}
 	// Just after the start was consumed it is still rejected.
-	if err := e.client.Start(e.ctx(), "echo", "once", "again"); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "echo", "again", runtime.WithID("once")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a finished id: %v, want ErrInstanceExists", err)
 	}
 }
@@ -93,7 +93,7 @@ func testStatusPartition(t *testing.T, s *suite) {
 		t.Fatalf("metadata %s = %q, want 2", runtime.MetaPartition, md[runtime.MetaPartition])
 	}
 	e.expectCompleted(e.run("echo", "again", "first"), nil)
-	must(t, e.client.Start(e.ctx(), "echo", "again", "second", runtime.ReuseFinished()))
+	e.startInstance("echo", "again", "second", runtime.WithReusePolicy(runtime.ReuseReplaceFinished))
 	e.waitFor("again", func() bool {
 		st, err := e.client.Status(e.ctx(), "again")
 		return err == nil && st.Partition == 1
@@ -123,7 +123,7 @@ func testOnStatusChange(t *testing.T, s *suite) {
 	e.waitStatus("watched", runtime.StatusRunning)
 	must(t, e.client.RaiseEvent(e.ctx(), "watched", "release", nil))
 	e.expectCompleted(e.wait("watched"), nil)
-	must(t, e.client.Start(e.ctx(), "hold", "watched", 0, runtime.ReuseFinished()))
+	e.startInstance("hold", "watched", 0, runtime.WithReusePolicy(runtime.ReuseReplaceFinished))
 	e.waitFor("watched", func() bool {
 		st, err := e.client.Status(e.ctx(), "watched")
 		return err == nil && st.Partition == 1 && st.Status == runtime.StatusRunning
@@ -162,10 +162,10 @@ func testStartRejectsExisting(t *testing.T, s *suite) {
 	e.start(runtime.WorkerOptions{})
 	e.startInstance("hold", "x", 0)
 	e.waitStatus("x", runtime.StatusRunning)
-	if err := e.client.Start(e.ctx(), "hold", "x", 0); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "hold", 0, runtime.WithID("x")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("second start of a running id: %v, want ErrInstanceExists", err)
 	}
-	if err := e.client.Start(e.ctx(), "hold", "x", 0, runtime.ReuseFinished()); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "hold", 0, runtime.WithID("x"), runtime.WithReusePolicy(runtime.ReuseReplaceFinished)); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("reuse start of a running id: %v, want ErrInstanceExists", err)
 	}
 }
@@ -175,10 +175,10 @@ func testStartReuse(t *testing.T, s *suite) {
 	registerEcho(t, e)
 	e.start(runtime.WorkerOptions{})
 	e.expectCompleted(e.run("echo", "r", "first"), nil)
-	if err := e.client.Start(e.ctx(), "echo", "r", "again"); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "echo", "again", runtime.WithID("r")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a finished id without reuse: %v", err)
 	}
-	must(t, e.client.Start(e.ctx(), "echo", "r", "second", runtime.ReuseFinished()))
+	e.startInstance("echo", "r", "second", runtime.WithReusePolicy(runtime.ReuseReplaceFinished))
 	e.waitFor("r", func() bool {
 		part, err := e.p.CurrentPartition(e.ctx(), "r")
 		st, err2 := e.client.Status(e.ctx(), "r")

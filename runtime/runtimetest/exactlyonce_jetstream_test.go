@@ -286,7 +286,8 @@ func runMixed(t *testing.T, n *eoNode, from, count int) []string {
 	ids := make([]string, 0, count)
 	for i := from; i < from+count; i++ {
 		id := "m" + strconv.Itoa(i)
-		must(t, n.c.Start(n.ctx(), "mixed", id, id))
+		_, err := n.c.Start(n.ctx(), "mixed", id, runtime.WithID(id))
+		must(t, err)
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
@@ -432,7 +433,8 @@ func TestKillAfterCompletionReRunsNothing(t *testing.T) {
 	// A kill in the middle of work.
 	for i := 100; i < 200; i++ {
 		id := "m" + strconv.Itoa(i)
-		must(t, n.c.Start(n.ctx(), "mixed", id, id))
+		_, err := n.c.Start(n.ctx(), "mixed", id, runtime.WithID(id))
+		must(t, err)
 		ids = append(ids, id)
 	}
 	for range 50 {
@@ -468,7 +470,8 @@ func TestFailedDispatchCompletesInBackground(t *testing.T) {
 	for _, step := range []string{"before-dispatch", "mid-dispatch", "before-apply"} {
 		key := "fd-" + step
 		n.p.FailNextCommitAt(step)
-		must(t, n.c.Start(n.ctx(), "mixed", key, key))
+		_, err := n.c.Start(n.ctx(), "mixed", key, runtime.WithID(key))
+		must(t, err)
 		deadline := time.After(30 * time.Second)
 	wait:
 		for {
@@ -555,7 +558,8 @@ func TestCommitTooLargeFailsTheInstance(t *testing.T) {
 		return width, ctx.WhenAll(fs...).Await(nil)
 	}))
 	n := newEONode(t, reg, jetstream.Options{Shards: 1})
-	must(t, n.c.Start(n.ctx(), "wide", "wide", 10_000))
+	_, err := n.c.Start(n.ctx(), "wide", 10_000, runtime.WithID("wide"))
+	must(t, err)
 	st, err := n.c.Wait(n.ctx(), "wide")
 	must(t, err)
 	if st.Status != runtime.StatusFailed {
@@ -570,7 +574,8 @@ func TestCommitTooLargeFailsTheInstance(t *testing.T) {
 		t.Fatalf("%d tasks ran", got)
 	}
 	// A narrower fan-out still works.
-	must(t, n.c.Start(n.ctx(), "wide", "narrow", 100))
+	_, err = n.c.Start(n.ctx(), "wide", 100, runtime.WithID("narrow"))
+	must(t, err)
 	st, err = n.c.Wait(n.ctx(), "narrow")
 	must(t, err)
 	if st.Status != runtime.StatusCompleted {

@@ -31,7 +31,7 @@ func testPayloadLimit(t *testing.T, s *suite) {
 	e.expectCompleted(e.run("o", "pl", 0), nil)
 	// The client rejects oversized inputs before sending anything.
 	small := runtime.NewClient(e.p, runtime.ClientOptions{MaxPayloadBytes: 10})
-	if err := small.Start(e.ctx(), "o", "pl2", strings.Repeat("y", 100)); !errors.Is(err, runtime.ErrPayloadTooLarge) {
+	if _, err := small.Start(e.ctx(), "o", strings.Repeat("y", 100), runtime.WithID("pl2")); !errors.Is(err, runtime.ErrPayloadTooLarge) {
 		t.Fatalf("client start: want ErrPayloadTooLarge, got %v", err)
 	}
 }

@@ -153,7 +153,7 @@ func (e *env) ctx() context.Context {
 // startInstance starts an instance and fails the test on error.
 func (e *env) startInstance(name, id string, in any, opts ...runtime.StartOption) {
 	e.t.Helper()
-	if err := e.client.Start(e.ctx(), name, id, in, opts...); err != nil {
+	if _, err := e.client.Start(e.ctx(), name, in, append([]runtime.StartOption{runtime.WithID(id)}, opts...)...); err != nil {
 		e.t.Fatalf("Start(%s, %s): %v", name, id, err)
 	}
 }

@@ -2,9 +2,7 @@ package apiserver
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
 
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/runtime"
@@ -19,7 +17,7 @@ func (s *Server) start(ctx context.Context, data []byte, forwarded bool) (any, e
 		return nil, err
 	}
 	if req.ID == "" {
-		req.ID = newInstanceID()
+		req.ID = api.NewUUID()
 	}
 	if err := s.startRequest(ctx, &req, forwarded); err != nil {
 		return nil, err
@@ -53,21 +51,13 @@ func (s *Server) startRequest(ctx context.Context, req *api.StartRequest, forwar
 		}
 		return s.forwardCall(ctx, shard, api.VerbStart, req, nil)
 	}
-	var opts []runtime.StartOption
-	if req.Version != "" {
-		opts = append(opts, runtime.StartVersion(req.Version))
-	}
-	if !req.StartAt.IsZero() {
-		opts = append(opts, runtime.StartAt(req.StartAt))
-	}
 	reuse := req.Reuse
 	if reuse == "" {
 		reuse = s.opts.Reuse
 	}
-	if reuse == api.ReuseReplaceFinished {
-		opts = append(opts, runtime.ReuseFinished())
-	}
-	return s.client.Start(ctx, req.Name, req.ID, rawOrNil(req.Input), opts...)
+	opts := []runtime.StartOption{runtime.WithID(req.ID), runtime.WithVersion(req.Version), runtime.WithStartAt(req.StartAt), runtime.WithReusePolicy(reuse)}
+	_, err := s.client.Start(ctx, req.Name, rawOrNil(req.Input), opts...)
+	return err
 }
 
 func (s *Server) raise(ctx context.Context, data []byte) (any, error) {
@@ -164,13 +154,4 @@ func rawOrNil(v json.RawMessage) any {
 		return nil
 	}
 	return v
-}
-
-// newInstanceID returns a random UUID (version 4) for a start without an id.
-func newInstanceID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -41,7 +41,7 @@ func TestWorkerFeedsMetrics(t *testing.T) {
 	defer cancel()
 	c := runtime.NewClient(p, runtime.ClientOptions{Notifier: n})
 	for _, id := range []string{"a", "b"} {
-		if err := c.Start(ctx, "hello", id, id); err != nil {
+		if _, err := c.Start(ctx, "hello", id, runtime.WithID(id)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -134,7 +134,8 @@ func newMemory(t *testing.T, register func(*runtime.Registry) error) *memoryDriv
 }
 
 func (m *memoryDriver) Start(ctx context.Context, name, id string, input any) error {
-	return m.client.Start(ctx, name, id, input)
+	_, err := m.client.Start(ctx, name, input, runtime.WithID(id))
+	return err
 }
 
 func (m *memoryDriver) RaiseEvent(ctx context.Context, id, event string, payload any) error {

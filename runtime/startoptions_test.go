@@ -1,0 +1,52 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"testing"
+
+	"github.com/reprise/reprise/client"
+	"github.com/reprise/reprise/provider/memory"
+	"github.com/reprise/reprise/runtime"
+)
+
+// The in-process client and the NATS client speak one start vocabulary:
+// the options of package client configure runtime.Client.Start too.
+func TestStartOptionsAreSharedWithTheNATSClient(t *testing.T) {
+	p, err := memory.New(runtime.Topology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	c := runtime.NewClient(p, runtime.ClientOptions{})
+	ctx := context.Background()
+
+	id, err := c.Start(ctx, "o", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Fatalf("generated id %q is not a UUID v4", id)
+	}
+	for i, opts := range [][]runtime.StartOption{
+		{client.WithID("shared"), client.WithVersion("v1"), client.WithReusePolicy(client.ReuseReject)},
+		{runtime.WithID("shared"), runtime.WithVersion("v1"), runtime.WithReusePolicy(runtime.ReuseReject)},
+	} {
+		got, err := c.Start(ctx, "o", nil, opts...)
+		if got != "shared" {
+			t.Fatalf("Start returned id %q, want the WithID one", got)
+		}
+		// The second start of the still-queued id is refused: both
+		// packages' options named the same instance.
+		if i == 0 && err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		if i == 1 && !errors.Is(err, runtime.ErrInstanceExists) {
+			t.Fatalf("a second start of a queued id: %v, want ErrInstanceExists", err)
+		}
+	}
+	if _, err := c.Start(ctx, "o", nil, runtime.WithID("bad-reuse"), runtime.WithReusePolicy("sometimes")); err == nil {
+		t.Fatal("an unknown reuse policy was accepted")
+	}
+}
