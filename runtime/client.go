@@ -123,7 +123,7 @@ func (c *Client) start(ctx context.Context, o api.StartRequest, input any) error
 	case md[MetaStatus] != "":
 		st := Status(md[MetaStatus])
 		if o.Reuse != ReuseReplaceFinished || !st.IsTerminal() {
-			return fmt.Errorf("%w: %q is %s", ErrInstanceExists, id, st)
+			return refuse(ErrInstanceExists, "%q is %s", id, st)
 		}
 		cur, err := c.p.CurrentPartition(ctx, id)
 		if err != nil {
@@ -136,7 +136,7 @@ func (c *Client) start(ctx context.Context, o api.StartRequest, input any) error
 	msg := provider.Outgoing{Queue: c.queue, Message: provider.Message{
 		ID: messageID(id, partition, idClientNew, 0), Entity: id, Data: encodeEnvelope(&env), NotBefore: o.StartAt,
 	}}
-	dedup, ok := c.p.(provider.DedupSender)
+	dedup, ok := provider.As[provider.DedupSender](c.p)
 	if !ok {
 		if err := c.p.Send(ctx, msg); err != nil {
 			return fmt.Errorf("runtime: send %s to %q: %w", env.kind, id, err)
@@ -151,7 +151,7 @@ func (c *Client) start(ctx context.Context, o api.StartRequest, input any) error
 		return fmt.Errorf("runtime: send %s to %q: %w", env.kind, id, err)
 	}
 	if !enqueued {
-		return fmt.Errorf("%w: %q was started already (its start is queued or was just run)", ErrInstanceExists, id)
+		return refuse(ErrInstanceExists, "%q was started already (its start is queued or was just run)", id)
 	}
 	return nil
 }
@@ -241,7 +241,7 @@ func (c *Client) payload(what string, v any) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > c.maxBytes {
-		return nil, fmt.Errorf("%w: %s is %d bytes, the limit is %d", ErrPayloadTooLarge, what, len(data), c.maxBytes)
+		return nil, refuse(ErrPayloadTooLarge, "%s is %d bytes, the limit is %d", what, len(data), c.maxBytes)
 	}
 	return data, nil
 }
@@ -295,7 +295,7 @@ func (s *InstanceStatus) DecodeCustomStatus(out any) error {
 func (c *Client) Status(ctx context.Context, id string) (*InstanceStatus, error) {
 	md, err := c.p.Metadata(ctx, id)
 	if errors.Is(err, provider.ErrNotFound) || (err == nil && md[MetaStatus] == "") {
-		return nil, fmt.Errorf("%w: %q", ErrInstanceNotFound, id)
+		return nil, refuse(ErrInstanceNotFound, "%q", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("runtime: status of %q: %w", id, err)
@@ -420,7 +420,7 @@ func (c *Client) History(ctx context.Context, id string) ([]Event, error) {
 func (c *Client) Partition(ctx context.Context, id string) (uint64, error) {
 	p, err := c.p.CurrentPartition(ctx, id)
 	if errors.Is(err, provider.ErrNotFound) {
-		return 0, fmt.Errorf("%w: %q", ErrInstanceNotFound, id)
+		return 0, refuse(ErrInstanceNotFound, "%q", id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("runtime: partition of %q: %w", id, err)
@@ -450,7 +450,7 @@ func (c *Client) Purge(ctx context.Context, id string) error {
 		return err
 	}
 	if !s.Status.IsTerminal() {
-		return fmt.Errorf("%w: %q is %s", ErrNotTerminal, id, s.Status)
+		return refuse(ErrNotTerminal, "%q is %s", id, s.Status)
 	}
 	if err := c.p.DeleteEntity(ctx, id); err != nil {
 		return fmt.Errorf("runtime: purge %q: %w", id, err)

@@ -195,3 +195,23 @@ func (e *NondeterminismError) Error() string {
 
 // Unwrap lets errors.Is(err, ErrNondeterminism) succeed.
 func (e *NondeterminismError) Unwrap() error { return ErrNondeterminism }
+
+// RequestError is how a [Client] refuses a request: Kind is the sentinel
+// callers branch on (ErrInstanceExists, ErrInstanceNotFound, ErrNotTerminal,
+// ErrPayloadTooLarge; errors.Is matches it) and Detail says what was wrong
+// with this request. A server relaying the refusal to its own clients
+// (services/apiserver) maps Kind to its code and keeps Detail.
+type RequestError struct {
+	Kind   error
+	Detail string
+}
+
+func (e *RequestError) Error() string { return e.Kind.Error() + ": " + e.Detail }
+
+// Unwrap returns Kind.
+func (e *RequestError) Unwrap() error { return e.Kind }
+
+// refuse is the RequestError of kind with a formatted detail.
+func refuse(kind error, format string, args ...any) error {
+	return &RequestError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}

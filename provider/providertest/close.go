@@ -19,7 +19,7 @@ func closeTests() []conformanceTest {
 // testHealthyUntilClosed covers the optional [provider.HealthChecker].
 func testHealthyUntilClosed(t *testing.T, s *suite) {
 	e := s.open(t)
-	h, ok := e.p.(provider.HealthChecker)
+	h, ok := provider.As[provider.HealthChecker](e.p)
 	if !ok {
 		t.Skip("provider does not implement provider.HealthChecker")
 	}

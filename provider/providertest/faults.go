@@ -21,7 +21,7 @@ func faultTests() []conformanceTest {
 func (s *suite) faultInjector(t *testing.T, edits ...func(*provider.Topology)) (*env, provider.FaultInjector) {
 	t.Helper()
 	e := s.open(t, edits...)
-	fi, ok := e.p.(provider.FaultInjector)
+	fi, ok := provider.As[provider.FaultInjector](e.p)
 	if !ok {
 		t.Skipf("%T does not implement provider.FaultInjector", e.p)
 	}

@@ -22,7 +22,7 @@ func sendNewTests() []conformanceTest {
 // dedupSender returns the provider's DedupSender or skips the test.
 func (e *env) dedupSender() provider.DedupSender {
 	e.t.Helper()
-	d, ok := e.p.(provider.DedupSender)
+	d, ok := provider.As[provider.DedupSender](e.p)
 	if !ok {
 		e.t.Skip("provider does not implement provider.DedupSender")
 	}

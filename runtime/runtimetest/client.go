@@ -25,7 +25,7 @@ var clientTests = []suiteTest{
 // turn ran: exactly one Start is accepted and the instance runs once.
 func testConcurrentStarts(t *testing.T, s *suite) {
 	e := s.newEnv(t)
-	if _, ok := e.p.(provider.DedupSender); !ok {
+	if _, ok := provider.As[provider.DedupSender](e.p); !ok {
 		t.Skip("provider does not implement provider.DedupSender")
 	}
 	registerEcho(t, e)

@@ -3,7 +3,6 @@ package apiserver
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
@@ -11,40 +10,48 @@ import (
 )
 
 // errStopping is returned by handlers cut short by Stop.
-var errStopping = errors.New("apiserver: server is shutting down, retry")
+var errStopping = api.Errorf(api.CodeUnavailable, "server is shutting down, retry")
 
-// toAPIError maps an error from a handler to the error a client sees.
-// *api.Error values pass through; runtime and provider sentinels map to
-// their codes; anything else is internal.
+// refusal is a runtime sentinel a client may cause, its code, and what it
+// says to a client (the sentinel's text without the Go package's prefix).
+type refusal struct {
+	kind   error
+	code   api.Code
+	reason string
+}
+
+// refusals maps the runtime's request errors to API codes.
+func refusals() []refusal {
+	return []refusal{
+		{runtime.ErrInstanceExists, api.CodeAlreadyExists, "instance already exists"},
+		{runtime.ErrInstanceNotFound, api.CodeNotFound, "instance not found"},
+		{runtime.ErrNotTerminal, api.CodeNotTerminal, "instance is not finished"},
+		{runtime.ErrPayloadTooLarge, api.CodePayloadTooLarge, "payload too large"},
+		{runtime.ErrNotRegistered, api.CodeUnknownOrchestration, "not registered"},
+	}
+}
+
+// toAPIError maps an error from a handler to the error a client sees:
+// *api.Error values pass through; a *runtime.RequestError becomes its
+// kind's code with its detail; a runtime sentinel otherwise wrapped keeps
+// its code; a closed provider or an ended context is unavailable (retry);
+// anything else is internal.
 func toAPIError(err error) *api.Error {
 	var e *api.Error
 	if errors.As(err, &e) {
 		return e
 	}
-	e = classify(err)
-	// The package prefixes of wrapped errors mean nothing to a client.
-	if e.Code != api.CodeInternal {
-		for _, p := range []string{"runtime: ", "apiserver: "} {
-			e.Message = strings.TrimPrefix(e.Message, p)
+	for _, r := range refusals() {
+		if !errors.Is(err, r.kind) {
+			continue
 		}
+		var re *runtime.RequestError
+		if errors.As(err, &re) && re.Kind == r.kind {
+			return &api.Error{Code: r.code, Message: r.reason + ": " + re.Detail}
+		}
+		return &api.Error{Code: r.code, Message: err.Error()}
 	}
-	return e
-}
-
-func classify(err error) *api.Error {
-	switch {
-	case errors.Is(err, runtime.ErrInstanceExists):
-		return &api.Error{Code: api.CodeAlreadyExists, Message: err.Error()}
-	case errors.Is(err, runtime.ErrInstanceNotFound):
-		return &api.Error{Code: api.CodeNotFound, Message: err.Error()}
-	case errors.Is(err, runtime.ErrNotTerminal):
-		return &api.Error{Code: api.CodeNotTerminal, Message: err.Error()}
-	case errors.Is(err, runtime.ErrPayloadTooLarge):
-		return &api.Error{Code: api.CodePayloadTooLarge, Message: err.Error()}
-	case errors.Is(err, runtime.ErrNotRegistered):
-		return &api.Error{Code: api.CodeUnknownOrchestration, Message: err.Error()}
-	case errors.Is(err, errStopping), errors.Is(err, provider.ErrClosed),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	if errors.Is(err, provider.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &api.Error{Code: api.CodeUnavailable, Message: err.Error()}
 	}
 	return &api.Error{Code: api.CodeInternal, Message: err.Error()}

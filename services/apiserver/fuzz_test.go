@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func newTestServer(t testing.TB) *Server {
 	if err := runtime.RegisterOrchestration(reg, "echo", func(_ *runtime.OrchestrationContext, in any) (any, error) { return in, nil }); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(nc, runtime.NewClient(p, runtime.ClientOptions{}), p, Options{
+	s, err := New(nc, runtime.NewClient(p, runtime.ClientOptions{}), Options{
 		Orchestrations: reg.HasOrchestration, MaxPayloadBytes: 64,
 	})
 	if err != nil {
@@ -92,5 +93,35 @@ func TestToAPIErrorCodes(t *testing.T) {
 		if got := toAPIError(c.err).Code; got != c.code {
 			t.Errorf("toAPIError(%v) = %s, want %s", c.err, got, c.code)
 		}
+	}
+}
+
+// A refused request reaches the client with its kind's code and a message
+// that names the kind and the detail, without Go package prefixes; the
+// table's reasons are the sentinels' own texts.
+func TestRefusalsKeepTheDetail(t *testing.T) {
+	for _, r := range refusals() {
+		if want := "runtime: " + r.reason; r.kind.Error() != want {
+			t.Errorf("refusal reason %q: the sentinel says %q", r.reason, r.kind.Error())
+		}
+		err := fmt.Errorf("start: %w", &runtime.RequestError{Kind: r.kind, Detail: `"x" is Running`})
+		got := toAPIError(err)
+		if got.Code != r.code || got.Message != r.reason+`: "x" is Running` {
+			t.Errorf("%v: got %s %q", r.kind, got.Code, got.Message)
+		}
+	}
+}
+
+// Every verb of the API has an entry in the verb table, and the table has
+// no other.
+func TestVerbTableCoversTheAPI(t *testing.T) {
+	s := newTestServer(t)
+	for _, v := range api.Verbs() {
+		if _, ok := s.verbs[v]; !ok {
+			t.Errorf("verb %q has no entry in the verb table", v)
+		}
+	}
+	if len(s.verbs) != len(api.Verbs()) {
+		t.Errorf("the verb table has %d entries, the API %d verbs", len(s.verbs), len(api.Verbs()))
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/reprise/reprise/api"
-	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
 )
 
@@ -20,12 +18,12 @@ func (s *Server) history(ctx context.Context, data []byte) (any, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	cur, err := s.p.CurrentPartition(ctx, req.ID)
-	if errors.Is(err, provider.ErrNotFound) {
+	cur, err := s.client.Partition(ctx, req.ID)
+	if errors.Is(err, runtime.ErrInstanceNotFound) {
 		return nil, api.Errorf(api.CodeNotFound, "instance %q not found", req.ID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("apiserver: partition of %q: %w", req.ID, err)
+		return nil, err
 	}
 	part := cur
 	if req.Partition != nil {

@@ -85,7 +85,7 @@ func startNode(t *testing.T, natsDir, pebbleDir string, port int) *node {
 	if n.worker, err = runtime.NewWorker(n.prov, pingsRegistry(t), runtime.WorkerOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
-	if n.api, err = apiserver.New(n.nc, rc, n.prov, apiserver.Options{Logger: quiet}); err != nil {
+	if n.api, err = apiserver.New(n.nc, rc, apiserver.Options{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.worker.Start(ctx); err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/api"
-	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
 )
 
@@ -157,11 +156,12 @@ type Server struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	client *runtime.Client
-	p      provider.Provider
 	opts   Options
 	log    *slog.Logger
 	// sharding is opts.Sharding.
 	sharding Sharding
+	// verbs is the verb table (see verbTable).
+	verbs map[api.Verb]verbSpec
 
 	// sem bounds concurrent handlers; waits bounds pending waits, and
 	// clientWaits counts them per client (see Options.MaxWaitsPerClient).
@@ -191,11 +191,10 @@ type Server struct {
 	submitCreated time.Time
 }
 
-// New returns a server answering with client over p (p must be the provider
-// client runs on; it is used to read partitions). Call Start to serve.
-func New(nc *nats.Conn, client *runtime.Client, p provider.Provider, opts Options) (*Server, error) {
-	if nc == nil || client == nil || p == nil {
-		return nil, errors.New("apiserver: New needs a NATS connection, a client and a provider")
+// New returns a server answering with client. Call Start to serve.
+func New(nc *nats.Conn, client *runtime.Client, opts Options) (*Server, error) {
+	if nc == nil || client == nil {
+		return nil, errors.New("apiserver: New needs a NATS connection and a client")
 	}
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -206,12 +205,14 @@ func New(nc *nats.Conn, client *runtime.Client, p provider.Provider, opts Option
 		return nil, fmt.Errorf("apiserver: jetstream: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
-		nc: nc, js: js, client: client, p: p, opts: opts, log: opts.Logger,
+	s := &Server{
+		nc: nc, js: js, client: client, opts: opts, log: opts.Logger,
 		sharding: opts.Sharding, shardSubs: map[int]*nats.Subscription{},
 		sem: make(chan struct{}, opts.Concurrency), waits: make(chan struct{}, opts.MaxWaits), clientWaits: map[string]int{},
 		ctx: ctx, cancel: cancel,
-	}, nil
+	}
+	s.verbs = s.verbTable()
+	return s, nil
 }
 
 // Start creates the submit and dead-letter streams if needed, subscribes to
@@ -465,56 +466,86 @@ func (s *Server) serve(r request) {
 // relayed is a reply another server sent, passed on verbatim.
 type relayed []byte
 
-// handle decodes, validates and runs one request. A client's request about
-// an instance of a shard another server owns is forwarded there (its reply
-// is a relayed value); a forwarded one is always answered here.
+// verbSpec says how the server answers one verb.
+type verbSpec struct {
+	// byOwner: the request names an instance, and the owner of the
+	// instance's shard answers it. A client's request about a shard this
+	// server does not own is forwarded to the owner and its reply relayed;
+	// a forwarded one is always answered here.
+	byOwner bool
+	// handle answers the request here; forwarded marks a request another
+	// server forwarded to this one.
+	handle func(ctx context.Context, data []byte, forwarded bool) (any, error)
+}
+
+// verbTable is the API's verb table. Every verb of api.Verbs has an entry
+// (a test checks it).
+func (s *Server) verbTable() map[api.Verb]verbSpec {
+	here := func(h func(context.Context, []byte) (any, error)) func(context.Context, []byte, bool) (any, error) {
+		return func(ctx context.Context, data []byte, _ bool) (any, error) { return h(ctx, data) }
+	}
+	return map[api.Verb]verbSpec{
+		// A start is made by the owner of the id's shard, which decides
+		// once the id is known (it may be generated here).
+		api.VerbStart: {handle: s.start},
+		// Messages to an instance: any server sends them; the provider
+		// routes them to the owner.
+		api.VerbRaise:     {handle: here(s.raise)},
+		api.VerbTerminate: {handle: here(s.terminate)},
+		api.VerbSuspend:   {handle: here(s.suspend)},
+		api.VerbResume:    {handle: here(s.resume)},
+		// Reads of one instance's store: its owner answers.
+		api.VerbStatus:  {byOwner: true, handle: here(s.status)},
+		api.VerbWait:    {byOwner: true, handle: here(s.wait)},
+		api.VerbHistory: {byOwner: true, handle: here(s.history)},
+		api.VerbPurge:   {byOwner: true, handle: here(s.purge)},
+		// A client's list asks every shard's owner; a forwarded one lists
+		// this server's shards.
+		api.VerbList: {handle: func(ctx context.Context, data []byte, forwarded bool) (any, error) {
+			if forwarded {
+				return s.listForShard(ctx, data)
+			}
+			return s.list(ctx, data)
+		}},
+	}
+}
+
+// handle decodes, validates and runs one request, as the verb table says.
 func (s *Server) handle(ctx context.Context, verb api.Verb, data []byte, forwarded bool) (any, error) {
-	switch verb {
-	case api.VerbStatus, api.VerbWait, api.VerbHistory, api.VerbPurge:
-		req, shard, local := s.ownerOf(data)
-		switch {
-		case local:
-		case forwarded:
-			return nil, api.Errorf(api.CodeUnavailable, "this orchestrator does not run shard %d of instance %q; retry", shard, req.ID)
-		default:
-			timeout := forwardTimeout
-			if verb == api.VerbWait {
-				timeout += api.WaitRequest{TimeoutMS: req.TimeoutMS}.Timeout()
-			}
-			body, err := s.forward(ctx, shard, verb, data, timeout)
-			if err != nil {
-				return nil, err
-			}
-			return relayed(body), nil
-		}
-	case api.VerbList:
-		if forwarded {
-			return s.listForShard(ctx, data)
-		}
-	case api.VerbStart:
-		return s.start(ctx, data, forwarded)
+	spec, ok := s.verbs[verb]
+	if !ok {
+		return nil, api.Errorf(api.CodeBadRequest, "unknown verb %q: the API has %s", verb, verbList())
 	}
-	switch verb {
-	case api.VerbRaise:
-		return s.raise(ctx, data)
-	case api.VerbTerminate:
-		return s.terminate(ctx, data)
-	case api.VerbSuspend:
-		return s.suspend(ctx, data)
-	case api.VerbResume:
-		return s.resume(ctx, data)
-	case api.VerbStatus:
-		return s.status(ctx, data)
-	case api.VerbWait:
-		return s.wait(ctx, data)
-	case api.VerbList:
-		return s.list(ctx, data)
-	case api.VerbHistory:
-		return s.history(ctx, data)
-	case api.VerbPurge:
-		return s.purge(ctx, data)
+	if spec.byOwner {
+		if reply, routed, err := s.routeToOwner(ctx, verb, data, forwarded); routed {
+			return reply, err
+		}
 	}
-	return nil, api.Errorf(api.CodeBadRequest, "unknown verb %q: the API has %s", verb, verbList())
+	return spec.handle(ctx, data, forwarded)
+}
+
+// routeToOwner forwards a client's request about an instance whose shard
+// another server owns (routed: its reply, relayed, or the error); a request
+// this server answers is not routed. A request forwarded here about a shard
+// this server does not own (any more) is answered with unavailable: the
+// client retries and reaches the new owner.
+func (s *Server) routeToOwner(ctx context.Context, verb api.Verb, data []byte, forwarded bool) (reply any, routed bool, err error) {
+	req, shard, local := s.ownerOf(data)
+	switch {
+	case local:
+		return nil, false, nil
+	case forwarded:
+		return nil, true, api.Errorf(api.CodeUnavailable, "this orchestrator does not run shard %d of instance %q; retry", shard, req.ID)
+	}
+	timeout := forwardTimeout
+	if verb == api.VerbWait {
+		timeout += api.WaitRequest{TimeoutMS: req.TimeoutMS}.Timeout()
+	}
+	body, err := s.forward(ctx, shard, verb, data, timeout)
+	if err != nil {
+		return nil, true, err
+	}
+	return relayed(body), true, nil
 }
 
 func verbList() string {

@@ -291,7 +291,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		return err
 	}
 	if n.role == Orchestrator {
-		n.api, err = apiserver.New(nc, client, timed, apiserver.Options{
+		n.api, err = apiserver.New(nc, client, apiserver.Options{
 			Prefix:              cfg.Prefix,
 			MaxPayloadBytes:     cfg.MaxPayloadBytes,
 			Reuse:               cfg.Reuse,

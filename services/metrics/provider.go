@@ -68,8 +68,10 @@ const (
 // measure the wait for work as much as the provider's cost: read them as
 // idle time, and the other operations as latency.
 //
-// The result has the optional capabilities p has: [provider.FaultInjector]
-// (not timed) and [provider.DedupSender] (SendNew is timed as "send").
+// The result has the optional capabilities p has: it times
+// [provider.DedupSender] (SendNew as "send") itself, and unwraps to p
+// ([provider.Unwrapper]) so that [provider.As] finds the others
+// ([provider.FaultInjector], [provider.HealthChecker], ...) untimed.
 func InstrumentProvider(p provider.Provider, m *Metrics) provider.Provider {
 	ip := &instrumented{p: p}
 	for i := range numOps {
@@ -78,14 +80,7 @@ func InstrumentProvider(p provider.Provider, m *Metrics) provider.Provider {
 		ip.obs[i][0] = m.providerOps.WithLabelValues(operations[i], resultOK)
 		ip.obs[i][1] = m.providerOps.WithLabelValues(operations[i], resultErr)
 	}
-	fi, faults := p.(provider.FaultInjector)
-	ds, dedup := p.(provider.DedupSender)
-	switch {
-	case faults && dedup:
-		return &instrumentedFaultsDedup{instrumentedFaults: &instrumentedFaults{instrumented: ip, FaultInjector: fi}, dedup: ds}
-	case faults:
-		return &instrumentedFaults{instrumented: ip, FaultInjector: fi}
-	case dedup:
+	if ds, ok := provider.As[provider.DedupSender](p); ok {
 		return &instrumentedDedup{instrumented: ip, dedup: ds}
 	}
 	return ip
@@ -97,13 +92,11 @@ type instrumented struct {
 	obs [numOps][2]prometheus.Observer
 }
 
-// instrumentedFaults forwards the optional FaultInjector capability.
-type instrumentedFaults struct {
-	*instrumented
-	provider.FaultInjector
-}
+// Unwrap implements provider.Unwrapper: the capabilities the decorator
+// does not time are found on p.
+func (ip *instrumented) Unwrap() provider.Provider { return ip.p }
 
-// instrumentedDedup forwards the optional DedupSender capability, timed.
+// instrumentedDedup times the optional DedupSender capability.
 type instrumentedDedup struct {
 	*instrumented
 	dedup provider.DedupSender
@@ -111,17 +104,6 @@ type instrumentedDedup struct {
 
 // SendNew implements provider.DedupSender.
 func (id *instrumentedDedup) SendNew(ctx context.Context, o provider.Outgoing) (bool, error) {
-	return id.instrumented.sendNew(ctx, id.dedup, o)
-}
-
-// instrumentedFaultsDedup forwards both optional capabilities.
-type instrumentedFaultsDedup struct {
-	*instrumentedFaults
-	dedup provider.DedupSender
-}
-
-// SendNew implements provider.DedupSender.
-func (id *instrumentedFaultsDedup) SendNew(ctx context.Context, o provider.Outgoing) (bool, error) {
 	return id.instrumented.sendNew(ctx, id.dedup, o)
 }
 

@@ -33,14 +33,14 @@ func TestInstrumentedProviderConforms(t *testing.T) {
 func TestInstrumentedProviderForwardsFaultInjection(t *testing.T) {
 	m := metrics.New(metrics.Options{})
 	ip := metrics.InstrumentProvider(newMemory(t), m)
-	fi, ok := ip.(provider.FaultInjector)
+	fi, ok := provider.As[provider.FaultInjector](ip)
 	if !ok {
 		t.Fatal("the decorated memory provider lost FaultInjector")
 	}
 	if len(fi.CommitSteps()) == 0 {
 		t.Fatal("no commit steps forwarded")
 	}
-	if _, ok := metrics.InstrumentProvider(struct{ provider.Provider }{newMemory(t)}, m).(provider.FaultInjector); ok {
+	if _, ok := provider.As[provider.FaultInjector](metrics.InstrumentProvider(struct{ provider.Provider }{newMemory(t)}, m)); ok {
 		t.Fatal("a provider without FaultInjector gained it")
 	}
 }
@@ -63,7 +63,7 @@ func TestInstrumentedProviderForwardsDedupSender(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s: the decorated provider lost DedupSender", name)
 		}
-		_, faults := metrics.InstrumentProvider(p, m).(provider.FaultInjector)
+		_, faults := provider.As[provider.FaultInjector](metrics.InstrumentProvider(p, m))
 		_, hadFaults := p.(provider.FaultInjector)
 		if faults != hadFaults {
 			t.Fatalf("%s: FaultInjector %v after decoration, %v before", name, faults, hadFaults)
@@ -80,6 +80,30 @@ func TestInstrumentedProviderForwardsDedupSender(t *testing.T) {
 	}
 	if _, ok := metrics.InstrumentProvider(struct{ provider.Provider }{mem}, m).(provider.DedupSender); ok {
 		t.Fatal("a provider without DedupSender gained it")
+	}
+}
+
+// Every optional capability survives the decorator: HealthChecker too
+// (it used to be dropped), answering for the decorated provider.
+func TestInstrumentedProviderKeepsHealthChecker(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	mem := newMemory(t)
+	ip := metrics.InstrumentProvider(mem, m)
+	h, ok := provider.As[provider.HealthChecker](ip)
+	if !ok {
+		t.Fatal("the decorated memory provider lost HealthChecker")
+	}
+	if err := h.Healthy(context.Background()); err != nil {
+		t.Fatalf("Healthy on an open provider: %v", err)
+	}
+	if err := ip.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Healthy(context.Background()); !errors.Is(err, provider.ErrClosed) {
+		t.Fatalf("Healthy after Close = %v, want ErrClosed", err)
+	}
+	if _, ok := provider.As[provider.HealthChecker](metrics.InstrumentProvider(struct{ provider.Provider }{newMemory(t)}, m)); ok {
+		t.Fatal("a provider without HealthChecker gained it")
 	}
 }
 
