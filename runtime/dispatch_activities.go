@@ -57,16 +57,7 @@ func (w *Worker) runActivity(workCtx context.Context, item *provider.WorkItem) {
 	name := env.ev.Name
 	fn, ok := w.reg.activity(name)
 	if !ok {
-		if item.Message.Attempt < w.opts.UnknownNameAttempts {
-			delay := w.engine.backoff(item.Message.Attempt)
-			w.log.Warn("activity not registered, backing off", "activity", name, "attempt", item.Message.Attempt, "delay", delay)
-			if err := w.p.AbandonWork(workCtx, item.Lock, delay); err != nil {
-				w.log.Error("abandon activity", "activity", name, "err", err)
-			}
-			return
-		}
-		w.complete(workCtx, item, &env, nil, &Error{Type: typeNotRegistered, NonRetryable: true,
-			Message: fmt.Sprintf("activity %q is not registered on any worker that received it (%d deliveries)", name, item.Message.Attempt)})
+		w.unregisteredActivity(workCtx, item, &env)
 		return
 	}
 
@@ -126,6 +117,23 @@ func (w *Worker) runActivity(workCtx context.Context, item *provider.WorkItem) {
 }
 
 // callActivity runs fn, turning a panic into an error.
+// unregisteredActivity backs off a task whose activity this worker does not
+// know (another worker, or the next version, may), and fails it after
+// UnknownNameAttempts deliveries.
+func (w *Worker) unregisteredActivity(workCtx context.Context, item *provider.WorkItem, env *envelope) {
+	name := env.ev.Name
+	if item.Message.Attempt < w.opts.UnknownNameAttempts {
+		delay := w.engine.backoff(item.Message.Attempt)
+		w.log.Warn("activity not registered, backing off", "activity", name, "attempt", item.Message.Attempt, "delay", delay)
+		if err := w.p.AbandonWork(workCtx, item.Lock, delay); err != nil {
+			w.log.Error("abandon activity", "activity", name, "err", err)
+		}
+		return
+	}
+	_ = w.complete(workCtx, item, env, nil, &Error{Type: typeNotRegistered, NonRetryable: true,
+		Message: fmt.Sprintf("activity %q is not registered on any worker that received it (%d deliveries)", name, item.Message.Attempt)})
+}
+
 func callActivity(ctx context.Context, fn activityFunc, codec Codec, input []byte) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -42,9 +42,37 @@ type inbound struct {
 }
 
 // turn computes the commit for one fetched batch. cached is the instance the
-// cache held for this entity (nil on a miss); turn owns it from here on. The
-// function performs no I/O: its result depends only on its arguments, which
-// is what makes cached and replayed turns produce identical commits.
+// cache held for this entity (nil on a miss); turn owns it from here on.
+//
+// The steps, in order:
+//
+//  1. Fence the cache (fenceCache): a cached instance is reused only if it
+//     is exactly the state the batch's history describes (same partition,
+//     same number of events) and not finished; otherwise it is dropped and
+//     the history replayed.
+//  2. Poison: a message delivered more often than maxDeliveries fails a
+//     running instance without running any code.
+//  3. Enter (enter): find the live instance the messages apply to, in one
+//     of five cases — a finished instance (only a reuse start begins a new
+//     execution in the next partition; anything else is dropped), a
+//     continued-as-new one (the next execution starts in the next
+//     partition, with the events it carries), no history yet (the first
+//     start message starts it; no start: the messages are dropped), a cache
+//     hit (the cached instance goes on), a cache miss (replay the history).
+//     An unregistered orchestration is abandoned with backoff, then failed.
+//  4. Apply (applyMessages): each message becomes history (or is dropped)
+//     and runs the code it unblocks; an instance whose code returned or
+//     failed is finished.
+//  5. Limit: a partition with more than MaxEventsPerPartition events fails.
+//  6. Result (result): the commit (new events, messages to send, timers to
+//     cancel, changed metadata), the status, and the instance to cache.
+//
+// Invariants: turn performs no I/O and reads no clock but now, so its
+// result depends only on its arguments: a cached turn and a replayed turn
+// of the same batch produce the same commit (sim_test checks). Every
+// instance turn does not return in the result (cached included) is stopped,
+// so no orchestration goroutine outlives it. A panic abandons the batch with
+// backoff: a partial turn is never committed.
 func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) (res turnResult) {
 	// st is filled along the way and attached to whatever result is
 	// returned (this defer runs last, after the panic handler below).
@@ -63,100 +91,130 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 			}
 		}
 	}()
-	id := b.Lock.Entity
 	msgs := e.decodeMessages(b)
 	prior := Status(b.Metadata[MetaStatus])
-
-	if cached != nil && (cached.partition != b.Partition || cached.histLen != len(b.History) || cached.terminal) {
-		cached.stop()
-		cached = nil
-	}
-
-	// A message delivered too often fails the instance without running code.
+	cached = fenceCache(cached, b)
 	if poisoned := e.poisoned(msgs); poisoned != nil && !prior.IsTerminal() {
 		if cached != nil {
 			cached.stop()
 		}
-		return e.poisonTurn(id, b, msgs, poisoned, now, &st)
+		return e.poisonTurn(b.Lock.Entity, b, msgs, poisoned, now, &st)
 	}
+	fresh, early := e.enter(&inst, cached, b, msgs, prior, now, &st)
+	if early != nil {
+		return *early
+	}
+	if cached != nil && cached != inst {
+		cached.stop()
+	}
+	e.applyMessages(inst, msgs, now, &st)
+	e.limitHistory(inst)
+	return e.result(inst, b, prior, fresh, now, &st)
+}
 
-	var fresh bool // a new execution starts in this turn
+// fenceCache returns cached if it holds the state b's history describes,
+// and otherwise stops it and returns nil.
+func fenceCache(cached *instance, b *provider.EntityBatch) *instance {
+	if cached != nil && (cached.partition != b.Partition || cached.histLen != len(b.History) || cached.terminal) {
+		cached.stop()
+		return nil
+	}
+	return cached
+}
+
+// enter sets *inst to the live instance msgs apply to (step 3 of turn);
+// fresh reports a new execution that is not a continuation. A non-nil early
+// result ends the turn instead (drop, abandon or corrupt history).
+func (e *engine) enter(inst **instance, cached *instance, b *provider.EntityBatch, msgs []inbound, prior Status, now time.Time, st *turnStats) (fresh bool, early *turnResult) {
+	id := b.Lock.Entity
 	switch {
 	case prior.IsTerminal():
 		start := findReuseStart(msgs)
 		if start == nil {
-			return e.finishedTurn(b, msgs, now)
+			res := e.finishedTurn(b, msgs, now)
+			return false, &res
 		}
 		var ab *turnResult
-		inst, ab = e.newExecution(id, b.Partition+1, &start.env.ev, nil, b, now)
-		if ab != nil {
-			return *ab
+		if *inst, ab = e.newExecution(id, b.Partition+1, &start.env.ev, nil, b, now); ab != nil {
+			return false, ab
 		}
-		fresh = true
+		return true, nil
 	case prior == StatusContinuedAsNew:
 		evs, err := decodeHistory(b.History)
 		if err != nil {
-			return e.corruptTurn(id, err)
+			res := e.corruptTurn(id, err)
+			return false, &res
 		}
 		startEv, carried := continuation(evs)
 		if startEv == nil {
-			return e.corruptTurn(id, fmt.Errorf("%w: status ContinuedAsNew without a ContinuedAsNew event", errCorrupt))
+			res := e.corruptTurn(id, fmt.Errorf("%w: status ContinuedAsNew without a ContinuedAsNew event", errCorrupt))
+			return false, &res
 		}
 		var ab *turnResult
-		inst, ab = e.newExecution(id, b.Partition+1, startEv, carried, b, now)
-		if ab != nil {
-			return *ab
-		}
+		*inst, ab = e.newExecution(id, b.Partition+1, startEv, carried, b, now)
+		return false, ab
 	case len(b.History) == 0:
 		start := firstStart(msgs)
 		if start == nil {
 			// Nothing to run: drop the messages (an event for an id never
 			// started, a late message to a purged instance).
-			return turnResult{}
+			return false, &turnResult{}
 		}
 		var ab *turnResult
-		inst, ab = e.newExecution(id, b.Partition, &start.env.ev, nil, b, now)
-		if ab != nil {
-			return *ab
+		if *inst, ab = e.newExecution(id, b.Partition, &start.env.ev, nil, b, now); ab != nil {
+			return false, ab
 		}
-		fresh = true
+		return true, nil
 	case cached != nil:
 		st.cache = CacheHit
-		inst = cached
-		inst.beginTurn(now)
-	default:
-		st.cache = CacheMiss
-		evs, err := decodeHistory(b.History)
-		if err != nil {
-			return e.corruptTurn(id, err)
-		}
-		inst, err = e.replay(id, b.Partition, evs)
-		switch {
-		case errors.Is(err, ErrNotRegistered):
-			if ab := e.unregistered(b, err); ab != nil {
-				return *ab
-			}
-			// Give up: fail the instance without running it.
-			started := startedEvent(evs)
-			inst = e.newInstance(id, b.Partition)
-			inst.histLen = len(evs)
-			inst.name, inst.version, inst.parent = started.Name, started.Version, started.Parent
-			inst.beginTurn(now)
-			inst.failWith(&Error{Type: typeNotRegistered, NonRetryable: true, Message: err.Error()})
-		case err != nil:
-			return e.corruptTurn(id, err)
-		default:
-			st.replayed = len(evs)
-			inst.beginTurn(now)
-			if inst.failure != nil {
-				inst.finish()
-			}
-		}
+		*inst = cached
+		cached.beginTurn(now)
+		return false, nil
 	}
-	if cached != nil && cached != inst {
-		cached.stop()
-	}
+	st.cache = CacheMiss
+	return false, e.rebuild(inst, b, now, st)
+}
 
+// rebuild sets *inst to the instance replayed from b's history (a cache
+// miss). An orchestration the registry lacks is abandoned with backoff,
+// then failed without running; a non-nil result ends the turn instead.
+func (e *engine) rebuild(inst **instance, b *provider.EntityBatch, now time.Time, st *turnStats) *turnResult {
+	id := b.Lock.Entity
+	evs, err := decodeHistory(b.History)
+	if err != nil {
+		res := e.corruptTurn(id, err)
+		return &res
+	}
+	*inst, err = e.replay(id, b.Partition, evs)
+	switch {
+	case errors.Is(err, ErrNotRegistered):
+		if ab := e.unregistered(b, err); ab != nil {
+			return ab
+		}
+		// Give up: fail the instance without running it.
+		started := startedEvent(evs)
+		in := e.newInstance(id, b.Partition)
+		*inst = in
+		in.histLen = len(evs)
+		in.name, in.version, in.parent = started.Name, started.Version, started.Parent
+		in.beginTurn(now)
+		in.failWith(&Error{Type: typeNotRegistered, NonRetryable: true, Message: err.Error()})
+	case err != nil:
+		res := e.corruptTurn(id, err)
+		return &res
+	default:
+		st.replayed = len(evs)
+		(*inst).beginTurn(now)
+		if (*inst).failure != nil {
+			(*inst).finish()
+		}
+	}
+	return nil
+}
+
+// applyMessages applies msgs in order (step 4 of turn), noting how late
+// each timer fired.
+func (e *engine) applyMessages(inst *instance, msgs []inbound, now time.Time, st *turnStats) {
 	for i := range msgs {
 		if late, ok := timerLateness(inst, &msgs[i].env, now); ok {
 			st.timerLateness = append(st.timerLateness, late)
@@ -166,19 +224,29 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 			inst.finish()
 		}
 	}
+}
+
+// limitHistory fails a running instance whose partition outgrew the limit.
+func (e *engine) limitHistory(inst *instance) {
 	if !inst.terminal && inst.histLen > e.limits.MaxEventsPerPartition {
 		inst.failWith(&Error{Type: typeHistoryTooLong, NonRetryable: true, Message: fmt.Sprintf(
 			"partition %d has %d events, the limit is %d: call ContinueAsNew to continue in a fresh partition",
 			inst.partition, inst.histLen, e.limits.MaxEventsPerPartition)})
 	}
-	res.commit = provider.Commit{
+}
+
+// result builds the turn's result from the instance (step 6 of turn) and
+// hands the instance over: to the result to cache, or stopped if finished.
+func (e *engine) result(inst *instance, b *provider.EntityBatch, prior Status, fresh bool, now time.Time, st *turnStats) turnResult {
+	res := turnResult{commit: provider.Commit{
 		Partition:   inst.partition,
 		Events:      inst.out,
 		Send:        inst.send,
 		Cancel:      inst.cancels,
 		SetMetadata: e.metadata(inst, b.Metadata, fresh, now),
-	}
+	}}
 	if inst.partition != b.Partition || fresh {
+		// A new execution: the previous one's results do not carry over.
 		for _, k := range []string{MetaOutput, MetaError, MetaCustomStatus} {
 			if _, set := res.commit.SetMetadata[k]; !set && b.Metadata[k] != "" {
 				res.commit.DeleteMetadata = append(res.commit.DeleteMetadata, k)
