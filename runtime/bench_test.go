@@ -12,8 +12,8 @@ import (
 // loopFixture is an instance of an orchestration that calls one activity per
 // turn forever, grown to a history of at least n events.
 type loopFixture struct {
-	e      *engine
-	inst   *instance // the cached instance after the last turn
+	e      *Engine
+	inst   *Instance // the cached instance after the last turn
 	hist   []provider.Event
 	meta   provider.Metadata
 	result provider.Message // the next activity result to deliver
@@ -36,7 +36,7 @@ func loopRegistry(tb testing.TB) *Registry {
 
 func newLoopFixture(tb testing.TB, n int) *loopFixture {
 	f := &loopFixture{
-		e: &engine{reg: loopRegistry(tb), codec: JSONCodec{}, limits: Limits{MaxEventsPerPartition: 1 << 40}.withDefaults(), logger: discardLogger(),
+		e: &Engine{reg: loopRegistry(tb), codec: JSONCodec{}, limits: Limits{MaxEventsPerPartition: 1 << 40}.withDefaults(), logger: discardLogger(),
 			orchestratorQueue: DefaultOrchestratorQueue, activityQueue: DefaultActivityQueue, maxDeliveries: 10, unknownAttempts: 1},
 		now:  time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		meta: provider.Metadata{},

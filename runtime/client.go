@@ -29,7 +29,7 @@ type ClientOptions struct {
 	OrchestratorQueue string
 	// Codec must match the workers' (default [JSONCodec]).
 	Codec Codec
-	// Notifier, shared with an in-process [Worker], wakes Wait without
+	// Notifier, shared with an in-process [worker.Worker], wakes Wait without
 	// polling.
 	Notifier *Notifier
 	// MaxPayloadBytes rejects larger inputs and events early (default

@@ -11,7 +11,7 @@ import (
 // method must be called from the orchestration's own goroutines (its function
 // or a branch started with Go); the context is not safe for use elsewhere.
 type OrchestrationContext struct {
-	inst  *instance
+	inst  *Instance
 	codec Codec
 }
 
@@ -179,7 +179,7 @@ func (c *OrchestrationContext) WhenAny(fs ...Future) Future { return c.inst.when
 
 // replayHandler drops log records while the instance replays.
 type replayHandler struct {
-	inst *instance
+	inst *Instance
 	next slog.Handler
 }
 

@@ -30,14 +30,14 @@ type nondeterminismPanic struct{ err *NondeterminismError }
 
 // spawn starts fn on a new coroutine, ready to run when the engine next
 // schedules.
-func (inst *instance) spawn(fn func()) {
+func (inst *Instance) spawn(fn func()) {
 	co := &coroutine{resume: make(chan struct{})}
 	inst.wg.Add(1)
 	go inst.coroutineMain(co, fn)
 	inst.makeReady(co)
 }
 
-func (inst *instance) coroutineMain(co *coroutine, fn func()) {
+func (inst *Instance) coroutineMain(co *coroutine, fn func()) {
 	defer inst.wg.Done()
 	select {
 	case <-co.resume:
@@ -62,11 +62,11 @@ func (inst *instance) coroutineMain(co *coroutine, fn func()) {
 	fn()
 }
 
-func (inst *instance) makeReady(co *coroutine) { inst.ready = append(inst.ready, co) }
+func (inst *Instance) makeReady(co *coroutine) { inst.ready = append(inst.ready, co) }
 
 // run hands control to ready coroutines until all are blocked or done, or
 // the instance failed.
-func (inst *instance) run() {
+func (inst *Instance) run() {
 	for inst.readyHead < len(inst.ready) && inst.failure == nil {
 		co := inst.ready[inst.readyHead]
 		inst.ready[inst.readyHead] = nil
@@ -81,7 +81,7 @@ func (inst *instance) run() {
 }
 
 // block parks the running coroutine until f is done.
-func (inst *instance) block(f *future) {
+func (inst *Instance) block(f *future) {
 	co := inst.running
 	if co == nil {
 		panic("runtime: Await called outside orchestration code (use ctx.Go for concurrency)")
@@ -101,7 +101,7 @@ func (inst *instance) block(f *future) {
 
 // stop kills every coroutine of the instance and waits for them to exit.
 // It is idempotent.
-func (inst *instance) stop() {
+func (inst *Instance) stop() {
 	if inst.killed {
 		return
 	}

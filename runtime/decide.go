@@ -12,7 +12,7 @@ import (
 // it records ev. It returns the pending call registered for the decision.
 // A mismatch panics with a nondeterminismPanic (recovered by the coroutine or
 // the engine), since the code can no longer be trusted to continue.
-func (inst *instance) decide(ev *Event, kind EventKind) (*pendingCall, bool) {
+func (inst *Instance) decide(ev *Event, kind EventKind) (*pendingCall, bool) {
 	ev.Kind = kind
 	ev.Decision = inst.nextDecision
 	inst.nextDecision++
@@ -29,7 +29,7 @@ func (inst *instance) decide(ev *Event, kind EventKind) (*pendingCall, bool) {
 	return call, live
 }
 
-func (inst *instance) matchRecorded(ev *Event) {
+func (inst *Instance) matchRecorded(ev *Event) {
 	d := ev.Decision
 	if d >= uint64(len(inst.decisionIndex)) {
 		panic(nondeterminismPanic{&NondeterminismError{Seq: d, EventIndex: -1, Call: ev.describe()}})
@@ -43,7 +43,7 @@ func (inst *instance) matchRecorded(ev *Event) {
 
 // checkCall applies the per-call limits; a non-nil result is the failed
 // future to return instead of making the call.
-func (inst *instance) checkCall(what string, payload []byte) *future {
+func (inst *Instance) checkCall(what string, payload []byte) *future {
 	if len(payload) > inst.e.limits.MaxPayloadBytes {
 		return inst.failedFuture(payloadError(what, len(payload), inst.e.limits.MaxPayloadBytes))
 	}
@@ -57,7 +57,7 @@ func (inst *instance) checkCall(what string, payload []byte) *future {
 // cancelCall withdraws an outstanding decision. Live, it records the
 // cancellation and undoes the work: a pending timer or activity task message
 // is removed, a child is terminated.
-func (inst *instance) cancelCall(d uint64) {
+func (inst *Instance) cancelCall(d uint64) {
 	call := inst.pending[d]
 	if call == nil {
 		return
@@ -82,14 +82,14 @@ func (inst *instance) cancelCall(d uint64) {
 // cancelMessage removes a message sent by an earlier turn (Commit.Cancel) or
 // drops it from this turn's outgoing messages (a provider applies Cancel
 // before Send, so cancelling a message sent in the same commit would miss).
-func (inst *instance) cancelMessage(ref provider.MessageRef) {
+func (inst *Instance) cancelMessage(ref provider.MessageRef) {
 	if !inst.unsend(ref) {
 		inst.cancels = append(inst.cancels, ref)
 	}
 }
 
 // unsend removes ref from this turn's outgoing messages, if it is there.
-func (inst *instance) unsend(ref provider.MessageRef) bool {
+func (inst *Instance) unsend(ref provider.MessageRef) bool {
 	for i := len(inst.send) - 1; i >= 0; i-- {
 		if inst.send[i].Message.ID == ref.ID && inst.send[i].Queue == ref.Queue {
 			inst.send = append(inst.send[:i], inst.send[i+1:]...)
@@ -100,7 +100,7 @@ func (inst *instance) unsend(ref provider.MessageRef) bool {
 }
 
 // createTimer schedules a durable timer.
-func (inst *instance) createTimer(d time.Duration) *future {
+func (inst *Instance) createTimer(d time.Duration) *future {
 	if f := inst.checkCall("timer", nil); f != nil {
 		return f
 	}
@@ -119,7 +119,7 @@ func (inst *instance) createTimer(d time.Duration) *future {
 }
 
 // scheduleActivity makes one activity attempt (without retry).
-func (inst *instance) scheduleActivity(name string, input []byte, o *callOptions, attempt int) *future {
+func (inst *Instance) scheduleActivity(name string, input []byte, o *callOptions, attempt int) *future {
 	if f := inst.checkCall(fmt.Sprintf("input of activity %q", name), input); f != nil {
 		return f
 	}
@@ -146,7 +146,7 @@ func (inst *instance) scheduleActivity(name string, input []byte, o *callOptions
 }
 
 // scheduleChild makes one sub-orchestration attempt (without retry).
-func (inst *instance) scheduleChild(name string, input []byte, o *callOptions, attempt int) *future {
+func (inst *Instance) scheduleChild(name string, input []byte, o *callOptions, attempt int) *future {
 	if f := inst.checkCall(fmt.Sprintf("input of sub-orchestration %q", name), input); f != nil {
 		return f
 	}
@@ -174,7 +174,7 @@ func (inst *instance) scheduleChild(name string, input []byte, o *callOptions, a
 }
 
 // startOrchestration starts an independent instance (fire and forget).
-func (inst *instance) startOrchestration(name, id string, input []byte) error {
+func (inst *Instance) startOrchestration(name, id string, input []byte) error {
 	if f := inst.checkCall(fmt.Sprintf("input of orchestration %q", name), input); f != nil {
 		return f.err
 	}
@@ -197,7 +197,7 @@ func (inst *instance) startOrchestration(name, id string, input []byte) error {
 }
 
 // withTimeout races f against a durable timer of d (no timer when d <= 0).
-func (inst *instance) withTimeout(f *future, d time.Duration, what string) *future {
+func (inst *Instance) withTimeout(f *future, d time.Duration, what string) *future {
 	if d <= 0 || f.done {
 		return f
 	}
@@ -224,7 +224,7 @@ func (inst *instance) withTimeout(f *future, d time.Duration, what string) *futu
 
 // withRetry runs attempt(1), attempt(2), ... with backoff timers between
 // failed attempts while policy allows.
-func (inst *instance) withRetry(policy *RetryPolicy, attempt func(n int) *future) *future {
+func (inst *Instance) withRetry(policy *RetryPolicy, attempt func(n int) *future) *future {
 	first := attempt(1)
 	if policy == nil || policy.MaxAttempts <= 1 {
 		return first

@@ -3,20 +3,23 @@
 // It owns everything that understands orchestrations: the registry of
 // orchestration and activity functions, the [OrchestrationContext] that user
 // code programs against, the futures it awaits, the event and message codecs,
-// deterministic replay with nondeterminism detection, the sticky instance
-// cache, the dispatchers that run turns and activities ([Worker]) and the
-// client-side API ([Client]).
+// deterministic replay with nondeterminism detection, the pure turn core
+// ([Engine]) and the in-process client ([Client]). The I/O loops that feed
+// the core — fetch, turn, commit, notify; activity dispatch; lock renewal;
+// the sticky instance cache — are package runtime/worker.
 //
 // One orchestration turn turns (history + new messages) into exactly one
-// [provider.Commit] value: events as bytes, metadata (status, name, version,
-// output, ...), the partition number (continue-as-new moves to the next
-// partition) and outgoing messages, each with an explicit target entity. The
-// provider applies that value without understanding it, the way etcd's raft
-// core hands its caller a Ready value.
+// [TurnResult] value ([Engine.Turn]): the [provider.Commit] (events as bytes,
+// metadata, the partition number — continue-as-new moves to the next
+// partition — and outgoing messages, each with an explicit target entity),
+// or a request to abandon the batch, plus the live instance to cache. The
+// worker applies that value and the provider stores it without
+// understanding it, the way etcd's raft core hands its caller a Ready value.
 //
 // The package must not know how a provider stores or moves bytes: it only
-// speaks the [provider.Provider] contract. Nothing under provider/ may import
-// this package.
+// speaks the [provider.Provider] contract. It must not import runtime/worker
+// nor any provider implementation (imports_test.go checks both). Nothing
+// under provider/ may import this package.
 //
 // # Determinism
 //

@@ -33,9 +33,12 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// engine is the pure core: configuration plus the turn function. It does no
-// I/O; the dispatcher feeds it batches and applies its commits.
-type engine struct {
+// Engine is the pure core: configuration plus the turn function. It does no
+// I/O; a worker (package runtime/worker) feeds it batches ([Engine.Turn])
+// and applies what it returns ([TurnResult]), as etcd raft's RawNode hands
+// out Ready values. Create it with [NewEngine]; safe for concurrent use (one
+// turn per instance at a time).
+type Engine struct {
 	reg               *Registry
 	codec             Codec
 	limits            Limits
@@ -51,7 +54,7 @@ type engine struct {
 	unknownBackoff  time.Duration
 }
 
-func (e *engine) backoff(attempt int) time.Duration {
+func (e *Engine) backoff(attempt int) time.Duration {
 	d := e.unknownBackoff
 	for i := 1; i < attempt && d < time.Minute; i++ {
 		d *= 2

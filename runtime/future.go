@@ -24,7 +24,7 @@ type Future interface {
 // future is the only implementation of Future. It is touched only by the
 // goroutine that currently holds the instance's control.
 type future struct {
-	inst    *instance
+	inst    *Instance
 	done    bool
 	payload []byte
 	// local is a result produced inside the process (WhenAny's index),
@@ -39,10 +39,10 @@ type future struct {
 	cancel func()
 }
 
-func (inst *instance) newFuture() *future { return &future{inst: inst} }
+func (inst *Instance) newFuture() *future { return &future{inst: inst} }
 
 // failedFuture returns a future that is already done with err.
-func (inst *instance) failedFuture(err error) *future {
+func (inst *Instance) failedFuture(err error) *future {
 	return &future{inst: inst, done: true, err: err}
 }
 
@@ -117,7 +117,7 @@ func asFuture(f Future) *future {
 
 // whenAll returns a future that completes when every one of fs has; its
 // error is the first error among fs in argument order.
-func (inst *instance) whenAll(fs []Future) *future {
+func (inst *Instance) whenAll(fs []Future) *future {
 	all := inst.newFuture()
 	remaining := len(fs)
 	finish := func() {
@@ -146,7 +146,7 @@ func (inst *instance) whenAll(fs []Future) *future {
 
 // whenAny returns a future whose result is the index (an int) of the first of
 // fs to complete; among futures already done, the lowest index wins.
-func (inst *instance) whenAny(fs []Future) *future {
+func (inst *Instance) whenAny(fs []Future) *future {
 	anyF := inst.newFuture()
 	for i, f := range fs {
 		if asFuture(f).done {

@@ -10,11 +10,11 @@ import (
 	"github.com/reprise/reprise/provider"
 )
 
-// instance is the in-memory state of one execution (one partition) of an
+// Instance is the in-memory state of one execution (one partition) of an
 // orchestration. Only the goroutine holding its control touches it: the
 // dispatcher between turns, the engine during a turn, or one coroutine.
-type instance struct {
-	e         *engine
+type Instance struct {
+	e         *Engine
 	id        string
 	partition uint64
 	name      string
@@ -89,8 +89,8 @@ type bufferedEvent struct {
 	payload []byte
 }
 
-func (e *engine) newInstance(id string, partition uint64) *instance {
-	inst := &instance{
+func (e *Engine) newInstance(id string, partition uint64) *Instance {
+	inst := &Instance{
 		e:         e,
 		id:        id,
 		partition: partition,
@@ -106,14 +106,14 @@ func (e *engine) newInstance(id string, partition uint64) *instance {
 }
 
 // beginTurn resets the per-turn output.
-func (inst *instance) beginTurn(now time.Time) {
+func (inst *Instance) beginTurn(now time.Time) {
 	inst.turnNow, inst.turnOpen = now, false
 	inst.out, inst.send, inst.cancels = nil, nil, nil
 }
 
 // record appends ev to the turn's new events, opening the turn with a
 // TurnStarted event first.
-func (inst *instance) record(ev *Event) {
+func (inst *Instance) record(ev *Event) {
 	if !inst.turnOpen {
 		inst.turnOpen = true
 		inst.now = inst.turnNow
@@ -123,7 +123,7 @@ func (inst *instance) record(ev *Event) {
 	inst.appendEvent(ev)
 }
 
-func (inst *instance) appendEvent(ev *Event) {
+func (inst *Instance) appendEvent(ev *Event) {
 	data := appendEvent(make([]byte, 0, 16+len(ev.Payload)+len(ev.Name)), ev)
 	inst.out = append(inst.out, provider.Event{Seq: uint64(inst.histLen), Data: data})
 	inst.histLen++
@@ -131,7 +131,7 @@ func (inst *instance) appendEvent(ev *Event) {
 }
 
 // fail marks the instance failed; the first failure wins.
-func (inst *instance) fail(err error) {
+func (inst *Instance) fail(err error) {
 	if inst.failure == nil {
 		inst.failure = toError(err)
 	}
@@ -139,7 +139,7 @@ func (inst *instance) fail(err error) {
 
 // apply applies one event, recorded or live, and runs the code it unblocks.
 // idx is the event's index in the partition's history.
-func (inst *instance) apply(ev *Event, idx int) {
+func (inst *Instance) apply(ev *Event, idx int) {
 	switch ev.Kind {
 	case KindTurnStarted:
 		inst.now = ev.Time
@@ -174,7 +174,7 @@ func (inst *instance) apply(ev *Event, idx int) {
 }
 
 // start begins the execution: the main coroutine runs the orchestration.
-func (inst *instance) start(ev *Event) {
+func (inst *Instance) start(ev *Event) {
 	inst.name, inst.version, inst.input, inst.parent = ev.Name, ev.Version, ev.Payload, ev.Parent
 	if inst.createdAt.IsZero() {
 		inst.createdAt = inst.now
@@ -193,7 +193,7 @@ func (inst *instance) start(ev *Event) {
 }
 
 // deliver resolves what a completion or event answers, then runs the code.
-func (inst *instance) deliver(ev *Event) {
+func (inst *Instance) deliver(ev *Event) {
 	if ev.Kind == KindEventRaised {
 		inst.deliverEvent(ev.Name, ev.Payload)
 		inst.run()
@@ -222,7 +222,7 @@ func failureOrUnknown(f *Error) *Error {
 	return f
 }
 
-func (inst *instance) deliverEvent(name string, payload []byte) {
+func (inst *Instance) deliverEvent(name string, payload []byte) {
 	ws := inst.waiters[name]
 	for len(ws) > 0 {
 		w := ws[0]
@@ -244,7 +244,7 @@ func (inst *instance) deliverEvent(name string, payload []byte) {
 }
 
 // unconsumedEvents returns the buffered external events in arrival order.
-func (inst *instance) unconsumedEvents() []CarriedEvent {
+func (inst *Instance) unconsumedEvents() []CarriedEvent {
 	type item struct {
 		name string
 		ev   bufferedEvent
@@ -271,7 +271,7 @@ func (inst *instance) unconsumedEvents() []CarriedEvent {
 
 // finish records the end of the execution after the code returned or
 // failed. It must only run live (not while replaying).
-func (inst *instance) finish() {
+func (inst *Instance) finish() {
 	if inst.terminal {
 		return
 	}
@@ -313,7 +313,7 @@ func (inst *instance) finish() {
 	inst.notifyParent(inst.mainOut, nil)
 }
 
-func (inst *instance) failWith(f *Error) {
+func (inst *Instance) failWith(f *Error) {
 	inst.terminal = true
 	inst.failure = f
 	inst.status = StatusFailed
@@ -323,7 +323,7 @@ func (inst *instance) failWith(f *Error) {
 }
 
 // terminate ends the execution by terminate, cascading to running children.
-func (inst *instance) terminate(reason string) {
+func (inst *Instance) terminate(reason string) {
 	if inst.terminal && inst.status != StatusContinuedAsNew {
 		return
 	}
@@ -344,7 +344,7 @@ func (inst *instance) terminate(reason string) {
 
 // pendingDecisions returns the outstanding decisions in ascending order, so
 // that anything derived from them is deterministic.
-func (inst *instance) pendingDecisions() []uint64 {
+func (inst *Instance) pendingDecisions() []uint64 {
 	ds := make([]uint64, 0, len(inst.pending))
 	for d := range inst.pending {
 		ds = append(ds, d)
@@ -353,7 +353,7 @@ func (inst *instance) pendingDecisions() []uint64 {
 	return ds
 }
 
-func (inst *instance) cancelOutstandingTimers() {
+func (inst *Instance) cancelOutstandingTimers() {
 	for _, d := range inst.pendingDecisions() {
 		if inst.pending[d].kind == KindTimerCreated {
 			inst.cancelMessage(provider.MessageRef{Queue: inst.e.orchestratorQueue, ID: messageID(inst.id, inst.partition, idTimer, d)})
@@ -361,7 +361,7 @@ func (inst *instance) cancelOutstandingTimers() {
 	}
 }
 
-func (inst *instance) terminateMessage(child string, tag byte, d uint64, reason string) provider.Outgoing {
+func (inst *Instance) terminateMessage(child string, tag byte, d uint64, reason string) provider.Outgoing {
 	return provider.Outgoing{Queue: inst.e.orchestratorQueue, Message: provider.Message{
 		ID:     messageID(inst.id, inst.partition, tag, d),
 		Entity: child,
@@ -377,7 +377,7 @@ func (inst *instance) terminateMessage(child string, tag byte, d uint64, reason 
 // terminateMeantForMe reports whether a terminate message addresses this
 // execution: one from a client (no parent named) always does, one from a
 // parent only if this execution is the child that parent decision started.
-func (inst *instance) terminateMeantForMe(ev *Event) bool {
+func (inst *Instance) terminateMeantForMe(ev *Event) bool {
 	if ev.Parent == nil {
 		return true
 	}
@@ -390,7 +390,7 @@ func (inst *instance) terminateMeantForMe(ev *Event) bool {
 }
 
 // notifyParent sends a child's outcome to the parent decision it answers.
-func (inst *instance) notifyParent(output []byte, failure *Error) {
+func (inst *Instance) notifyParent(output []byte, failure *Error) {
 	if inst.parent == nil {
 		return
 	}

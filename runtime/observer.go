@@ -6,8 +6,8 @@ import (
 	"github.com/reprise/reprise/provider"
 )
 
-// Observer is told what a [Worker]'s dispatchers do, for metrics. Set it with
-// [WorkerOptions.Observer]; the default is [NopObserver].
+// Observer is told what a [worker.Worker]'s dispatchers do, for metrics. Set it with
+// [worker.Options.Observer]; the default is [NopObserver].
 //
 // The dispatchers call it synchronously from many goroutines, on the hot
 // path: an implementation must be safe for concurrent use, cheap, and must
@@ -54,7 +54,7 @@ type Observer interface {
 	// after an abandon or an expired lock.
 	Redelivered(queue string, attempt int)
 	// Poisoned: a message of queue was delivered more often than
-	// [WorkerOptions.MaxDeliveries] and failed its instance. Called after
+	// [worker.Options.MaxDeliveries] and failed its instance. Called after
 	// the turn's commit.
 	Poisoned(queue string)
 	// DeadLettered: the provider gave up delivering a task of queue (see
@@ -162,7 +162,7 @@ type turnStats struct {
 }
 
 // finish fills the finish fields from the instance's final state.
-func (st *turnStats) finish(inst *instance, created time.Time, now time.Time) {
+func (st *turnStats) finish(inst *Instance, created time.Time, now time.Time) {
 	st.name = inst.name
 	if !inst.status.IsTerminal() {
 		return
@@ -186,60 +186,10 @@ func createdAt(md provider.Metadata, fresh bool, now time.Time) time.Time {
 	return t
 }
 
-// observeTurn reports one processed batch; only a committed turn reports
-// what it changed (an abandoned or failed commit will run again).
-func (w *Worker) observeTurn(st *turnStats, b *provider.EntityBatch, elapsed time.Duration, committed bool) {
-	o := w.opts.Observer
-	name := w.boundedName(st.name)
-	if committed {
-		if st.started {
-			o.OrchestrationStarted(name)
-		}
-		for _, l := range st.timerLateness {
-			o.TimerFired(l)
-		}
-		if st.poisoned {
-			o.Poisoned(w.opts.OrchestratorQueue)
-		}
-		for i := range b.Messages {
-			if m := &b.Messages[i]; m.DeadLettered {
-				o.DeadLettered(m.DeadLetterQueue)
-			}
-		}
-		if st.finished != "" {
-			o.OrchestrationFinished(name, st.finished, st.elapsed)
-		}
-	}
-	o.TurnDone(name, elapsed, st.replayed, st.cache)
-}
-
-// boundedName maps names this worker has not registered to
-// [UnregisteredName].
-func (w *Worker) boundedName(name string) string {
-	if name == "" {
-		return UnregisteredName
-	}
-	if _, _, ok := w.reg.orchestration(name, "", true); !ok {
-		return UnregisteredName
-	}
-	return name
-}
-
-// observeRedeliveries reports the fetched messages that are redeliveries.
-// Dead-lettered messages carry their source queue's attempt count and are
-// reported by [Observer.DeadLettered] instead.
-func (w *Worker) observeRedeliveries(queue string, msgs []provider.Message) {
-	for i := range msgs {
-		if m := &msgs[i]; m.Attempt > 1 && !m.DeadLettered {
-			w.opts.Observer.Redelivered(queue, m.Attempt)
-		}
-	}
-}
-
 // timerLateness returns how late a timer message is applied (now minus the
 // due time it carries), for a timer the instance still waits for; ok is false
 // for other messages, stale timers and timers sent without a due time.
-func timerLateness(inst *instance, env *envelope, now time.Time) (late time.Duration, ok bool) {
+func timerLateness(inst *Instance, env *envelope, now time.Time) (late time.Duration, ok bool) {
 	if env.kind != msgTimerFired || inst.terminal || env.ev.Time.IsZero() || env.partition != inst.partition {
 		return 0, false
 	}

@@ -103,7 +103,7 @@ func TestTurnStatsReportPoison(t *testing.T) {
 }
 
 func TestTimerLatenessIgnoresStaleTimers(t *testing.T) {
-	inst := &instance{partition: 2, pending: map[uint64]*pendingCall{1: {kind: KindTimerCreated}, 2: {kind: KindActivityScheduled}}}
+	inst := &Instance{partition: 2, pending: map[uint64]*pendingCall{1: {kind: KindTimerCreated}, 2: {kind: KindActivityScheduled}}}
 	now := time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)
 	due := now.Add(-4 * time.Second)
 	cases := []struct {

@@ -19,7 +19,7 @@ type orchestrationVersions struct {
 }
 
 // Registry maps orchestration names (and versions) and activity names to
-// functions. Register everything before starting a [Worker]; lookups are safe
+// functions. Register everything before starting a [worker.Worker]; lookups are safe
 // for concurrent use.
 type Registry struct {
 	mu             sync.RWMutex

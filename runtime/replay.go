@@ -35,7 +35,7 @@ func startedEvent(evs []Event) *Event {
 // against the recorded decisions; a divergence leaves inst.failure set to a
 // *NondeterminismError. It returns ErrNotRegistered (wrapped) when the
 // recorded name and version have no registered function.
-func (e *engine) replay(id string, partition uint64, evs []Event) (*instance, error) {
+func (e *Engine) replay(id string, partition uint64, evs []Event) (*Instance, error) {
 	started := startedEvent(evs)
 	if started == nil {
 		return nil, fmt.Errorf("%w: partition %d of %q has no ExecutionStarted event", errCorrupt, partition, id)
@@ -85,7 +85,7 @@ func (e *engine) replay(id string, partition uint64, evs []Event) (*instance, er
 
 // safeApply applies ev, turning a nondeterminism panic raised outside a
 // coroutine (in a retry or timeout callback) into the instance's failure.
-func (inst *instance) safeApply(ev *Event, idx int) {
+func (inst *Instance) safeApply(ev *Event, idx int) {
 	defer func() {
 		if r := recover(); r != nil {
 			nd, ok := r.(nondeterminismPanic)
@@ -109,7 +109,7 @@ func Replay(reg *Registry, history []Event, opts ...ReplayOption) error {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &engine{reg: reg, codec: cfg.codec, limits: Limits{}.withDefaults(), logger: discardLogger(),
+	e := &Engine{reg: reg, codec: cfg.codec, limits: Limits{}.withDefaults(), logger: discardLogger(),
 		orchestratorQueue: DefaultOrchestratorQueue, activityQueue: DefaultActivityQueue}
 	evs := append([]Event(nil), history...)
 	inst, err := e.replay(cfg.id, cfg.partition, evs)

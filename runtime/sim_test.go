@@ -16,14 +16,14 @@ import (
 // turns without I/O, and compare the cached and the replayed path.
 type sim struct {
 	t       testing.TB
-	e       *engine
+	e       *Engine
 	now     time.Time
 	part    map[string]uint64
 	hist    map[string]map[uint64][]provider.Event
 	meta    map[string]provider.Metadata
 	inbox   map[string][]provider.Message
 	order   []string // entities with messages, FIFO
-	cache   map[string]*instance
+	cache   map[string]*Instance
 	compare bool // also run every turn without the cache and compare
 	turns   int
 	// batch caps the messages per turn (0: all).
@@ -33,7 +33,7 @@ type sim struct {
 func newSim(t testing.TB, reg *Registry) *sim {
 	return &sim{
 		t: t,
-		e: &engine{reg: reg, codec: JSONCodec{}, limits: Limits{}.withDefaults(), logger: discardLogger(),
+		e: &Engine{reg: reg, codec: JSONCodec{}, limits: Limits{}.withDefaults(), logger: discardLogger(),
 			orchestratorQueue: DefaultOrchestratorQueue, activityQueue: DefaultActivityQueue,
 			maxDeliveries: 10, unknownAttempts: 1, unknownBackoff: time.Millisecond},
 		now:   time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -41,7 +41,7 @@ func newSim(t testing.TB, reg *Registry) *sim {
 		hist:  map[string]map[uint64][]provider.Event{},
 		meta:  map[string]provider.Metadata{},
 		inbox: map[string][]provider.Message{},
-		cache: map[string]*instance{},
+		cache: map[string]*Instance{},
 	}
 }
 

@@ -25,7 +25,7 @@ const (
 	StatusContinuedAsNew Status = "ContinuedAsNew"
 )
 
-// StatusChange is what [WorkerOptions.OnStatusChange] is told after a
+// StatusChange is what [worker.Options.OnStatusChange] is told after a
 // commit that changed an instance's status.
 type StatusChange struct {
 	// ID and Name are the instance id and its orchestration name.

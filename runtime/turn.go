@@ -23,7 +23,7 @@ type turnResult struct {
 	reason  string
 	// inst is the live instance to keep in the cache once the commit
 	// succeeds; nil when the instance finished or must not be cached.
-	inst *instance
+	inst *Instance
 	// status is the instance's status after the commit ("" if unknown).
 	status Status
 	// name is the instance's orchestration name.
@@ -73,12 +73,12 @@ type inbound struct {
 // instance turn does not return in the result (cached included) is stopped,
 // so no orchestration goroutine outlives it. A panic abandons the batch with
 // backoff: a partial turn is never committed.
-func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) (res turnResult) {
+func (e *Engine) turn(cached *Instance, b *provider.EntityBatch, now time.Time) (res turnResult) {
 	// st is filled along the way and attached to whatever result is
 	// returned (this defer runs last, after the panic handler below).
 	st := turnStats{name: b.Metadata[MetaName]}
 	defer func() { res.stats = st }()
-	var inst *instance
+	var inst *Instance
 	defer func() {
 		if r := recover(); r != nil {
 			e.logger.Error("turn panicked", "instance", b.Lock.Entity, "panic", r, "stack", string(debug.Stack()))
@@ -114,7 +114,7 @@ func (e *engine) turn(cached *instance, b *provider.EntityBatch, now time.Time) 
 
 // fenceCache returns cached if it holds the state b's history describes,
 // and otherwise stops it and returns nil.
-func fenceCache(cached *instance, b *provider.EntityBatch) *instance {
+func fenceCache(cached *Instance, b *provider.EntityBatch) *Instance {
 	if cached != nil && (cached.partition != b.Partition || cached.histLen != len(b.History) || cached.terminal) {
 		cached.stop()
 		return nil
@@ -125,7 +125,7 @@ func fenceCache(cached *instance, b *provider.EntityBatch) *instance {
 // enter sets *inst to the live instance msgs apply to (step 3 of turn);
 // fresh reports a new execution that is not a continuation. A non-nil early
 // result ends the turn instead (drop, abandon or corrupt history).
-func (e *engine) enter(inst **instance, cached *instance, b *provider.EntityBatch, msgs []inbound, prior Status, now time.Time, st *turnStats) (fresh bool, early *turnResult) {
+func (e *Engine) enter(inst **Instance, cached *Instance, b *provider.EntityBatch, msgs []inbound, prior Status, now time.Time, st *turnStats) (fresh bool, early *turnResult) {
 	id := b.Lock.Entity
 	switch {
 	case prior.IsTerminal():
@@ -178,7 +178,7 @@ func (e *engine) enter(inst **instance, cached *instance, b *provider.EntityBatc
 // rebuild sets *inst to the instance replayed from b's history (a cache
 // miss). An orchestration the registry lacks is abandoned with backoff,
 // then failed without running; a non-nil result ends the turn instead.
-func (e *engine) rebuild(inst **instance, b *provider.EntityBatch, now time.Time, st *turnStats) *turnResult {
+func (e *Engine) rebuild(inst **Instance, b *provider.EntityBatch, now time.Time, st *turnStats) *turnResult {
 	id := b.Lock.Entity
 	evs, err := decodeHistory(b.History)
 	if err != nil {
@@ -214,7 +214,7 @@ func (e *engine) rebuild(inst **instance, b *provider.EntityBatch, now time.Time
 
 // applyMessages applies msgs in order (step 4 of turn), noting how late
 // each timer fired.
-func (e *engine) applyMessages(inst *instance, msgs []inbound, now time.Time, st *turnStats) {
+func (e *Engine) applyMessages(inst *Instance, msgs []inbound, now time.Time, st *turnStats) {
 	for i := range msgs {
 		if late, ok := timerLateness(inst, &msgs[i].env, now); ok {
 			st.timerLateness = append(st.timerLateness, late)
@@ -227,7 +227,7 @@ func (e *engine) applyMessages(inst *instance, msgs []inbound, now time.Time, st
 }
 
 // limitHistory fails a running instance whose partition outgrew the limit.
-func (e *engine) limitHistory(inst *instance) {
+func (e *Engine) limitHistory(inst *Instance) {
 	if !inst.terminal && inst.histLen > e.limits.MaxEventsPerPartition {
 		inst.failWith(&Error{Type: typeHistoryTooLong, NonRetryable: true, Message: fmt.Sprintf(
 			"partition %d has %d events, the limit is %d: call ContinueAsNew to continue in a fresh partition",
@@ -237,7 +237,7 @@ func (e *engine) limitHistory(inst *instance) {
 
 // result builds the turn's result from the instance (step 6 of turn) and
 // hands the instance over: to the result to cache, or stopped if finished.
-func (e *engine) result(inst *instance, b *provider.EntityBatch, prior Status, fresh bool, now time.Time, st *turnStats) turnResult {
+func (e *Engine) result(inst *Instance, b *provider.EntityBatch, prior Status, fresh bool, now time.Time, st *turnStats) turnResult {
 	res := turnResult{commit: provider.Commit{
 		Partition:   inst.partition,
 		Events:      inst.out,
@@ -269,7 +269,7 @@ func (e *engine) result(inst *instance, b *provider.EntityBatch, prior Status, f
 
 // applyMessage turns one message into history (or drops it) and runs the
 // code the new event unblocks.
-func (e *engine) applyMessage(inst *instance, in *inbound) {
+func (e *Engine) applyMessage(inst *Instance, in *inbound) {
 	env := &in.env
 	if inst.terminal {
 		// After continue-as-new in this turn, events are kept for the next
@@ -345,7 +345,7 @@ func (e *engine) applyMessage(inst *instance, in *inbound) {
 
 // completionEvent converts a result message into its history event, or
 // reports false for a stale (older partition) or duplicate completion.
-func (inst *instance) completionEvent(env *envelope) (Event, bool) {
+func (inst *Instance) completionEvent(env *envelope) (Event, bool) {
 	if env.partition != inst.partition {
 		return Event{}, false
 	}
@@ -380,7 +380,7 @@ func (inst *instance) completionEvent(env *envelope) (Event, bool) {
 }
 
 // rejectStart answers a child start for an id that is already in use.
-func (e *engine) rejectStart(inst *instance, in *inbound) {
+func (e *Engine) rejectStart(inst *Instance, in *inbound) {
 	p := in.env.ev.Parent
 	if p == nil || (inst.parent != nil && *inst.parent == *p) {
 		return
@@ -397,7 +397,7 @@ func (e *engine) rejectStart(inst *instance, in *inbound) {
 // newExecution starts an execution at partition from a start event (a start
 // message, a reuse start or a continuation) and runs its code until it
 // blocks. A non-nil turnResult asks to abandon instead (unregistered name).
-func (e *engine) newExecution(id string, partition uint64, start *Event, carried []CarriedEvent, b *provider.EntityBatch, now time.Time) (*instance, *turnResult) {
+func (e *Engine) newExecution(id string, partition uint64, start *Event, carried []CarriedEvent, b *provider.EntityBatch, now time.Time) (*Instance, *turnResult) {
 	fn, version, ok := e.reg.orchestration(start.Name, start.Version, start.Version == "")
 	inst := e.newInstance(id, partition)
 	inst.beginTurn(now)
@@ -472,7 +472,7 @@ func continuation(evs []Event) (*Event, []CarriedEvent) {
 
 // unregistered decides between backing off (returns the abandon result) and
 // giving up (returns nil) for an orchestration the registry lacks.
-func (e *engine) unregistered(b *provider.EntityBatch, err error) *turnResult {
+func (e *Engine) unregistered(b *provider.EntityBatch, err error) *turnResult {
 	attempt := maxAttempt(b.Messages)
 	if attempt >= e.unknownAttempts {
 		return nil
@@ -488,7 +488,7 @@ func maxAttempt(msgs []provider.Message) int {
 	return n
 }
 
-func (e *engine) decodeMessages(b *provider.EntityBatch) []inbound {
+func (e *Engine) decodeMessages(b *provider.EntityBatch) []inbound {
 	out := make([]inbound, 0, len(b.Messages))
 	for i := range b.Messages {
 		m := &b.Messages[i]
@@ -502,7 +502,7 @@ func (e *engine) decodeMessages(b *provider.EntityBatch) []inbound {
 	return out
 }
 
-func (e *engine) poisoned(msgs []inbound) *inbound {
+func (e *Engine) poisoned(msgs []inbound) *inbound {
 	if e.maxDeliveries <= 0 {
 		return nil
 	}
@@ -516,7 +516,7 @@ func (e *engine) poisoned(msgs []inbound) *inbound {
 
 // poisonTurn fails the instance because message p was delivered too often,
 // without running any code.
-func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, p *inbound, now time.Time, st *turnStats) turnResult {
+func (e *Engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, p *inbound, now time.Time, st *turnStats) turnResult {
 	f := &Error{Type: typePoison, NonRetryable: true, Message: fmt.Sprintf(
 		"poison: message %q (%s) was delivered %d times, the limit is %d", p.msg.ID, p.env.kind, p.msg.Attempt, e.maxDeliveries)}
 	e.logger.Error("poison message fails the instance", "instance", id, "message", p.msg.ID, "kind", p.env.kind.String(), "attempt", p.msg.Attempt)
@@ -527,7 +527,7 @@ func (e *engine) poisonTurn(id string, b *provider.EntityBatch, msgs []inbound, 
 // tooLargeTurn fails the instance whose turn's commit the provider refused
 // as too large (err says the size and the limit), without running any code:
 // the turn's decisions are dropped, the instance fails.
-func (e *engine) tooLargeTurn(b *provider.EntityBatch, err error, now time.Time) turnResult {
+func (e *Engine) tooLargeTurn(b *provider.EntityBatch, err error, now time.Time) turnResult {
 	id := b.Lock.Entity
 	f := &Error{Type: typeCommitTooLarge, NonRetryable: true, Message: fmt.Sprintf(
 		"the turn's decisions do not fit in one commit (%v); split the work (e.g. fan out in smaller batches, pass references instead of large payloads)", err)}
@@ -539,7 +539,7 @@ func (e *engine) tooLargeTurn(b *provider.EntityBatch, err error, now time.Time)
 }
 
 // failTurn fails the instance with f without running any code.
-func (e *engine) failTurn(id string, b *provider.EntityBatch, msgs []inbound, f *Error, now time.Time, st *turnStats) turnResult {
+func (e *Engine) failTurn(id string, b *provider.EntityBatch, msgs []inbound, f *Error, now time.Time, st *turnStats) turnResult {
 	evs, err := decodeHistory(b.History)
 	if err != nil {
 		evs = nil
@@ -573,7 +573,7 @@ func (e *engine) failTurn(id string, b *provider.EntityBatch, msgs []inbound, f 
 
 // finishedTurn drops messages to a finished instance (answering child starts
 // that collide with it).
-func (e *engine) finishedTurn(b *provider.EntityBatch, msgs []inbound, now time.Time) turnResult {
+func (e *Engine) finishedTurn(b *provider.EntityBatch, msgs []inbound, now time.Time) turnResult {
 	inst := e.newInstance(b.Lock.Entity, b.Partition)
 	inst.terminal = true
 	inst.beginTurn(now)
@@ -585,7 +585,7 @@ func (e *engine) finishedTurn(b *provider.EntityBatch, msgs []inbound, now time.
 	return turnResult{commit: provider.Commit{Partition: b.Partition, Send: inst.send}}
 }
 
-func (e *engine) corruptTurn(id string, err error) turnResult {
+func (e *Engine) corruptTurn(id string, err error) turnResult {
 	e.logger.Error("cannot decode history", "instance", id, "err", err)
 	return turnResult{abandon: true, delay: time.Minute, reason: err.Error()}
 }
@@ -610,7 +610,7 @@ func findReuseStart(msgs []inbound) *inbound {
 
 // metadata computes the keys to upsert: only those whose value changed
 // against prior, so that an unchanged turn writes nothing but updatedAt.
-func (e *engine) metadata(inst *instance, prior provider.Metadata, fresh bool, now time.Time) provider.Metadata {
+func (e *Engine) metadata(inst *Instance, prior provider.Metadata, fresh bool, now time.Time) provider.Metadata {
 	set := provider.Metadata{}
 	put := func(k, v string) {
 		if prior[k] != v || (fresh && v != "") {

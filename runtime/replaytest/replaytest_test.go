@@ -11,6 +11,7 @@ import (
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/runtime/replaytest"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var update = flag.Bool("update", false, "re-record the golden histories in testdata")
@@ -162,7 +163,7 @@ func TestRecordGoldenHistories(t *testing.T) {
 		}
 		defer p.Close()
 		n := runtime.NewNotifier()
-		w, err := runtime.NewWorker(p, reg, runtime.WorkerOptions{Notifier: n})
+		w, err := worker.New(p, reg, worker.Options{Notifier: n})
 		if err != nil {
 			t.Fatal(err)
 		}

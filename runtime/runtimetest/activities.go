@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var activityTests = []suiteTest{
@@ -37,7 +38,7 @@ func testActivityRevoked(t *testing.T, s *suite) {
 		}
 		return "revoked", nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("o", "rv", 0)
 	e.waitFor("rv", func() bool {
 		depth, err := e.p.QueueDepth(e.ctx(), "nobody")
@@ -62,7 +63,7 @@ func testActivityResult(t *testing.T, s *suite) {
 		err := ctx.CallActivity("greet", name).Await(&out)
 		return out, err
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out string
 	e.expectCompleted(e.run("hello", "h1", "world"), &out)
 	if out != "hello world" {
@@ -87,7 +88,7 @@ func testActivityFailure(t *testing.T, s *suite) {
 		}
 		return re.Type + "/" + re.Message, nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out string
 	e.expectCompleted(e.run("o", "f1", 1), &out)
 	if out != "Boom/it broke" {
@@ -110,7 +111,7 @@ func testActivityRetry(t *testing.T, s *suite) {
 			MaxAttempts: 5, InitialInterval: time.Millisecond, BackoffCoefficient: 2})).Await(&out)
 		return out, err
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out int
 	e.expectCompleted(e.run("o", "r1", 0), &out)
 	if out != 42 || calls.Load() != 3 {
@@ -136,7 +137,7 @@ func testActivityNonRetryable(t *testing.T, s *suite) {
 		return 0, ctx.CallActivity("bad", 0, runtime.WithRetry(runtime.RetryPolicy{
 			MaxAttempts: 5, InitialInterval: time.Millisecond, NonRetryable: []string{"Invalid"}})).Await(nil)
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectStatus(e.run("o", "n1", 0), runtime.StatusFailed, "bad input")
 	if calls.Load() != 1 {
 		t.Fatalf("%d calls, want 1", calls.Load())
@@ -159,7 +160,7 @@ func testActivityTimeout(t *testing.T, s *suite) {
 		}
 		return "timed out", nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectCompleted(e.run("o", "t1", 0), nil)
 	if n := countKind(e.history("t1"), runtime.KindActivityScheduled); n != 2 {
 		t.Fatalf("%d attempts, want 2", n)
@@ -177,8 +178,8 @@ func testActivityNamedQueue(t *testing.T, s *suite) {
 	}))
 	// The orchestrator's own worker does not know "render": only the gpu
 	// worker can complete it.
-	e.start(runtime.WorkerOptions{UnknownNameAttempts: 1000})
-	e.startWith(gpu, runtime.WorkerOptions{DisableOrchestrations: true, ActivityQueues: []string{"gpu"}})
+	e.start(worker.Options{UnknownNameAttempts: 1000})
+	e.startWith(gpu, worker.Options{DisableOrchestrations: true, ActivityQueues: []string{"gpu"}})
 	var out string
 	e.expectCompleted(e.run("o", "q1", 0), &out)
 	if out != "gpu" {
@@ -192,7 +193,7 @@ func testActivityPanic(t *testing.T, s *suite) {
 	must(t, runtime.RegisterOrchestration(e.reg, "o", func(ctx *runtime.OrchestrationContext, _ int) (int, error) {
 		return 0, ctx.CallActivity("panics", 0).Await(nil)
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectStatus(e.run("o", "p1", 0), runtime.StatusFailed, "kaboom")
 }
 
@@ -215,8 +216,8 @@ func testActivityLockRenewal(t *testing.T, s *suite) {
 		err := ctx.CallActivity("long", 0).Await(&out)
 		return out, err
 	}))
-	e.start(runtime.WorkerOptions{})
-	e.start(runtime.WorkerOptions{}) // a competitor that would take an expired task
+	e.start(worker.Options{})
+	e.start(worker.Options{}) // a competitor that would take an expired task
 	e.expectCompleted(e.run("o", "l1", 0), nil)
 	if calls.Load() != 1 {
 		t.Fatalf("activity ran %d times; its lock was not kept", calls.Load())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var clientTests = []suiteTest{
@@ -54,7 +55,7 @@ func testConcurrentStarts(t *testing.T, s *suite) {
 	if _, err := e.client.Start(e.ctx(), "echo", "late", runtime.WithID("once")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a queued id: %v, want ErrInstanceExists", err)
 	}
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out string
 	e.expectCompleted(e.wait("once"), &out)
 	if out != fmt.Sprint(won) {
@@ -81,7 +82,7 @@ func testStatusPartition(t *testing.T, s *suite) {
 		}
 		return n, nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	st := e.run("loop", "cont", 0)
 	e.expectCompleted(st, nil)
 	if st.Partition != 2 {
@@ -113,7 +114,7 @@ func testOnStatusChange(t *testing.T, s *suite) {
 	e := s.newEnv(t)
 	registerEcho(t, e)
 	changes := make(chan runtime.StatusChange, 64)
-	e.start(runtime.WorkerOptions{OnStatusChange: func(c runtime.StatusChange) { changes <- c }})
+	e.start(worker.Options{OnStatusChange: func(c runtime.StatusChange) { changes <- c }})
 	e.startInstance("hold", "watched", 0)
 	e.waitStatus("watched", runtime.StatusRunning)
 	must(t, e.client.RaiseEvent(e.ctx(), "watched", "unrelated", nil))
@@ -159,7 +160,7 @@ func registerEcho(t *testing.T, e *env) {
 func testStartRejectsExisting(t *testing.T, s *suite) {
 	e := s.newEnv(t)
 	registerEcho(t, e)
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("hold", "x", 0)
 	e.waitStatus("x", runtime.StatusRunning)
 	if _, err := e.client.Start(e.ctx(), "hold", 0, runtime.WithID("x")); !errors.Is(err, runtime.ErrInstanceExists) {
@@ -173,7 +174,7 @@ func testStartRejectsExisting(t *testing.T, s *suite) {
 func testStartReuse(t *testing.T, s *suite) {
 	e := s.newEnv(t)
 	registerEcho(t, e)
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectCompleted(e.run("echo", "r", "first"), nil)
 	if _, err := e.client.Start(e.ctx(), "echo", "again", runtime.WithID("r")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a finished id without reuse: %v", err)
@@ -194,7 +195,7 @@ func testStartReuse(t *testing.T, s *suite) {
 func testList(t *testing.T, s *suite) {
 	e := s.newEnv(t)
 	registerEcho(t, e)
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	for i := range 5 {
 		e.expectCompleted(e.run("echo", fmt.Sprintf("done-%d", i), "x"), nil)
 	}
@@ -227,7 +228,7 @@ func testList(t *testing.T, s *suite) {
 func testPurge(t *testing.T, s *suite) {
 	e := s.newEnv(t)
 	registerEcho(t, e)
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("hold", "running", 0)
 	e.waitStatus("running", runtime.StatusRunning)
 	if err := e.client.Purge(e.ctx(), "running"); !errors.Is(err, runtime.ErrNotTerminal) {

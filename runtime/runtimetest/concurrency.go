@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var concurrencyTests = []suiteTest{
@@ -48,7 +49,7 @@ func testGoBranches(t *testing.T, s *suite) {
 		return sum, nil
 	}))
 	// No cache: every turn replays the interleaving, which must match.
-	e.start(runtime.WorkerOptions{CacheSize: -1})
+	e.start(worker.Options{CacheSize: -1})
 	var out int
 	e.expectCompleted(e.run("o", "g1", 5), &out)
 	if out != 0+1+16+81+256 {
@@ -69,7 +70,7 @@ func testWhenAny(t *testing.T, s *suite) {
 		slow.Cancel()
 		return fmt.Sprint(idx), nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out string
 	e.expectCompleted(e.run("o", "a1", 0), &out)
 	if out != "1" {
@@ -96,7 +97,7 @@ func testFanOut(t *testing.T, s *suite) {
 		}
 		return sum, nil
 	}))
-	e.start(runtime.WorkerOptions{ActivityConcurrency: 64})
+	e.start(worker.Options{ActivityConcurrency: 64})
 	var out int
 	e.expectCompleted(e.run("fan", "fan", n), &out)
 	if out != n {

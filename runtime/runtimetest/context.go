@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var contextTests = []suiteTest{
@@ -24,7 +25,7 @@ func testCustomStatus(t *testing.T, s *suite) {
 		}
 		return 0, ctx.WaitForEvent("done").Await(nil)
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("o", "cs", 0)
 	st := e.waitStatus("cs", runtime.StatusRunning)
 	var cs map[string]int
@@ -55,7 +56,7 @@ func testUUIDStable(t *testing.T, s *suite) {
 		return []string{a, echoed, ctx.NewUUID()}, nil
 	}))
 	must(t, runtime.RegisterActivity(e.reg, "echo", func(_ context.Context, s string) (string, error) { return s, nil }))
-	e.start(runtime.WorkerOptions{CacheSize: -1})
+	e.start(worker.Options{CacheSize: -1})
 	e.startInstance("o", "u1", 0)
 	e.waitStatus("u1", runtime.StatusRunning)
 	must(t, e.client.RaiseEvent(e.ctx(), "u1", "go", nil))
@@ -100,7 +101,7 @@ func testLoggerSilentOnReplay(t *testing.T, s *suite) {
 		// the code runs live.
 		return ctx.IsReplaying(), nil
 	}))
-	e.start(runtime.WorkerOptions{CacheSize: -1, Logger: slog.New(h)})
+	e.start(worker.Options{CacheSize: -1, Logger: slog.New(h)})
 	e.startInstance("o", "lg", 0)
 	for range 3 {
 		e.waitStatus("lg", runtime.StatusRunning)
@@ -137,7 +138,7 @@ func testVersioning(t *testing.T, s *suite) {
 		return "v2", nil
 	}
 	must(t, runtime.RegisterOrchestrationVersion(e.reg, "o", "1", v1))
-	first := e.start(runtime.WorkerOptions{CacheSize: -1})
+	first := e.start(worker.Options{CacheSize: -1})
 	e.startInstance("o", "old", 0)
 	e.waitStatus("old", runtime.StatusRunning)
 	stopCtx, stop := context.WithTimeout(context.Background(), s.cfg.timeout)
@@ -148,7 +149,7 @@ func testVersioning(t *testing.T, s *suite) {
 	reg2 := runtime.NewRegistry()
 	must(t, runtime.RegisterOrchestrationVersion(reg2, "o", "1", v1))
 	must(t, runtime.RegisterOrchestrationVersion(reg2, "o", "2", v2))
-	e.startWith(reg2, runtime.WorkerOptions{})
+	e.startWith(reg2, worker.Options{})
 	e.startInstance("o", "new", 0)
 	for _, id := range []string{"old", "new"} {
 		must(t, e.client.RaiseEvent(e.ctx(), id, "go", nil))

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var continueAsNewTests = []suiteTest{
@@ -27,7 +28,7 @@ func testContinueAsNewLoop(t *testing.T, s *suite) {
 		ctx.ContinueAsNew(next)
 		return 0, nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out int
 	e.expectCompleted(e.run("counter", "c1", 0), &out)
 	if out != 5 {
@@ -59,7 +60,7 @@ func testContinueAsNewCarries(t *testing.T, s *suite) {
 		ctx.ContinueAsNew(seen)
 		return nil, nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("batcher", "b1", []string{})
 	for _, v := range []string{"x", "y", "z"} {
 		must(t, e.client.RaiseEvent(e.ctx(), "b1", "item", v))

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var controlTests = []suiteTest{
@@ -19,7 +20,7 @@ func testTerminateCascades(t *testing.T, s *suite) {
 	must(t, runtime.RegisterOrchestration(e.reg, "parent", func(ctx *runtime.OrchestrationContext, _ int) (int, error) {
 		return 0, ctx.CallSubOrchestration("forever", 0, runtime.WithInstanceID("kid")).Await(nil)
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("parent", "tp", 0)
 	e.waitStatus("kid", runtime.StatusRunning)
 	must(t, e.client.Terminate(e.ctx(), "tp", "operator said so"))
@@ -34,7 +35,7 @@ func testSuspendResume(t *testing.T, s *suite) {
 		err := ctx.WaitForEvent("data").Await(&v)
 		return v, err
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("o", "sr", 0)
 	e.waitStatus("sr", runtime.StatusRunning)
 	must(t, e.client.Suspend(e.ctx(), "sr", "maintenance"))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var dispatchTests = []suiteTest{
@@ -33,8 +34,8 @@ func testStopAbandons(t *testing.T, s *suite) {
 		<-ctx.Done() // only the forced stop ends it
 		return "", ctx.Err()
 	}))
-	e.start(runtime.WorkerOptions{DisableActivities: true})
-	w1 := e.startWith(first, runtime.WorkerOptions{DisableOrchestrations: true})
+	e.start(worker.Options{DisableActivities: true})
+	w1 := e.startWith(first, worker.Options{DisableOrchestrations: true})
 	e.startInstance("o", "sa", 0)
 	<-started
 	expired, cancel := context.WithCancel(context.Background())
@@ -44,7 +45,7 @@ func testStopAbandons(t *testing.T, s *suite) {
 	}
 	second := runtime.NewRegistry()
 	must(t, runtime.RegisterActivity(second, "work", func(context.Context, int) (string, error) { return "second", nil }))
-	e.startWith(second, runtime.WorkerOptions{DisableOrchestrations: true})
+	e.startWith(second, worker.Options{DisableOrchestrations: true})
 	var out string
 	e.expectCompleted(e.wait("sa"), &out)
 	if out != "second" {
@@ -63,7 +64,7 @@ func testStopFinishes(t *testing.T, s *suite) {
 		<-release
 		return "finished", nil
 	}))
-	w := e.start(runtime.WorkerOptions{})
+	w := e.start(worker.Options{})
 	e.startInstance("o", "sf", 0)
 	<-started
 	stopped := make(chan error, 1)
@@ -74,7 +75,7 @@ func testStopFinishes(t *testing.T, s *suite) {
 	}
 	// The result was committed before Stop returned; a fresh worker
 	// finishes the orchestration without running the activity again.
-	e.startWith(e.reg, runtime.WorkerOptions{})
+	e.startWith(e.reg, worker.Options{})
 	var out string
 	e.expectCompleted(e.wait("sf"), &out)
 	if out != "finished" || runs.Load() != 1 {
@@ -93,7 +94,7 @@ func testNoCache(t *testing.T, s *suite) {
 		}
 		return n, nil
 	}))
-	w := e.start(runtime.WorkerOptions{CacheSize: -1})
+	w := e.start(worker.Options{CacheSize: -1})
 	var out int
 	e.expectCompleted(e.run("o", "nc", 0), &out)
 	if out != 20 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var eventTests = []suiteTest{
@@ -30,7 +31,7 @@ func testEventsFIFO(t *testing.T, s *suite) {
 		err := ctx.WaitForEvent("other").Await(&other)
 		return append(got, other), err
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("collect", "e1", 3)
 	must(t, e.client.RaiseEvent(e.ctx(), "e1", "other", "z"))
 	for _, v := range []string{"a", "b", "c"} {
@@ -55,7 +56,7 @@ func testEventBeforeWait(t *testing.T, s *suite) {
 		err := ctx.WaitForEvent("data").Await(&v)
 		return v, err
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("late", "b1", 0)
 	must(t, e.client.RaiseEvent(e.ctx(), "b1", "data", "kept"))
 	e.waitEventRecorded("b1", "data")
@@ -76,7 +77,7 @@ func testEventTimeout(t *testing.T, s *suite) {
 		}
 		return "ok", nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectCompleted(e.run("o", "to1", 0), nil)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 // eoWindow is the duplicate window of every exactly-once test.
@@ -87,7 +88,7 @@ type eoNode struct {
 	nc       *nats.Conn
 	st       *pebble.Store
 	p        *jetstream.Provider
-	w        *runtime.Worker
+	w        *worker.Worker
 	c        *runtime.Client
 }
 
@@ -142,7 +143,7 @@ func (n *eoNode) startProvider() {
 
 func (n *eoNode) startWorker() {
 	n.t.Helper()
-	w, err := runtime.NewWorker(n.p, n.reg, runtime.WorkerOptions{Notifier: n.notifier})
+	w, err := worker.New(n.p, n.reg, worker.Options{Notifier: n.notifier})
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var failureTests = []suiteTest{
@@ -24,7 +25,7 @@ func testOrchestrationError(t *testing.T, s *suite) {
 	must(t, runtime.RegisterOrchestration(e.reg, "o", func(*runtime.OrchestrationContext, int) (int, error) {
 		return 0, errors.New("plain failure")
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectStatus(e.run("o", "oe", 0), runtime.StatusFailed, "plain failure")
 }
 
@@ -36,7 +37,7 @@ func testOrchestrationPanic(t *testing.T, s *suite) {
 		}
 		panic(fmt.Sprintf("bad state %d", 7))
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectStatus(e.run("o", "op", 0), runtime.StatusFailed, "panic", "bad state 7")
 	evs := e.history("op")
 	last := evs[len(evs)-1]
@@ -55,7 +56,7 @@ func testNondeterminism(t *testing.T, s *suite) {
 		}
 		return 0, ctx.WaitForEvent("go").Await(nil)
 	}))
-	first := e.start(runtime.WorkerOptions{})
+	first := e.start(worker.Options{})
 	e.startInstance("o", "nd", 0)
 	e.waitStatus("nd", runtime.StatusRunning)
 	e.waitHistory("nd", runtime.KindActivityCompleted)
@@ -72,14 +73,14 @@ func testNondeterminism(t *testing.T, s *suite) {
 		}
 		return 0, ctx.WaitForEvent("go").Await(nil)
 	}))
-	e.startWith(bad, runtime.WorkerOptions{})
+	e.startWith(bad, worker.Options{})
 	must(t, e.client.RaiseEvent(e.ctx(), "nd", "go", nil))
 	e.expectStatus(e.wait("nd"), runtime.StatusFailed, "nondeterminism at decision 0", `CallActivity("a")`, `CallActivity("b")`)
 }
 
 func testUnknownOrchestration(t *testing.T, s *suite) {
 	e := s.newEnv(t)
-	e.start(runtime.WorkerOptions{UnknownNameAttempts: 3})
+	e.start(worker.Options{UnknownNameAttempts: 3})
 	e.expectStatus(e.run("missing-orchestration", "uo", 0), runtime.StatusFailed, `"missing-orchestration"`, "not registered")
 }
 
@@ -92,7 +93,7 @@ func testUnknownActivity(t *testing.T, s *suite) {
 		}
 		return err.Error(), nil
 	}))
-	e.start(runtime.WorkerOptions{UnknownNameAttempts: 3})
+	e.start(worker.Options{UnknownNameAttempts: 3})
 	var msg string
 	e.expectCompleted(e.run("o", "ua", 0), &msg)
 	if !contains(msg, `"missing-activity"`) {
@@ -111,7 +112,7 @@ func testDeadLetteredActivity(t *testing.T, s *suite) {
 	}))
 	// Unknown names back off longer than the provider's delivery bound, so
 	// the provider dead-letters the task first.
-	e.start(runtime.WorkerOptions{UnknownNameAttempts: 100})
+	e.start(worker.Options{UnknownNameAttempts: 100})
 	e.expectCompleted(e.run("o", "dl", 0), nil)
 }
 
@@ -120,7 +121,7 @@ func testPoison(t *testing.T, s *suite) {
 	// The orchestration is never registered and unknown names are retried
 	// longer than the poison bound: the start message is redelivered until
 	// it is poison.
-	e.start(runtime.WorkerOptions{MaxDeliveries: 3, UnknownNameAttempts: 100})
+	e.start(worker.Options{MaxDeliveries: 3, UnknownNameAttempts: 100})
 	st := e.run("unregistered", "pz", 0)
 	e.expectStatus(st, runtime.StatusFailed, "poison", "delivered 4 times")
 }

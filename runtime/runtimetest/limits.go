@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var limitTests = []suiteTest{
@@ -27,7 +28,7 @@ func testPayloadLimit(t *testing.T, s *suite) {
 		}
 		return err.Error(), nil
 	}))
-	e.start(runtime.WorkerOptions{Limits: runtime.Limits{MaxPayloadBytes: 1000}})
+	e.start(worker.Options{Limits: runtime.Limits{MaxPayloadBytes: 1000}})
 	e.expectCompleted(e.run("o", "pl", 0), nil)
 	// The client rejects oversized inputs before sending anything.
 	small := runtime.NewClient(e.p, runtime.ClientOptions{MaxPayloadBytes: 10})
@@ -45,7 +46,7 @@ func testHistoryLimit(t *testing.T, s *suite) {
 			}
 		}
 	}))
-	e.start(runtime.WorkerOptions{Limits: runtime.Limits{MaxEventsPerPartition: 30}})
+	e.start(worker.Options{Limits: runtime.Limits{MaxEventsPerPartition: 30}})
 	e.expectStatus(e.run("o", "hl", 0), runtime.StatusFailed, "limit is 30", "ContinueAsNew")
 }
 
@@ -65,6 +66,6 @@ func testPendingLimit(t *testing.T, s *suite) {
 		}
 		return 5, nil
 	}))
-	e.start(runtime.WorkerOptions{Limits: runtime.Limits{MaxPendingFutures: 5}})
+	e.start(worker.Options{Limits: runtime.Limits{MaxPendingFutures: 5}})
 	e.expectCompleted(e.run("o", "pd", 0), nil)
 }

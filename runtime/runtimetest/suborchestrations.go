@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var subOrchestrationTests = []suiteTest{
@@ -38,7 +39,7 @@ func testChildOutput(t *testing.T, s *suite) {
 		}
 		return b, nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out int
 	e.expectCompleted(e.run("parent", "p1", 5), &out)
 	if out != 20 {
@@ -67,7 +68,7 @@ func testChildFailure(t *testing.T, s *suite) {
 		}
 		return re.Message, nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out string
 	e.expectCompleted(e.run("parent", "pf", -1), &out)
 	if out != "negative input" {
@@ -89,7 +90,7 @@ func testChildRetry(t *testing.T, s *suite) {
 			runtime.WithRetry(runtime.RetryPolicy{MaxAttempts: 3, InitialInterval: 1})).Await(&out)
 		return out, err
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var out string
 	e.expectCompleted(e.run("parent", "pr", 0), &out)
 	if out != "fc#2" {
@@ -103,7 +104,7 @@ func testFireAndForget(t *testing.T, s *suite) {
 	must(t, runtime.RegisterOrchestration(e.reg, "starter", func(ctx *runtime.OrchestrationContext, _ int) (int, error) {
 		return 0, ctx.StartOrchestration("double", "independent", 21)
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.expectCompleted(e.run("starter", "st", 0), nil)
 	var out int
 	st := e.wait("independent")
@@ -131,7 +132,7 @@ func testChildCancelled(t *testing.T, s *suite) {
 		}
 		return "cancelled", nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("parent", "pc", 0)
 	e.waitStatus("doomed", runtime.StatusRunning)
 	must(t, e.client.RaiseEvent(e.ctx(), "pc", "cancel", nil))

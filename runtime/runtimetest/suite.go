@@ -1,6 +1,6 @@
 // Package runtimetest is the runtime's end-to-end suite, runnable against any
 // provider: each test builds a fresh provider through the factory, registers
-// orchestrations and activities, runs a [runtime.Worker] and drives it with a
+// orchestrations and activities, runs a [worker.Worker] and drives it with a
 // [runtime.Client].
 //
 // It owns the behavioural contract of the engine as users see it (one test
@@ -16,6 +16,7 @@ import (
 
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 // Factory builds a fresh, empty provider with the given topology and
@@ -96,7 +97,7 @@ type env struct {
 	reg      *runtime.Registry
 	notifier *runtime.Notifier
 	client   *runtime.Client
-	workers  []*runtime.Worker
+	workers  []*worker.Worker
 }
 
 // newEnv builds a provider with topo (default runtime.Topology()) and an
@@ -113,12 +114,12 @@ func (s *suite) newEnv(t *testing.T, topo ...provider.Topology) *env {
 
 // start runs a worker with opts (the notifier is filled in) until the test
 // ends.
-func (e *env) start(opts runtime.WorkerOptions) *runtime.Worker {
+func (e *env) start(opts worker.Options) *worker.Worker {
 	e.t.Helper()
 	return e.startWith(e.reg, opts)
 }
 
-func (e *env) startWith(reg *runtime.Registry, opts runtime.WorkerOptions) *runtime.Worker {
+func (e *env) startWith(reg *runtime.Registry, opts worker.Options) *worker.Worker {
 	e.t.Helper()
 	if opts.Notifier == nil {
 		opts.Notifier = e.notifier
@@ -126,9 +127,9 @@ func (e *env) startWith(reg *runtime.Registry, opts runtime.WorkerOptions) *runt
 	if opts.UnknownNameBackoff == 0 {
 		opts.UnknownNameBackoff = 5 * time.Millisecond
 	}
-	w, err := runtime.NewWorker(e.p, reg, opts)
+	w, err := worker.New(e.p, reg, opts)
 	if err != nil {
-		e.t.Fatalf("NewWorker: %v", err)
+		e.t.Fatalf("worker.New: %v", err)
 	}
 	if err := w.Start(context.Background()); err != nil {
 		e.t.Fatalf("Start: %v", err)

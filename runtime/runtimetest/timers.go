@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 var timerTests = []suiteTest{
@@ -21,7 +22,7 @@ func testTimerFires(t *testing.T, s *suite) {
 		}
 		return ctx.Now().Sub(start), nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	var elapsed time.Duration
 	e.expectCompleted(e.run("sleep", "s1", 100), &elapsed)
 	if elapsed < 100*time.Millisecond {
@@ -45,7 +46,7 @@ func testTimerCancelled(t *testing.T, s *suite) {
 		timer.Cancel()
 		return idx, nil
 	}))
-	e.start(runtime.WorkerOptions{})
+	e.start(worker.Options{})
 	e.startInstance("o", "c1", 0)
 	must(t, e.client.RaiseEvent(e.ctx(), "c1", "go", nil))
 	var idx int

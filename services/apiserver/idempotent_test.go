@@ -18,6 +18,7 @@ import (
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 	"github.com/reprise/reprise/services/apiserver"
 )
 
@@ -33,7 +34,7 @@ type node struct {
 	nc     *nats.Conn
 	store  *pebble.Store
 	prov   *jetstream.Provider
-	worker *runtime.Worker
+	worker *worker.Worker
 	api    *apiserver.Server
 }
 
@@ -82,7 +83,7 @@ func startNode(t *testing.T, natsDir, pebbleDir string, port int) *node {
 		t.Fatal(err)
 	}
 	rc := runtime.NewClient(n.prov, runtime.ClientOptions{})
-	if n.worker, err = runtime.NewWorker(n.prov, pingsRegistry(t), runtime.WorkerOptions{Logger: quiet}); err != nil {
+	if n.worker, err = worker.New(n.prov, pingsRegistry(t), worker.Options{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	if n.api, err = apiserver.New(n.nc, rc, apiserver.Options{Logger: quiet}); err != nil {

@@ -22,7 +22,7 @@ const notifyReadTimeout = 10 * time.Second
 
 // Notifier publishes an instance's status object on [api.NotifySubject]
 // after every commit that changes its status. Give its OnStatusChange to
-// the orchestrator's runtime.WorkerOptions; Start runs the publisher and
+// the orchestrator's worker.Options; Start runs the publisher and
 // Stop ends it (after the worker has stopped).
 //
 // OnStatusChange never blocks the dispatcher: it queues the change, and the
@@ -59,7 +59,7 @@ func NewNotifier(nc *nats.Conn, client *runtime.Client, prefix string, logger *s
 	}
 }
 
-// OnStatusChange queues a notification; it is runtime.WorkerOptions'
+// OnStatusChange queues a notification; it is worker.Options'
 // OnStatusChange.
 func (n *Notifier) OnStatusChange(c runtime.StatusChange) {
 	select {

@@ -23,6 +23,7 @@ import (
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 	"github.com/reprise/reprise/services/apiserver"
 	"github.com/reprise/reprise/services/cluster"
 	"github.com/reprise/reprise/services/metrics"
@@ -56,7 +57,7 @@ type Node struct {
 	// memberID is its id, kept in the data directory.
 	member   *cluster.Member
 	memberID string
-	worker   *runtime.Worker
+	worker   *worker.Worker
 	notifier *apiserver.Notifier
 	api      *apiserver.Server
 	http     *httpServer
@@ -272,7 +273,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	// Every provider call of the runtime and the API is timed.
 	timed := metrics.InstrumentProvider(prov, n.metrics)
 	client := runtime.NewClient(timed, runtime.ClientOptions{MaxPayloadBytes: cfg.MaxPayloadBytes})
-	wopts := runtime.WorkerOptions{
+	wopts := worker.Options{
 		Limits:                   n.limits.Runtime(),
 		DisableOrchestrations:    n.role == Worker,
 		DisableActivities:        !n.runsActivities(),
@@ -287,7 +288,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		n.notifier.Start()
 		wopts.OnStatusChange = n.notifier.OnStatusChange
 	}
-	if n.worker, err = runtime.NewWorker(timed, reg, wopts); err != nil {
+	if n.worker, err = worker.New(timed, reg, wopts); err != nil {
 		return err
 	}
 	if n.role == Orchestrator {

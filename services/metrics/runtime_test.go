@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 	"github.com/reprise/reprise/services/metrics"
 )
 
@@ -30,7 +31,7 @@ func TestWorkerFeedsMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := runtime.NewNotifier()
-	w, err := runtime.NewWorker(p, reg, runtime.WorkerOptions{Observer: m, Notifier: n})
+	w, err := worker.New(p, reg, worker.Options{Observer: m, Notifier: n})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package exampletest runs the examples' tests on two engines through one
-// [Driver] interface: a provider/memory provider with a runtime.Worker in
+// [Driver] interface: a provider/memory provider with a worker.Worker in
 // the process, and the real orchestrator service (package services/host in
 // embedded mode: NATS JetStream, Pebble, the subject API) driven by the Go
 // client over NATS.
@@ -13,6 +13,7 @@ import (
 
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 // waitTimeout bounds one wait for an instance; a test that hits it has hung.
@@ -116,7 +117,7 @@ func newMemory(t *testing.T, register func(*runtime.Registry) error) *memoryDriv
 		t.Fatalf("register: %v", err)
 	}
 	notifier := runtime.NewNotifier()
-	w, err := runtime.NewWorker(p, reg, runtime.WorkerOptions{Notifier: notifier})
+	w, err := worker.New(p, reg, worker.Options{Notifier: notifier})
 	if err != nil {
 		t.Fatalf("NewWorker: %v", err)
 	}

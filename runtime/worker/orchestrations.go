@@ -1,4 +1,4 @@
-package runtime
+package worker
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/runtime"
 )
 
 // orchestrationLoop fetches instances and runs one turn per fetch.
@@ -35,49 +36,49 @@ func (w *Worker) processBatch(ctx context.Context, b *provider.EntityBatch) {
 	began := time.Now()
 	res := w.runTurn(ctx, b)
 	committed := w.applyTurn(ctx, b, &res)
-	w.observeTurn(&res.stats, b, time.Since(began), committed)
-	if !committed || res.status == "" {
+	w.observeTurn(&res.Stats, b, time.Since(began), committed)
+	if !committed || res.Status == "" {
 		return
 	}
-	if res.statusChanged && w.opts.OnStatusChange != nil {
-		w.opts.OnStatusChange(StatusChange{ID: b.Lock.Entity, Name: res.name, Status: res.status, Partition: res.commit.Partition})
+	if res.StatusChanged && w.opts.OnStatusChange != nil {
+		w.opts.OnStatusChange(runtime.StatusChange{ID: b.Lock.Entity, Name: res.Name, Status: res.Status, Partition: res.Commit.Partition})
 	}
-	w.opts.Notifier.Publish(b.Lock.Entity, res.status)
+	w.opts.Notifier.Publish(b.Lock.Entity, res.Status)
 }
 
 // runTurn computes the turn while keeping the instance locked.
-func (w *Worker) runTurn(ctx context.Context, b *provider.EntityBatch) turnResult {
+func (w *Worker) runTurn(ctx context.Context, b *provider.EntityBatch) runtime.TurnResult {
 	id := b.Lock.Entity
 	stopRenew := keepLocked(ctx, b.LockedUntil, func(ctx context.Context) (time.Time, error) {
 		return w.p.RenewEntityLock(ctx, b.Lock)
 	}, func(err error) { w.log.Warn("instance lock lost during turn", "instance", id, "err", err) })
 	defer stopRenew()
-	return w.engine.turn(w.cache.take(id), b, w.opts.Now())
+	return w.engine.Turn(runtime.TurnInput{Batch: b, Cached: w.cache.take(id), Now: w.opts.Now()})
 }
 
 // applyTurn commits the turn's result (or abandons the batch) and reports
 // whether it committed.
-func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *turnResult) bool {
+func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *runtime.TurnResult) bool {
 	id := b.Lock.Entity
-	if res.abandon {
-		w.log.Warn("abandoning instance batch", "instance", id, "reason", res.reason, "delay", res.delay)
-		if err := w.p.AbandonEntity(ctx, b.Lock, res.delay); err != nil && !errors.Is(err, provider.ErrLockLost) {
+	if res.Abandon {
+		w.log.Warn("abandoning instance batch", "instance", id, "reason", res.Reason, "delay", res.Delay)
+		if err := w.p.AbandonEntity(ctx, b.Lock, res.Delay); err != nil && !errors.Is(err, provider.ErrLockLost) {
 			w.log.Error("abandon instance", "instance", id, "err", err)
 		}
 		return false
 	}
-	err := w.p.Commit(ctx, b.Lock, res.commit)
+	err := w.p.Commit(ctx, b.Lock, res.Commit)
 	if errors.Is(err, provider.ErrTooLarge) {
 		// Nothing was stored: fail the instance in a small commit instead.
-		if res.inst != nil {
-			res.inst.stop()
+		if res.Instance != nil {
+			res.Instance.Stop()
 		}
-		*res = w.engine.tooLargeTurn(b, err, w.opts.Now())
-		err = w.p.Commit(ctx, b.Lock, res.commit)
+		*res = w.engine.TooLarge(b, err, w.opts.Now())
+		err = w.p.Commit(ctx, b.Lock, res.Commit)
 	}
 	if err != nil {
-		if res.inst != nil {
-			res.inst.stop()
+		if res.Instance != nil {
+			res.Instance.Stop()
 		}
 		w.log.Error("commit turn", "instance", id, "err", err)
 		if !errors.Is(err, provider.ErrLockLost) {
@@ -87,8 +88,8 @@ func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *tu
 		}
 		return false
 	}
-	if res.inst != nil {
-		w.cache.put(id, res.inst)
+	if res.Instance != nil {
+		w.cache.put(id, res.Instance)
 	}
 	return true
 }

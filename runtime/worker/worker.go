@@ -1,4 +1,4 @@
-package runtime
+package worker
 
 import (
 	"context"
@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/runtime"
 )
 
-// WorkerOptions configure a [Worker]. Zero fields take the defaults.
-type WorkerOptions struct {
+// Options configure a [Worker]. Zero fields take the defaults.
+type Options struct {
 	// OrchestratorQueue is the entity-locked queue of instances (default
-	// [DefaultOrchestratorQueue]).
+	// [runtime.DefaultOrchestratorQueue]).
 	OrchestratorQueue string
 	// ActivityQueues are the work queues this worker serves (default
-	// [DefaultActivityQueue]). The first is where activities go unless
-	// [WithQueue] routes them elsewhere.
+	// [runtime.DefaultActivityQueue]). The first is where activities go unless
+	// [runtime.WithQueue] routes them elsewhere.
 	ActivityQueues []string
 	// DisableOrchestrations / DisableActivities run only one dispatcher
 	// (an activity-only worker, or an orchestrator-only service).
@@ -46,14 +47,14 @@ type WorkerOptions struct {
 	UnknownNameAttempts int
 	UnknownNameBackoff  time.Duration
 	// Limits bound payloads, history and pending calls.
-	Limits Limits
-	// Codec encodes user values (default [JSONCodec]).
-	Codec Codec
+	Limits runtime.Limits
+	// Codec encodes user values (default [runtime.JSONCodec]).
+	Codec runtime.Codec
 	// Logger receives the worker's logs and the orchestrations' replay-safe
 	// logs (default: discard).
 	Logger *slog.Logger
 	// Notifier, when set, is told every instance's status after each commit.
-	Notifier *Notifier
+	Notifier *runtime.Notifier
 	// OnStatusChange, when set, is called for every commit that changes an
 	// instance's status, including its first Running and a new execution
 	// (continue-as-new, or a restart of a finished id). It is called
@@ -64,20 +65,24 @@ type WorkerOptions struct {
 	// lock is released by the commit, so the next turn of the same
 	// instance may commit (and be reported) on another goroutine before
 	// this call returns.
-	OnStatusChange func(c StatusChange)
+	OnStatusChange func(c runtime.StatusChange)
 	// Observer is told what the dispatchers do, for metrics (default
-	// [NopObserver]).
-	Observer Observer
+	// [runtime.NopObserver]).
+	Observer runtime.Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
-// Worker runs the orchestration and activity dispatchers over a provider.
+// Worker runs the orchestration and activity dispatchers over a provider:
+// the I/O half of the runtime. It fetches, hands each batch to the pure core
+// (runtime.Engine.Turn) and applies the result: commit or abandon, cache
+// the live instance, notify; it runs activity tasks the same way. It keeps
+// locks renewed while a turn or an activity runs.
 type Worker struct {
 	p      provider.Provider
-	reg    *Registry
-	opts   WorkerOptions
-	engine *engine
+	reg    *runtime.Registry
+	opts   Options
+	engine *runtime.Engine
 	cache  *instanceCache
 	log    *slog.Logger
 
@@ -92,21 +97,21 @@ type Worker struct {
 	inflight    sync.WaitGroup
 }
 
-// NewWorker returns a worker for p running the functions in reg. Call Start
-// to begin and Stop to end.
-func NewWorker(p provider.Provider, reg *Registry, opts WorkerOptions) (*Worker, error) {
+// New returns a worker for p running the functions in reg. Call Start to
+// begin and Stop to end.
+func New(p provider.Provider, reg *runtime.Registry, opts Options) (*Worker, error) {
 	if p == nil || reg == nil {
-		return nil, errors.New("runtime: NewWorker needs a provider and a registry")
+		return nil, errors.New("worker: New needs a provider and a registry")
 	}
 	if opts.OrchestratorQueue == "" {
-		opts.OrchestratorQueue = DefaultOrchestratorQueue
+		opts.OrchestratorQueue = runtime.DefaultOrchestratorQueue
 	}
 	if len(opts.ActivityQueues) == 0 {
-		opts.ActivityQueues = []string{DefaultActivityQueue}
+		opts.ActivityQueues = []string{runtime.DefaultActivityQueue}
 	}
 	for _, q := range append([]string{opts.OrchestratorQueue}, opts.ActivityQueues...) {
 		if err := provider.ValidateQueueName(q); err != nil {
-			return nil, fmt.Errorf("runtime: NewWorker: %w", err)
+			return nil, fmt.Errorf("worker: New: %w", err)
 		}
 	}
 	if opts.OrchestrationConcurrency <= 0 {
@@ -131,30 +136,28 @@ func NewWorker(p provider.Provider, reg *Registry, opts WorkerOptions) (*Worker,
 		opts.UnknownNameBackoff = time.Second
 	}
 	if opts.Codec == nil {
-		opts.Codec = JSONCodec{}
+		opts.Codec = runtime.JSONCodec{}
 	}
 	if opts.Logger == nil {
-		opts.Logger = discardLogger()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Observer == nil {
-		opts.Observer = NopObserver{}
+		opts.Observer = runtime.NopObserver{}
 	}
-	opts.Limits = opts.Limits.withDefaults()
 	w := &Worker{p: p, reg: reg, opts: opts, log: opts.Logger}
-	w.engine = &engine{
-		reg:               reg,
-		codec:             opts.Codec,
-		limits:            opts.Limits,
-		logger:            opts.Logger,
-		orchestratorQueue: opts.OrchestratorQueue,
-		activityQueue:     opts.ActivityQueues[0],
-		maxDeliveries:     opts.MaxDeliveries,
-		unknownAttempts:   opts.UnknownNameAttempts,
-		unknownBackoff:    opts.UnknownNameBackoff,
-	}
+	w.engine = runtime.NewEngine(reg, runtime.EngineOptions{
+		Codec:               opts.Codec,
+		Limits:              opts.Limits,
+		Logger:              opts.Logger,
+		OrchestratorQueue:   opts.OrchestratorQueue,
+		ActivityQueue:       opts.ActivityQueues[0],
+		MaxDeliveries:       opts.MaxDeliveries,
+		UnknownNameAttempts: opts.UnknownNameAttempts,
+		UnknownNameBackoff:  opts.UnknownNameBackoff,
+	})
 	if opts.CacheSize > 0 {
 		w.cache = newInstanceCache(opts.CacheSize, opts.CacheBytes)
 	}
@@ -170,10 +173,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
-		return ErrStopped
+		return runtime.ErrStopped
 	}
 	if w.started {
-		return errors.New("runtime: worker already started")
+		return errors.New("worker: already started")
 	}
 	w.started = true
 	fetchCtx, fetchCancel := context.WithCancel(context.Background())

@@ -1,6 +1,8 @@
-package runtime
+package worker
 
 import (
+	"github.com/reprise/reprise/runtime"
+
 	"container/list"
 	"sync"
 	"sync/atomic"
@@ -25,7 +27,7 @@ type instanceCache struct {
 
 type cacheEntry struct {
 	id   string
-	inst *instance
+	inst *runtime.Instance
 	size int64
 }
 
@@ -34,7 +36,7 @@ func newInstanceCache(maxCount int, maxBytes int64) *instanceCache {
 }
 
 // take removes and returns the cached instance of id, or nil.
-func (c *instanceCache) take(id string) *instance {
+func (c *instanceCache) take(id string) *runtime.Instance {
 	if c == nil || c.maxCount <= 0 {
 		return nil
 	}
@@ -55,13 +57,13 @@ func (c *instanceCache) take(id string) *instance {
 
 // put caches inst as the most recent entry, evicting (and stopping) the
 // least recently used ones beyond the bounds.
-func (c *instanceCache) put(id string, inst *instance) {
+func (c *instanceCache) put(id string, inst *runtime.Instance) {
 	if c == nil || c.maxCount <= 0 {
-		inst.stop()
+		inst.Stop()
 		return
 	}
-	size := inst.size + 4096
-	var evicted []*instance
+	size := inst.Size() + 4096
+	var evicted []*runtime.Instance
 	c.mu.Lock()
 	if el, ok := c.items[id]; ok { // cannot happen while entities are locked; be safe
 		old := c.lru.Remove(el).(*cacheEntry)
@@ -78,7 +80,7 @@ func (c *instanceCache) put(id string, inst *instance) {
 	}
 	c.mu.Unlock()
 	for _, ev := range evicted {
-		ev.stop()
+		ev.Stop()
 	}
 }
 
@@ -88,7 +90,7 @@ func (c *instanceCache) clear() {
 		return
 	}
 	c.mu.Lock()
-	var all []*instance
+	var all []*runtime.Instance
 	for el := c.lru.Front(); el != nil; el = el.Next() {
 		all = append(all, el.Value.(*cacheEntry).inst)
 	}
@@ -97,7 +99,7 @@ func (c *instanceCache) clear() {
 	c.bytes = 0
 	c.mu.Unlock()
 	for _, inst := range all {
-		inst.stop()
+		inst.Stop()
 	}
 }
 

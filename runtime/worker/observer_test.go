@@ -1,4 +1,4 @@
-package runtime_test
+package worker_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/worker"
 )
 
 // call is one recorded observer call.
@@ -134,11 +135,11 @@ func newObsEnv(t *testing.T, topo provider.Topology) *obsEnv {
 	return &obsEnv{p: p, reg: runtime.NewRegistry(), rec: newRecorder(), ctx: ctx}
 }
 
-func (e *obsEnv) start(t *testing.T, opts runtime.WorkerOptions) {
+func (e *obsEnv) start(t *testing.T, opts worker.Options) {
 	t.Helper()
 	n := runtime.NewNotifier()
 	opts.Notifier, opts.Observer = n, e.rec
-	w, err := runtime.NewWorker(e.p, e.reg, opts)
+	w, err := worker.New(e.p, e.reg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestObserverSeesACompletedOrchestration(t *testing.T) {
 		err := ctx.CallActivity("greet", who).Await(&out)
 		return out, err
 	}))
-	e.start(t, runtime.WorkerOptions{})
+	e.start(t, worker.Options{})
 	if st := e.run(t, "hello", "h1", "you"); st.Status != runtime.StatusCompleted {
 		t.Fatalf("status %s (%s)", st.Status, st.Error)
 	}
@@ -251,7 +252,7 @@ func TestObserverSeesReplayWithoutCache(t *testing.T) {
 		}
 		return n, nil
 	}))
-	e.start(t, runtime.WorkerOptions{CacheSize: -1})
+	e.start(t, worker.Options{CacheSize: -1})
 	if st := e.run(t, "count", "c1", 0); st.Status != runtime.StatusCompleted {
 		t.Fatalf("status %s (%s)", st.Status, st.Error)
 	}
@@ -288,7 +289,7 @@ func TestObserverSeesActivityOutcomes(t *testing.T) {
 		errHang := ctx.CallActivity("hang", 0, runtime.WithTimeout(50*time.Millisecond)).Await(nil)
 		return fmt.Sprintf("%v|%v", errFail != nil, errHang != nil), nil
 	}))
-	e.start(t, runtime.WorkerOptions{})
+	e.start(t, worker.Options{})
 	if st := e.run(t, "o", "o1", 0); st.Status != runtime.StatusCompleted {
 		t.Fatalf("status %s (%s)", st.Status, st.Error)
 	}
@@ -324,7 +325,7 @@ func TestObserverSeesLostActivityLock(t *testing.T) {
 	mustT(t, runtime.RegisterOrchestration(e.reg, "o", func(ctx *runtime.OrchestrationContext, _ int) (int, error) {
 		return 0, ctx.CallActivity("hang", 0).Await(nil)
 	}))
-	e.start(t, runtime.WorkerOptions{})
+	e.start(t, worker.Options{})
 	_, err := e.client.Start(e.ctx, "o", 0, runtime.WithID("l1"))
 	mustT(t, err)
 	e.rec.await(e.ctx, t, "a lost lock", has("activityFinished", func(c call) bool {
@@ -343,7 +344,7 @@ func TestObserverSeesRedeliveryAndDeadLetter(t *testing.T) {
 	}))
 	// The unknown activity is abandoned on every delivery until the
 	// provider dead-letters it after two.
-	e.start(t, runtime.WorkerOptions{UnknownNameAttempts: 100, UnknownNameBackoff: time.Millisecond})
+	e.start(t, worker.Options{UnknownNameAttempts: 100, UnknownNameBackoff: time.Millisecond})
 	if st := e.run(t, "o", "d1", 0); st.Status != runtime.StatusFailed {
 		t.Fatalf("status %s (%s), want Failed", st.Status, st.Error)
 	}
@@ -365,7 +366,7 @@ func TestObserverSeesRedeliveryAndDeadLetter(t *testing.T) {
 func TestObserverSeesPoisonWithBoundedName(t *testing.T) {
 	e := newObsEnv(t, runtime.Topology())
 	// Nothing is registered: the start is abandoned until it is poison.
-	e.start(t, runtime.WorkerOptions{MaxDeliveries: 2, UnknownNameAttempts: 100, UnknownNameBackoff: time.Millisecond})
+	e.start(t, worker.Options{MaxDeliveries: 2, UnknownNameAttempts: 100, UnknownNameBackoff: time.Millisecond})
 	if st := e.run(t, "no-such-orchestration", "p1", 0); st.Status != runtime.StatusFailed {
 		t.Fatalf("status %s (%s), want Failed", st.Status, st.Error)
 	}
@@ -402,7 +403,7 @@ func TestObserverSeesLockLostAtCompletion(t *testing.T) {
 	mustT(t, runtime.RegisterOrchestration(e.reg, "o", func(ctx *runtime.OrchestrationContext, _ int) (int, error) {
 		return 0, ctx.CallActivity("quick", 0).Await(nil)
 	}))
-	e.start(t, runtime.WorkerOptions{})
+	e.start(t, worker.Options{})
 	_, err := e.client.Start(e.ctx, "o", 0, runtime.WithID("q1"))
 	mustT(t, err)
 	e.rec.await(e.ctx, t, "the finished attempt", has("activityFinished", func(c call) bool { return c.name == "quick" }))

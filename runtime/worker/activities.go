@@ -1,0 +1,125 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/runtime"
+)
+
+// activityLoop fetches tasks from one work queue and runs each on its own
+// goroutine, bounded by sem (shared by all queues and their loops). A slot
+// is taken before the fetch, so the activities running and the fetches
+// waiting never exceed the activity concurrency.
+func (w *Worker) activityLoop(fetchCtx, workCtx context.Context, queue string, sem chan struct{}) {
+	defer w.loops.Done()
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-fetchCtx.Done():
+			return
+		}
+		item, err := w.p.FetchWork(fetchCtx, queue)
+		if err != nil {
+			<-sem
+			if fetchCtx.Err() != nil || errors.Is(err, provider.ErrClosed) {
+				return
+			}
+			w.log.Error("fetch activity", "queue", queue, "err", err)
+			retryDelay(fetchCtx, time.Second)
+			continue
+		}
+		w.observeRedeliveries(queue, []provider.Message{item.Message})
+		w.inflight.Add(1)
+		go func() {
+			defer w.inflight.Done()
+			defer func() { <-sem }()
+			w.runActivity(workCtx, item)
+		}()
+	}
+}
+
+// runActivity executes one task and completes it with its result, or
+// abandons it when the worker is stopping or the lock was lost.
+func (w *Worker) runActivity(workCtx context.Context, item *provider.WorkItem) {
+	task, err := runtime.DecodeActivityTask(&item.Message)
+	if err != nil {
+		w.log.Error("dropping undecodable activity task", "message", item.Message.ID, "err", err)
+		if err := w.p.CompleteWork(workCtx, item.Lock, nil); err != nil {
+			w.log.Error("complete undecodable task", "message", item.Message.ID, "err", err)
+		}
+		return
+	}
+	name := task.Name
+	if !w.engine.HasActivity(name) {
+		w.unregisteredActivity(workCtx, item, task)
+		return
+	}
+	runCtx, cancel := context.WithCancel(workCtx)
+	defer cancel()
+	if task.Timeout > 0 {
+		var c2 context.CancelFunc
+		runCtx, c2 = context.WithTimeout(runCtx, task.Timeout)
+		defer c2()
+	}
+	lockLost := make(chan struct{})
+	stopRenew := keepLocked(workCtx, item.LockedUntil, func(ctx context.Context) (time.Time, error) {
+		return w.p.RenewWorkLock(ctx, item.Lock)
+	}, func(err error) {
+		w.log.Warn("activity lock lost", "activity", name, "err", err)
+		close(lockLost)
+		cancel()
+	})
+	var scheduleToStart time.Duration
+	if !task.ScheduledAt.IsZero() {
+		scheduleToStart = max(w.opts.Now().Sub(task.ScheduledAt), 0)
+	}
+	w.opts.Observer.ActivityStarted(name, scheduleToStart)
+	began := time.Now()
+	out, runErr := w.engine.RunActivity(runCtx, task)
+	elapsed := time.Since(began)
+	stopRenew()
+	select {
+	case <-lockLost:
+		w.opts.Observer.ActivityFinished(name, runtime.OutcomeLockLost, elapsed)
+		return // another worker owns the task now
+	default:
+	}
+	if workCtx.Err() != nil {
+		if err := w.p.AbandonWork(context.Background(), item.Lock, 0); err != nil {
+			w.log.Error("abandon activity on stop", "activity", name, "err", err)
+		}
+		return
+	}
+	reply, outcome := w.engine.ActivityReply(task, out, runErr)
+	if err := w.complete(workCtx, item, task, reply); errors.Is(err, provider.ErrLockLost) {
+		outcome = runtime.OutcomeLockLost
+	}
+	w.opts.Observer.ActivityFinished(name, outcome, elapsed)
+}
+
+// unregisteredActivity backs off a task whose activity this worker does not
+// know (another worker, or the next version, may), and fails it after
+// UnknownNameAttempts deliveries.
+func (w *Worker) unregisteredActivity(workCtx context.Context, item *provider.WorkItem, task *runtime.ActivityTask) {
+	if item.Message.Attempt < w.engine.UnknownNameAttempts() {
+		delay := w.engine.Backoff(item.Message.Attempt)
+		w.log.Warn("activity not registered, backing off", "activity", task.Name, "attempt", item.Message.Attempt, "delay", delay)
+		if err := w.p.AbandonWork(workCtx, item.Lock, delay); err != nil {
+			w.log.Error("abandon activity", "activity", task.Name, "err", err)
+		}
+		return
+	}
+	_ = w.complete(workCtx, item, task, w.engine.UnregisteredActivityReply(task, item.Message.Attempt))
+}
+
+// complete completes the task with its reply.
+func (w *Worker) complete(ctx context.Context, item *provider.WorkItem, task *runtime.ActivityTask, reply provider.Outgoing) error {
+	err := w.p.CompleteWork(ctx, item.Lock, []provider.Outgoing{reply})
+	if err != nil {
+		w.log.Error("complete activity", "activity", task.Name, "instance", item.Message.Entity, "err", err)
+	}
+	return err
+}
