@@ -7,16 +7,12 @@ import (
 )
 
 // The start and control vocabulary shared by both clients: the in-process
-// one (runtime.Client, over a provider) and the NATS one (package client).
+// one (package runtime/control, over a provider) and the NATS one (package client).
 // Each client re-exports these names, so a caller writes the same options
 // whichever it holds, and options built for one work with the other.
 
 // StartOption configures a start.
 type StartOption func(*startOptions)
-
-// AsStartOption returns o: it lets a client whose own start option type is
-// an interface (runtime.StartOption) take the options of this package too.
-func (o StartOption) AsStartOption() StartOption { return o }
 
 type startOptions struct {
 	id      string

@@ -71,7 +71,7 @@ func retryable(err error, when retryWhen) bool {
 
 // RequestOption configures one [Client.RaiseEvent], [Client.Terminate],
 // [Client.Suspend] or [Client.Resume]; the same options configure
-// runtime.Client's (package api holds the vocabulary).
+// the in-process client's (runtime/control; package api holds the vocabulary).
 type RequestOption = api.RequestOption
 
 // WithRequestID sets the request id that makes a raise, terminate, suspend

@@ -4,9 +4,11 @@
 // orchestration and activity functions, the [OrchestrationContext] that user
 // code programs against, the futures it awaits, the event and message codecs,
 // deterministic replay with nondeterminism detection, the pure turn core
-// ([Engine]) and the in-process client ([Client]). The I/O loops that feed
-// the core — fetch, turn, commit, notify; activity dispatch; lock renewal;
-// the sticky instance cache — are package runtime/worker.
+// ([Engine]) and the protocol messages ([StartMessage], [RaiseMessage], ...).
+// The I/O loops that feed the core — fetch, turn, commit, notify; activity
+// dispatch; lock renewal; the sticky instance cache — are package
+// runtime/worker; the in-process client that starts and controls instances
+// is package runtime/control.
 //
 // One orchestration turn turns (history + new messages) into exactly one
 // [TurnResult] value ([Engine.Turn]): the [provider.Commit] (events as bytes,
@@ -17,8 +19,8 @@
 // understanding it, the way etcd's raft core hands its caller a Ready value.
 //
 // The package must not know how a provider stores or moves bytes: it only
-// speaks the [provider.Provider] contract. It must not import runtime/worker
-// nor any provider implementation (imports_test.go checks both). Nothing
+// speaks the [provider.Provider] contract. It must not import runtime/worker,
+// runtime/control nor any provider implementation (imports_test.go checks). Nothing
 // under provider/ may import this package.
 //
 // # Determinism

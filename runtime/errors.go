@@ -196,7 +196,8 @@ func (e *NondeterminismError) Error() string {
 // Unwrap lets errors.Is(err, ErrNondeterminism) succeed.
 func (e *NondeterminismError) Unwrap() error { return ErrNondeterminism }
 
-// RequestError is how a [Client] refuses a request: Kind is the sentinel
+// RequestError is how a control client (package runtime/control) refuses a
+// request: Kind is the sentinel
 // callers branch on (ErrInstanceExists, ErrInstanceNotFound, ErrNotTerminal,
 // ErrPayloadTooLarge; errors.Is matches it) and Detail says what was wrong
 // with this request. A server relaying the refusal to its own clients
@@ -210,8 +211,3 @@ func (e *RequestError) Error() string { return e.Kind.Error() + ": " + e.Detail 
 
 // Unwrap returns Kind.
 func (e *RequestError) Unwrap() error { return e.Kind }
-
-// refuse is the RequestError of kind with a formatted detail.
-func refuse(kind error, format string, args ...any) error {
-	return &RequestError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
-}

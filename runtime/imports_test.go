@@ -7,14 +7,13 @@ import (
 )
 
 // coreDepsAllowed are the only packages of this module the core (package
-// runtime, without its tests) may depend on: itself, the provider contract
-// and the wire contract. Everything else — runtime/worker (the I/O loops),
-// every provider implementation, the services, the NATS client — is on the
-// far side of the Ready line.
+// runtime, without its tests) may depend on: itself and the provider
+// contract. Everything else — runtime/worker (the I/O loops),
+// runtime/control (the client), every provider implementation, the
+// services, the NATS client — is on the far side of the Ready line.
 var coreDepsAllowed = map[string]bool{
 	"github.com/reprise/reprise/runtime":  true,
 	"github.com/reprise/reprise/provider": true,
-	"github.com/reprise/reprise/api":      true,
 }
 
 // TestCoreImportsNeitherWorkerNorProviders keeps the core pure: it imports

@@ -3,7 +3,7 @@ package runtime
 import "sync"
 
 // Notifier is an in-process broadcaster of instance status changes. A
-// [worker.Worker] publishes after every commit; a [Client] sharing the notifier
+// [worker.Worker] publishes after every commit; a control client (package runtime/control) sharing the notifier
 // wakes its Wait calls instead of polling. Safe for concurrent use.
 type Notifier struct {
 	mu   sync.Mutex

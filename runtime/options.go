@@ -5,8 +5,6 @@ import (
 	"math"
 	"slices"
 	"time"
-
-	"github.com/reprise/reprise/api"
 )
 
 // RetryPolicy retries a failed activity or sub-orchestration with exponential
@@ -119,19 +117,11 @@ func WithInstanceID(id string) SubOption {
 	return subOnly(func(c *callOptions) { c.instanceID = id })
 }
 
-// WithVersion starts a sub-orchestration ([OrchestrationContext.CallSubOrchestration])
-// or an instance ([Client.Start]) at a registered version instead of the
-// latest.
-func WithVersion(version string) VersionOption { return VersionOption(version) }
-
-// VersionOption is the option [WithVersion] returns: a [SubOption] and a
-// [StartOption].
-type VersionOption string
-
-func (v VersionOption) applySub(c *callOptions) { c.version = string(v) }
-
-// AsStartOption makes v a start option.
-func (v VersionOption) AsStartOption() api.StartOption { return api.WithVersion(string(v)) }
+// WithVersion starts a sub-orchestration at a registered version instead of
+// the latest.
+func WithVersion(version string) SubOption {
+	return subOnly(func(c *callOptions) { c.version = version })
+}
 
 // EventOption configures [OrchestrationContext.WaitForEvent].
 type EventOption func(*eventOptions)

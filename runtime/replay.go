@@ -99,7 +99,7 @@ func (inst *Instance) safeApply(ev *Event, idx int) {
 }
 
 // Replay re-executes an orchestration against a recorded history (one
-// partition, as returned by [Client.History]) using the functions in reg,
+// partition, as the control client's History returns it) using the functions in reg,
 // and reports the first divergence as a *NondeterminismError (errors.Is
 // ErrNondeterminism). A panic in the code is returned as an *Error of type
 // "Panic". It runs no activities and sends nothing. It is the engine behind

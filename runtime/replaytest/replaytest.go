@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // File is a recorded history: the events of one partition of one instance.
@@ -31,7 +32,7 @@ type File struct {
 }
 
 // Record reads the current partition's history of instance id.
-func Record(ctx context.Context, c *runtime.Client, id string) (*File, error) {
+func Record(ctx context.Context, c *control.Client, id string) (*File, error) {
 	p, err := c.Partition(ctx, id)
 	if err != nil {
 		return nil, err
@@ -40,7 +41,7 @@ func Record(ctx context.Context, c *runtime.Client, id string) (*File, error) {
 }
 
 // RecordPartition reads one partition's history of instance id.
-func RecordPartition(ctx context.Context, c *runtime.Client, id string, partition uint64) (*File, error) {
+func RecordPartition(ctx context.Context, c *control.Client, id string, partition uint64) (*File, error) {
 	evs, err := c.PartitionHistory(ctx, id, partition)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/replaytest"
 	"github.com/reprise/reprise/runtime/worker"
 )
@@ -173,8 +174,8 @@ func TestRecordGoldenHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = w.Stop(ctx) }()
-		c := runtime.NewClient(p, runtime.ClientOptions{Notifier: n})
-		if _, err := c.Start(ctx, name, in, runtime.WithID(id)); err != nil {
+		c := control.New(p, control.Options{Notifier: n})
+		if _, err := c.Start(ctx, name, in, control.WithID(id)); err != nil {
 			t.Fatal(err)
 		}
 		if name == "order" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 )
 
@@ -34,7 +35,7 @@ func testConcurrentStarts(t *testing.T, s *suite) {
 	errs := make([]error, starters)
 	var wg sync.WaitGroup
 	for i := range starters {
-		wg.Go(func() { _, errs[i] = e.client.Start(e.ctx(), "echo", fmt.Sprint(i), runtime.WithID("once")) })
+		wg.Go(func() { _, errs[i] = e.client.Start(e.ctx(), "echo", fmt.Sprint(i), control.WithID("once")) })
 	}
 	wg.Wait()
 	won := -1
@@ -52,7 +53,7 @@ func testConcurrentStarts(t *testing.T, s *suite) {
 		t.Fatal("no Start of the id succeeded")
 	}
 	// A later start before the first turn is rejected as well.
-	if _, err := e.client.Start(e.ctx(), "echo", "late", runtime.WithID("once")); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "echo", "late", control.WithID("once")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a queued id: %v, want ErrInstanceExists", err)
 	}
 	e.start(worker.Options{})
@@ -65,7 +66,7 @@ func testConcurrentStarts(t *testing.T, s *suite) {
 		t.Fatalf("%d ExecutionStarted events, want 1", n)
 	}
 	// Just after the start was consumed it is still rejected.
-	if _, err := e.client.Start(e.ctx(), "echo", "again", runtime.WithID("once")); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "echo", "again", control.WithID("once")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a finished id: %v, want ErrInstanceExists", err)
 	}
 }
@@ -94,7 +95,7 @@ func testStatusPartition(t *testing.T, s *suite) {
 		t.Fatalf("metadata %s = %q, want 2", runtime.MetaPartition, md[runtime.MetaPartition])
 	}
 	e.expectCompleted(e.run("echo", "again", "first"), nil)
-	e.startInstance("echo", "again", "second", runtime.WithReusePolicy(runtime.ReuseReplaceFinished))
+	e.startInstance("echo", "again", "second", control.WithReusePolicy(control.ReuseReplaceFinished))
 	e.waitFor("again", func() bool {
 		st, err := e.client.Status(e.ctx(), "again")
 		return err == nil && st.Partition == 1
@@ -124,7 +125,7 @@ func testOnStatusChange(t *testing.T, s *suite) {
 	e.waitStatus("watched", runtime.StatusRunning)
 	must(t, e.client.RaiseEvent(e.ctx(), "watched", "release", nil))
 	e.expectCompleted(e.wait("watched"), nil)
-	e.startInstance("hold", "watched", 0, runtime.WithReusePolicy(runtime.ReuseReplaceFinished))
+	e.startInstance("hold", "watched", 0, control.WithReusePolicy(control.ReuseReplaceFinished))
 	e.waitFor("watched", func() bool {
 		st, err := e.client.Status(e.ctx(), "watched")
 		return err == nil && st.Partition == 1 && st.Status == runtime.StatusRunning
@@ -163,10 +164,10 @@ func testStartRejectsExisting(t *testing.T, s *suite) {
 	e.start(worker.Options{})
 	e.startInstance("hold", "x", 0)
 	e.waitStatus("x", runtime.StatusRunning)
-	if _, err := e.client.Start(e.ctx(), "hold", 0, runtime.WithID("x")); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "hold", 0, control.WithID("x")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("second start of a running id: %v, want ErrInstanceExists", err)
 	}
-	if _, err := e.client.Start(e.ctx(), "hold", 0, runtime.WithID("x"), runtime.WithReusePolicy(runtime.ReuseReplaceFinished)); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "hold", 0, control.WithID("x"), control.WithReusePolicy(control.ReuseReplaceFinished)); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("reuse start of a running id: %v, want ErrInstanceExists", err)
 	}
 }
@@ -176,10 +177,10 @@ func testStartReuse(t *testing.T, s *suite) {
 	registerEcho(t, e)
 	e.start(worker.Options{})
 	e.expectCompleted(e.run("echo", "r", "first"), nil)
-	if _, err := e.client.Start(e.ctx(), "echo", "again", runtime.WithID("r")); !errors.Is(err, runtime.ErrInstanceExists) {
+	if _, err := e.client.Start(e.ctx(), "echo", "again", control.WithID("r")); !errors.Is(err, runtime.ErrInstanceExists) {
 		t.Fatalf("start of a finished id without reuse: %v", err)
 	}
-	e.startInstance("echo", "r", "second", runtime.WithReusePolicy(runtime.ReuseReplaceFinished))
+	e.startInstance("echo", "r", "second", control.WithReusePolicy(control.ReuseReplaceFinished))
 	e.waitFor("r", func() bool {
 		part, err := e.p.CurrentPartition(e.ctx(), "r")
 		st, err2 := e.client.Status(e.ctx(), "r")
@@ -204,7 +205,7 @@ func testList(t *testing.T, s *suite) {
 	var all []string
 	cursor := ""
 	for {
-		page, err := e.client.List(e.ctx(), runtime.ListQuery{Status: runtime.StatusCompleted, Cursor: cursor, Limit: 2})
+		page, err := e.client.List(e.ctx(), control.ListQuery{Status: runtime.StatusCompleted, Cursor: cursor, Limit: 2})
 		must(t, err)
 		all = append(all, page.IDs...)
 		if page.NextCursor == "" {
@@ -215,12 +216,12 @@ func testList(t *testing.T, s *suite) {
 	if fmt.Sprint(all) != "[done-0 done-1 done-2 done-3 done-4]" {
 		t.Fatalf("completed: %v", all)
 	}
-	page, err := e.client.List(e.ctx(), runtime.ListQuery{Name: "hold"})
+	page, err := e.client.List(e.ctx(), control.ListQuery{Name: "hold"})
 	must(t, err)
 	if fmt.Sprint(page.IDs) != "[held]" {
 		t.Fatalf("by name: %v", page.IDs)
 	}
-	if _, err := e.client.List(e.ctx(), runtime.ListQuery{}); err == nil {
+	if _, err := e.client.List(e.ctx(), control.ListQuery{}); err == nil {
 		t.Fatal("an empty query must be rejected")
 	}
 }

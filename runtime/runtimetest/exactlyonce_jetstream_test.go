@@ -25,6 +25,7 @@ import (
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 )
 
@@ -89,7 +90,7 @@ type eoNode struct {
 	st       *pebble.Store
 	p        *jetstream.Provider
 	w        *worker.Worker
-	c        *runtime.Client
+	c        *control.Client
 }
 
 func newEONode(t *testing.T, reg *runtime.Registry, opts jetstream.Options) *eoNode {
@@ -137,7 +138,7 @@ func (n *eoNode) startProvider() {
 	}
 	n.nc, n.st, n.p = nc, st, p
 	n.notifier = runtime.NewNotifier()
-	n.c = runtime.NewClient(p, runtime.ClientOptions{Notifier: n.notifier})
+	n.c = control.New(p, control.Options{Notifier: n.notifier})
 	n.t.Cleanup(n.stop)
 }
 
@@ -287,7 +288,7 @@ func runMixed(t *testing.T, n *eoNode, from, count int) []string {
 	ids := make([]string, 0, count)
 	for i := from; i < from+count; i++ {
 		id := "m" + strconv.Itoa(i)
-		_, err := n.c.Start(n.ctx(), "mixed", id, runtime.WithID(id))
+		_, err := n.c.Start(n.ctx(), "mixed", id, control.WithID(id))
 		must(t, err)
 		ids = append(ids, id)
 	}
@@ -434,7 +435,7 @@ func TestKillAfterCompletionReRunsNothing(t *testing.T) {
 	// A kill in the middle of work.
 	for i := 100; i < 200; i++ {
 		id := "m" + strconv.Itoa(i)
-		_, err := n.c.Start(n.ctx(), "mixed", id, runtime.WithID(id))
+		_, err := n.c.Start(n.ctx(), "mixed", id, control.WithID(id))
 		must(t, err)
 		ids = append(ids, id)
 	}
@@ -471,7 +472,7 @@ func TestFailedDispatchCompletesInBackground(t *testing.T) {
 	for _, step := range []string{"before-dispatch", "mid-dispatch", "before-apply"} {
 		key := "fd-" + step
 		n.p.FailNextCommitAt(step)
-		_, err := n.c.Start(n.ctx(), "mixed", key, runtime.WithID(key))
+		_, err := n.c.Start(n.ctx(), "mixed", key, control.WithID(key))
 		must(t, err)
 		deadline := time.After(30 * time.Second)
 	wait:
@@ -559,7 +560,7 @@ func TestCommitTooLargeFailsTheInstance(t *testing.T) {
 		return width, ctx.WhenAll(fs...).Await(nil)
 	}))
 	n := newEONode(t, reg, jetstream.Options{Shards: 1})
-	_, err := n.c.Start(n.ctx(), "wide", 10_000, runtime.WithID("wide"))
+	_, err := n.c.Start(n.ctx(), "wide", 10_000, control.WithID("wide"))
 	must(t, err)
 	st, err := n.c.Wait(n.ctx(), "wide")
 	must(t, err)
@@ -575,7 +576,7 @@ func TestCommitTooLargeFailsTheInstance(t *testing.T) {
 		t.Fatalf("%d tasks ran", got)
 	}
 	// A narrower fan-out still works.
-	_, err = n.c.Start(n.ctx(), "wide", 100, runtime.WithID("narrow"))
+	_, err = n.c.Start(n.ctx(), "wide", 100, control.WithID("narrow"))
 	must(t, err)
 	st, err = n.c.Wait(n.ctx(), "narrow")
 	must(t, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 )
 
@@ -31,8 +32,8 @@ func testPayloadLimit(t *testing.T, s *suite) {
 	e.start(worker.Options{Limits: runtime.Limits{MaxPayloadBytes: 1000}})
 	e.expectCompleted(e.run("o", "pl", 0), nil)
 	// The client rejects oversized inputs before sending anything.
-	small := runtime.NewClient(e.p, runtime.ClientOptions{MaxPayloadBytes: 10})
-	if _, err := small.Start(e.ctx(), "o", strings.Repeat("y", 100), runtime.WithID("pl2")); !errors.Is(err, runtime.ErrPayloadTooLarge) {
+	small := control.New(e.p, control.Options{MaxPayloadBytes: 10})
+	if _, err := small.Start(e.ctx(), "o", strings.Repeat("y", 100), control.WithID("pl2")); !errors.Is(err, runtime.ErrPayloadTooLarge) {
 		t.Fatalf("client start: want ErrPayloadTooLarge, got %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 )
 
@@ -50,7 +51,7 @@ func testChildOutput(t *testing.T, s *suite) {
 	if child.Parent != "p1" || child.Status != runtime.StatusCompleted {
 		t.Fatalf("child status %+v", child)
 	}
-	page, err := e.client.List(e.ctx(), runtime.ListQuery{Parent: "p1"})
+	page, err := e.client.List(e.ctx(), control.ListQuery{Parent: "p1"})
 	must(t, err)
 	if len(page.IDs) != 2 {
 		t.Fatalf("children of p1: %v, want 2", page.IDs)

@@ -1,7 +1,7 @@
 // Package runtimetest is the runtime's end-to-end suite, runnable against any
 // provider: each test builds a fresh provider through the factory, registers
 // orchestrations and activities, runs a [worker.Worker] and drives it with a
-// [runtime.Client].
+// [control.Client].
 //
 // It owns the behavioural contract of the engine as users see it (one test
 // per API item and engine rule). It must not know which provider it runs on:
@@ -16,6 +16,7 @@ import (
 
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 )
 
@@ -96,7 +97,7 @@ type env struct {
 	p        provider.Provider
 	reg      *runtime.Registry
 	notifier *runtime.Notifier
-	client   *runtime.Client
+	client   *control.Client
 	workers  []*worker.Worker
 }
 
@@ -108,7 +109,7 @@ func (s *suite) newEnv(t *testing.T, topo ...provider.Topology) *env {
 		tp = topo[0]
 	}
 	e := &env{t: t, s: s, p: s.factory(t, tp), reg: runtime.NewRegistry(), notifier: runtime.NewNotifier()}
-	e.client = runtime.NewClient(e.p, runtime.ClientOptions{Notifier: e.notifier})
+	e.client = control.New(e.p, control.Options{Notifier: e.notifier})
 	return e
 }
 
@@ -152,15 +153,15 @@ func (e *env) ctx() context.Context {
 }
 
 // startInstance starts an instance and fails the test on error.
-func (e *env) startInstance(name, id string, in any, opts ...runtime.StartOption) {
+func (e *env) startInstance(name, id string, in any, opts ...control.StartOption) {
 	e.t.Helper()
-	if _, err := e.client.Start(e.ctx(), name, in, append([]runtime.StartOption{runtime.WithID(id)}, opts...)...); err != nil {
+	if _, err := e.client.Start(e.ctx(), name, in, append([]control.StartOption{control.WithID(id)}, opts...)...); err != nil {
 		e.t.Fatalf("Start(%s, %s): %v", name, id, err)
 	}
 }
 
 // wait waits for a finished instance.
-func (e *env) wait(id string) *runtime.InstanceStatus {
+func (e *env) wait(id string) *control.InstanceStatus {
 	e.t.Helper()
 	st, err := e.client.Wait(e.ctx(), id)
 	if err != nil {
@@ -170,14 +171,14 @@ func (e *env) wait(id string) *runtime.InstanceStatus {
 }
 
 // run starts an instance and waits for it to finish.
-func (e *env) run(name, id string, in any) *runtime.InstanceStatus {
+func (e *env) run(name, id string, in any) *control.InstanceStatus {
 	e.t.Helper()
 	e.startInstance(name, id, in)
 	return e.wait(id)
 }
 
 // expectCompleted asserts a completed status and decodes its output.
-func (e *env) expectCompleted(st *runtime.InstanceStatus, out any) {
+func (e *env) expectCompleted(st *control.InstanceStatus, out any) {
 	e.t.Helper()
 	if st.Status != runtime.StatusCompleted {
 		e.t.Fatalf("instance %s: status %s, error %q; want Completed", st.ID, st.Status, st.Error)
@@ -190,7 +191,7 @@ func (e *env) expectCompleted(st *runtime.InstanceStatus, out any) {
 }
 
 // expectStatus asserts status want and an error that contains every part.
-func (e *env) expectStatus(st *runtime.InstanceStatus, want runtime.Status, parts ...string) {
+func (e *env) expectStatus(st *control.InstanceStatus, want runtime.Status, parts ...string) {
 	e.t.Helper()
 	if st.Status != want {
 		e.t.Fatalf("instance %s: status %s (error %q), want %s", st.ID, st.Status, st.Error, want)
@@ -203,7 +204,7 @@ func (e *env) expectStatus(st *runtime.InstanceStatus, want runtime.Status, part
 }
 
 // waitStatus polls (via the notifier) until id reaches status want.
-func (e *env) waitStatus(id string, want runtime.Status) *runtime.InstanceStatus {
+func (e *env) waitStatus(id string, want runtime.Status) *control.InstanceStatus {
 	e.t.Helper()
 	ch, cancel := e.notifier.Subscribe(id)
 	defer cancel()

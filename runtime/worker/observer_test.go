@@ -12,6 +12,7 @@ import (
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 )
 
@@ -120,7 +121,7 @@ type obsEnv struct {
 	p      provider.Provider
 	reg    *runtime.Registry
 	rec    *recorder
-	client *runtime.Client
+	client *control.Client
 	ctx    context.Context
 }
 
@@ -153,12 +154,12 @@ func (e *obsEnv) start(t *testing.T, opts worker.Options) {
 			t.Errorf("Stop: %v", err)
 		}
 	})
-	e.client = runtime.NewClient(e.p, runtime.ClientOptions{Notifier: n})
+	e.client = control.New(e.p, control.Options{Notifier: n})
 }
 
-func (e *obsEnv) run(t *testing.T, name, id string, in any) *runtime.InstanceStatus {
+func (e *obsEnv) run(t *testing.T, name, id string, in any) *control.InstanceStatus {
 	t.Helper()
-	if _, err := e.client.Start(e.ctx, name, in, runtime.WithID(id)); err != nil {
+	if _, err := e.client.Start(e.ctx, name, in, control.WithID(id)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := e.client.Wait(e.ctx, id)
@@ -326,7 +327,7 @@ func TestObserverSeesLostActivityLock(t *testing.T) {
 		return 0, ctx.CallActivity("hang", 0).Await(nil)
 	}))
 	e.start(t, worker.Options{})
-	_, err := e.client.Start(e.ctx, "o", 0, runtime.WithID("l1"))
+	_, err := e.client.Start(e.ctx, "o", 0, control.WithID("l1"))
 	mustT(t, err)
 	e.rec.await(e.ctx, t, "a lost lock", has("activityFinished", func(c call) bool {
 		return c.name == "hang" && c.outcome == runtime.OutcomeLockLost
@@ -404,7 +405,7 @@ func TestObserverSeesLockLostAtCompletion(t *testing.T) {
 		return 0, ctx.CallActivity("quick", 0).Await(nil)
 	}))
 	e.start(t, worker.Options{})
-	_, err := e.client.Start(e.ctx, "o", 0, runtime.WithID("q1"))
+	_, err := e.client.Start(e.ctx, "o", 0, control.WithID("q1"))
 	mustT(t, err)
 	e.rec.await(e.ctx, t, "the finished attempt", has("activityFinished", func(c call) bool { return c.name == "quick" }))
 	if got := e.rec.of("activityFinished"); got[0].outcome != runtime.OutcomeLockLost {

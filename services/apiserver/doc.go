@@ -1,5 +1,5 @@
 // Package apiserver serves Reprise's NATS subject API (package
-// services/api) on top of a [runtime.Client]: request/reply verbs on
+// services/api) on top of a [control.Client]: request/reply verbs on
 // <prefix>.api.* (a core NATS queue group, so any number of replicas share
 // the load), the durable fire-and-forget submit stream with its dead-letter
 // stream, and status-change notifications published after commits. With
@@ -12,6 +12,6 @@
 // nothing a client sends may crash it or affect another request.
 //
 // It must not know how a provider stores or moves data (it speaks only
-// [provider.Provider] and [runtime.Client]), nor how the process is
+// [provider.Provider] and [control.Client]), nor how the process is
 // configured or started (package services/host does that).
 package apiserver

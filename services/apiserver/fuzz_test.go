@@ -11,6 +11,7 @@ import (
 	"github.com/reprise/reprise/internal/jstest"
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // newTestServer returns a server (not started: handlers are called
@@ -27,7 +28,7 @@ func newTestServer(t testing.TB) *Server {
 	if err := runtime.RegisterOrchestration(reg, "echo", func(_ *runtime.OrchestrationContext, in any) (any, error) { return in, nil }); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(nc, runtime.NewClient(p, runtime.ClientOptions{}), Options{
+	s, err := New(nc, control.New(p, control.Options{}), Options{
 		Orchestrations: reg.HasOrchestration, MaxPayloadBytes: 64,
 	})
 	if err != nil {

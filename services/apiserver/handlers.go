@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/reprise/reprise/api"
-	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // start validates a start request and queues the start durably; the reply
@@ -55,7 +55,7 @@ func (s *Server) startRequest(ctx context.Context, req *api.StartRequest, forwar
 	if reuse == "" {
 		reuse = s.opts.Reuse
 	}
-	opts := []runtime.StartOption{runtime.WithID(req.ID), runtime.WithVersion(req.Version), runtime.WithStartAt(req.StartAt), runtime.WithReusePolicy(reuse)}
+	opts := []control.StartOption{control.WithID(req.ID), control.WithVersion(req.Version), control.WithStartAt(req.StartAt), control.WithReusePolicy(reuse)}
 	_, err := s.client.Start(ctx, req.Name, rawOrNil(req.Input), opts...)
 	return err
 }
@@ -77,9 +77,9 @@ func (s *Server) raise(ctx context.Context, data []byte) (any, error) {
 	return api.Empty{}, nil
 }
 
-// control decodes and validates the {"id","reason","request_id"} body
+// decodeControl decodes and validates the {"id","reason","request_id"} body
 // shared by terminate, suspend and resume.
-func control(data []byte) (api.TerminateRequest, error) {
+func decodeControl(data []byte) (api.TerminateRequest, error) {
 	var req api.TerminateRequest
 	if err := decode(data, &req); err != nil {
 		return req, err
@@ -90,17 +90,17 @@ func control(data []byte) (api.TerminateRequest, error) {
 // requestID turns a request's request_id into the runtime option that makes
 // it the message's identity; absent, the runtime draws a random one (and a
 // retry is a new request).
-func requestID(id string) []runtime.RequestOption {
+func requestID(id string) []control.RequestOption {
 	if id == "" {
 		return nil
 	}
-	return []runtime.RequestOption{runtime.WithRequestID(id)}
+	return []control.RequestOption{control.WithRequestID(id)}
 }
 
-type controlFunc func(c *runtime.Client, ctx context.Context, id, reason string, opts ...runtime.RequestOption) error
+type controlFunc func(c *control.Client, ctx context.Context, id, reason string, opts ...control.RequestOption) error
 
 func (s *Server) control(ctx context.Context, data []byte, f controlFunc) (any, error) {
-	req, err := control(data)
+	req, err := decodeControl(data)
 	if err != nil {
 		return nil, err
 	}
@@ -111,15 +111,15 @@ func (s *Server) control(ctx context.Context, data []byte, f controlFunc) (any, 
 }
 
 func (s *Server) terminate(ctx context.Context, data []byte) (any, error) {
-	return s.control(ctx, data, (*runtime.Client).Terminate)
+	return s.control(ctx, data, (*control.Client).Terminate)
 }
 
 func (s *Server) suspend(ctx context.Context, data []byte) (any, error) {
-	return s.control(ctx, data, (*runtime.Client).Suspend)
+	return s.control(ctx, data, (*control.Client).Suspend)
 }
 
 func (s *Server) resume(ctx context.Context, data []byte) (any, error) {
-	return s.control(ctx, data, (*runtime.Client).Resume)
+	return s.control(ctx, data, (*control.Client).Resume)
 }
 
 func (s *Server) status(ctx context.Context, data []byte) (any, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 	"github.com/reprise/reprise/services/apiserver"
 )
@@ -82,7 +83,7 @@ func startNode(t *testing.T, natsDir, pebbleDir string, port int) *node {
 	if n.prov, err = jetstream.New(ctx, n.nc, n.store, topo, jetstream.Options{DuplicateWindow: dupWindow, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
-	rc := runtime.NewClient(n.prov, runtime.ClientOptions{})
+	rc := control.New(n.prov, control.Options{})
 	if n.worker, err = worker.New(n.prov, pingsRegistry(t), worker.Options{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // listedStatuses returns the statuses the engine writes, in the order a
@@ -87,7 +88,7 @@ func (s *Server) listLocal(ctx context.Context, req api.ListRequest, b listBudge
 	}
 	reply := api.ListReply{Instances: []api.InstanceStatus{}}
 	if req.Name != "" || req.Parent != "" || req.Status != "" {
-		q := runtime.ListQuery{Cursor: req.Cursor, Limit: limit}
+		q := control.ListQuery{Cursor: req.Cursor, Limit: limit}
 		switch {
 		case req.Name != "":
 			q.Name = req.Name
@@ -119,7 +120,7 @@ func (s *Server) listLocal(ctx context.Context, req api.ListRequest, b listBudge
 		return api.ListReply{}, err
 	}
 	for idx < len(all) && len(reply.Instances) < limit {
-		q := runtime.ListQuery{Status: all[idx], Cursor: inner, Limit: limit - len(reply.Instances)}
+		q := control.ListQuery{Status: all[idx], Cursor: inner, Limit: limit - len(reply.Instances)}
 		page, err := s.listPage(ctx, q)
 		if err != nil {
 			return api.ListReply{}, err
@@ -152,7 +153,7 @@ func (s *Server) listLocal(ctx context.Context, req api.ListRequest, b listBudge
 
 // listPage reads one page of ids; the provider refuses a cursor it did not
 // issue as an invalid argument, which is the client's error.
-func (s *Server) listPage(ctx context.Context, q runtime.ListQuery) (runtime.ListPage, error) {
+func (s *Server) listPage(ctx context.Context, q control.ListQuery) (control.ListPage, error) {
 	page, err := s.client.List(ctx, q)
 	if errors.Is(err, provider.ErrInvalidArgument) {
 		return page, api.Errorf(api.CodeBadRequest, "malformed cursor %q: pass back a next_cursor unchanged", q.Cursor)
@@ -165,7 +166,7 @@ func (s *Server) listPage(ctx context.Context, q runtime.ListQuery) (runtime.Lis
 // the budget runs out before the page's end it reports full and returns the
 // page cut short: its ids up to the last one taken and the cursor after
 // that one (the page read again with that limit).
-func (s *Server) statuses(ctx context.Context, q runtime.ListQuery, page runtime.ListPage, keep func(*api.InstanceStatus) bool, out []api.InstanceStatus, b *listBudget) ([]api.InstanceStatus, runtime.ListPage, bool, error) {
+func (s *Server) statuses(ctx context.Context, q control.ListQuery, page control.ListPage, keep func(*api.InstanceStatus) bool, out []api.InstanceStatus, b *listBudget) ([]api.InstanceStatus, control.ListPage, bool, error) {
 	for i, id := range page.IDs {
 		if !s.sharding.OwnsShard(s.sharding.ShardOf(id)) {
 			continue // left in the store from a shard this server ran before
@@ -191,12 +192,12 @@ func (s *Server) statuses(ctx context.Context, q runtime.ListQuery, page runtime
 
 // cutPage returns page ending before its id at index n: the first n ids,
 // and a cursor continuing at the n-th.
-func (s *Server) cutPage(ctx context.Context, q runtime.ListQuery, page runtime.ListPage, n int) (runtime.ListPage, error) {
+func (s *Server) cutPage(ctx context.Context, q control.ListQuery, page control.ListPage, n int) (control.ListPage, error) {
 	if n == 0 {
 		// Nothing of this page was taken: continue where it began. An
 		// empty cursor means the beginning, which a "<index>:" cursor
 		// says as well.
-		return runtime.ListPage{NextCursor: q.Cursor, IDs: nil}, nil
+		return control.ListPage{NextCursor: q.Cursor, IDs: nil}, nil
 	}
 	q.Limit = n
 	again, err := s.listPage(ctx, q)

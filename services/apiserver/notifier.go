@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // notifyBacklog bounds the status changes waiting to be published.
@@ -34,7 +35,7 @@ const notifyReadTimeout = 10 * time.Second
 type Notifier struct {
 	nc      *nats.Conn
 	prefix  string
-	client  *runtime.Client
+	client  *control.Client
 	log     *slog.Logger
 	changes chan runtime.StatusChange
 	quit    chan struct{}
@@ -44,7 +45,7 @@ type Notifier struct {
 
 // NewNotifier returns a notifier publishing with nc under prefix (default
 // [api.DefaultPrefix]) the statuses client reads.
-func NewNotifier(nc *nats.Conn, client *runtime.Client, prefix string, logger *slog.Logger) *Notifier {
+func NewNotifier(nc *nats.Conn, client *control.Client, prefix string, logger *slog.Logger) *Notifier {
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/api"
-	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // QueueGroup is the core NATS queue group every API replica joins.
@@ -155,7 +155,7 @@ func (o Options) withDefaults() (Options, error) {
 type Server struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	client *runtime.Client
+	client *control.Client
 	opts   Options
 	log    *slog.Logger
 	// sharding is opts.Sharding.
@@ -192,7 +192,7 @@ type Server struct {
 }
 
 // New returns a server answering with client. Call Start to serve.
-func New(nc *nats.Conn, client *runtime.Client, opts Options) (*Server, error) {
+func New(nc *nats.Conn, client *control.Client, opts Options) (*Server, error) {
 	if nc == nil || client == nil {
 		return nil, errors.New("apiserver: New needs a NATS connection and a client")
 	}

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 
 	"github.com/reprise/reprise/api"
-	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // statusObject reads the status of instance id as the API presents it. The
 // runtime reads it in one metadata read, partition included, so its parts
 // always belong to the same commit.
-func statusObject(ctx context.Context, c *runtime.Client, id string) (*api.InstanceStatus, error) {
+func statusObject(ctx context.Context, c *control.Client, id string) (*api.InstanceStatus, error) {
 	st, err := c.Status(ctx, id)
 	if err != nil {
 		return nil, err
@@ -20,7 +20,7 @@ func statusObject(ctx context.Context, c *runtime.Client, id string) (*api.Insta
 }
 
 // toStatus converts the runtime's view of an instance to the status object.
-func toStatus(st *runtime.InstanceStatus) *api.InstanceStatus {
+func toStatus(st *control.InstanceStatus) *api.InstanceStatus {
 	return &api.InstanceStatus{
 		ID:           st.ID,
 		Name:         st.Name,

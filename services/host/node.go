@@ -23,6 +23,7 @@ import (
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 	"github.com/reprise/reprise/services/apiserver"
 	"github.com/reprise/reprise/services/cluster"
@@ -272,7 +273,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 
 	// Every provider call of the runtime and the API is timed.
 	timed := metrics.InstrumentProvider(prov, n.metrics)
-	client := runtime.NewClient(timed, runtime.ClientOptions{MaxPayloadBytes: cfg.MaxPayloadBytes})
+	client := control.New(timed, control.Options{MaxPayloadBytes: cfg.MaxPayloadBytes})
 	wopts := worker.Options{
 		Limits:                   n.limits.Runtime(),
 		DisableOrchestrations:    n.role == Worker,

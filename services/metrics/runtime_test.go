@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 	"github.com/reprise/reprise/services/metrics"
 )
@@ -40,9 +41,9 @@ func TestWorkerFeedsMetrics(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := runtime.NewClient(p, runtime.ClientOptions{Notifier: n})
+	c := control.New(p, control.Options{Notifier: n})
 	for _, id := range []string{"a", "b"} {
-		if _, err := c.Start(ctx, "hello", id, runtime.WithID(id)); err != nil {
+		if _, err := c.Start(ctx, "hello", id, control.WithID(id)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 	"github.com/reprise/reprise/runtime/worker"
 )
 
@@ -102,7 +103,7 @@ func Wait(t testing.TB, d Driver, id string) Final {
 
 // memoryDriver is a provider/memory engine with an in-process worker.
 type memoryDriver struct {
-	client *runtime.Client
+	client *control.Client
 }
 
 func newMemory(t *testing.T, register func(*runtime.Registry) error) *memoryDriver {
@@ -131,11 +132,11 @@ func newMemory(t *testing.T, register func(*runtime.Registry) error) *memoryDriv
 			t.Errorf("worker stop: %v", err)
 		}
 	})
-	return &memoryDriver{client: runtime.NewClient(p, runtime.ClientOptions{Notifier: notifier})}
+	return &memoryDriver{client: control.New(p, control.Options{Notifier: notifier})}
 }
 
 func (m *memoryDriver) Start(ctx context.Context, name, id string, input any) error {
-	_, err := m.client.Start(ctx, name, input, runtime.WithID(id))
+	_, err := m.client.Start(ctx, name, input, control.WithID(id))
 	return err
 }
 

@@ -1,4 +1,4 @@
-package runtime_test
+package control_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/reprise/reprise/client"
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
+	"github.com/reprise/reprise/runtime/control"
 )
 
 // The in-process client and the NATS client speak one start vocabulary:
@@ -19,7 +20,7 @@ func TestStartOptionsAreSharedWithTheNATSClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	c := runtime.NewClient(p, runtime.ClientOptions{})
+	c := control.New(p, control.Options{})
 	ctx := context.Background()
 
 	id, err := c.Start(ctx, "o", nil)
@@ -29,9 +30,9 @@ func TestStartOptionsAreSharedWithTheNATSClient(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
 		t.Fatalf("generated id %q is not a UUID v4", id)
 	}
-	for i, opts := range [][]runtime.StartOption{
+	for i, opts := range [][]control.StartOption{
 		{client.WithID("shared"), client.WithVersion("v1"), client.WithReusePolicy(client.ReuseReject)},
-		{runtime.WithID("shared"), runtime.WithVersion("v1"), runtime.WithReusePolicy(runtime.ReuseReject)},
+		{control.WithID("shared"), control.WithVersion("v1"), control.WithReusePolicy(control.ReuseReject)},
 	} {
 		got, err := c.Start(ctx, "o", nil, opts...)
 		if got != "shared" {
@@ -46,7 +47,7 @@ func TestStartOptionsAreSharedWithTheNATSClient(t *testing.T) {
 			t.Fatalf("a second start of a queued id: %v, want ErrInstanceExists", err)
 		}
 	}
-	if _, err := c.Start(ctx, "o", nil, runtime.WithID("bad-reuse"), runtime.WithReusePolicy("sometimes")); err == nil {
+	if _, err := c.Start(ctx, "o", nil, control.WithID("bad-reuse"), control.WithReusePolicy("sometimes")); err == nil {
 		t.Fatal("an unknown reuse policy was accepted")
 	}
 }
