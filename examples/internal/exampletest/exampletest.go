@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/client"
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/runtime/control"
@@ -101,12 +103,39 @@ func Wait(t testing.TB, d Driver, id string) Final {
 	return f
 }
 
-// memoryDriver is a provider/memory engine with an in-process worker.
-type memoryDriver struct {
-	client *control.Client
+// controller is what the two clients have in common: one start and control
+// vocabulary (package api). The assertions below keep it so.
+type controller interface {
+	Start(ctx context.Context, name string, input any, opts ...api.StartOption) (string, error)
+	RaiseEvent(ctx context.Context, id, event string, payload any, opts ...api.RequestOption) error
 }
 
-func newMemory(t *testing.T, register func(*runtime.Registry) error) *memoryDriver {
+var (
+	_ controller = (*control.Client)(nil)
+	_ controller = (*client.Client)(nil)
+)
+
+// clientDriver drives an engine through either client; wait reads the
+// client's own status type.
+type clientDriver struct {
+	c    controller
+	wait func(ctx context.Context, id string) (Final, error)
+}
+
+func (d clientDriver) Start(ctx context.Context, name, id string, input any) error {
+	_, err := d.c.Start(ctx, name, input, api.WithID(id))
+	return err
+}
+
+func (d clientDriver) RaiseEvent(ctx context.Context, id, event string, payload any) error {
+	return d.c.RaiseEvent(ctx, id, event, payload)
+}
+
+func (d clientDriver) Wait(ctx context.Context, id string) (Final, error) { return d.wait(ctx, id) }
+
+// newMemory is a provider/memory engine with an in-process worker, driven
+// by the in-process client.
+func newMemory(t *testing.T, register func(*runtime.Registry) error) Driver {
 	t.Helper()
 	p, err := memory.New(runtime.Topology())
 	if err != nil {
@@ -120,7 +149,7 @@ func newMemory(t *testing.T, register func(*runtime.Registry) error) *memoryDriv
 	notifier := runtime.NewNotifier()
 	w, err := worker.New(p, reg, worker.Options{Notifier: notifier})
 	if err != nil {
-		t.Fatalf("NewWorker: %v", err)
+		t.Fatalf("worker.New: %v", err)
 	}
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatalf("worker start: %v", err)
@@ -132,22 +161,12 @@ func newMemory(t *testing.T, register func(*runtime.Registry) error) *memoryDriv
 			t.Errorf("worker stop: %v", err)
 		}
 	})
-	return &memoryDriver{client: control.New(p, control.Options{Notifier: notifier})}
-}
-
-func (m *memoryDriver) Start(ctx context.Context, name, id string, input any) error {
-	_, err := m.client.Start(ctx, name, input, control.WithID(id))
-	return err
-}
-
-func (m *memoryDriver) RaiseEvent(ctx context.Context, id, event string, payload any) error {
-	return m.client.RaiseEvent(ctx, id, event, payload)
-}
-
-func (m *memoryDriver) Wait(ctx context.Context, id string) (Final, error) {
-	st, err := m.client.Wait(ctx, id)
-	if err != nil {
-		return Final{}, err
-	}
-	return Final{Status: st.Status, Output: st.Output, Error: st.Error}, nil
+	c := control.New(p, control.Options{Notifier: notifier})
+	return clientDriver{c: c, wait: func(ctx context.Context, id string) (Final, error) {
+		st, err := c.Wait(ctx, id)
+		if err != nil {
+			return Final{}, err
+		}
+		return Final{Status: st.Status, Output: st.Output, Error: st.Error}, nil
+	}}
 }
