@@ -126,18 +126,6 @@ func New(p provider.Provider, reg *runtime.Registry, opts Options) (*Worker, err
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = 256 << 20
 	}
-	if opts.MaxDeliveries <= 0 {
-		opts.MaxDeliveries = 10
-	}
-	if opts.UnknownNameAttempts <= 0 {
-		opts.UnknownNameAttempts = 5
-	}
-	if opts.UnknownNameBackoff <= 0 {
-		opts.UnknownNameBackoff = time.Second
-	}
-	if opts.Codec == nil {
-		opts.Codec = runtime.JSONCodec{}
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -148,6 +136,8 @@ func New(p provider.Provider, reg *runtime.Registry, opts Options) (*Worker, err
 		opts.Observer = runtime.NopObserver{}
 	}
 	w := &Worker{p: p, reg: reg, opts: opts, log: opts.Logger}
+	// The engine applies the defaults of the options it takes (codec,
+	// limits, deliveries, unknown names).
 	w.engine = runtime.NewEngine(reg, runtime.EngineOptions{
 		Codec:               opts.Codec,
 		Limits:              opts.Limits,
