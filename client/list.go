@@ -29,6 +29,10 @@ type ListPage struct {
 	Instances []InstanceStatus
 	// NextCursor continues the listing; "" when this is the last page.
 	NextCursor string
+	// UnreachableShards lists the shards whose orchestrator could not be
+	// reached for this page (no owner now, during a fail-over): their
+	// instances are missing from it.
+	UnreachableShards []int
 }
 
 // List returns one page of the instances q selects.
@@ -41,7 +45,8 @@ func (c *Client) List(ctx context.Context, q ListQuery) (*ListPage, error) {
 	if err := c.callRetry(ctx, api.VerbList, req, &rep, c.requestTimeout, retryLostReply); err != nil {
 		return nil, err
 	}
-	page := &ListPage{Instances: make([]InstanceStatus, len(rep.Instances)), NextCursor: rep.NextCursor}
+	page := &ListPage{Instances: make([]InstanceStatus, len(rep.Instances)), NextCursor: rep.NextCursor,
+		UnreachableShards: rep.UnreachableShards}
 	for i, st := range rep.Instances {
 		page.Instances[i] = InstanceStatus(st)
 	}

@@ -449,20 +449,37 @@ func runList(ctx context.Context, args []string, e env) error {
 	defer closeConn()
 	page := &client.ListPage{}
 	if a.all {
-		for st, err := range c.Instances(ctx, a.query) {
+		q, missing := a.query, map[int]bool{}
+		for {
+			p, err := c.List(ctx, q)
 			if err != nil {
 				return err
 			}
-			page.Instances = append(page.Instances, st)
+			page.Instances = append(page.Instances, p.Instances...)
+			for _, s := range p.UnreachableShards {
+				if !missing[s] {
+					missing[s] = true
+					page.UnreachableShards = append(page.UnreachableShards, s)
+				}
+			}
+			if p.NextCursor == "" || p.NextCursor == q.Cursor {
+				break
+			}
+			q.Cursor = p.NextCursor
 		}
 	} else if page, err = c.List(ctx, a.query); err != nil {
 		return err
 	}
 	if a.json {
-		return writeJSON(e.stdout, listJSON{Instances: nonNil(page.Instances), NextCursor: page.NextCursor})
+		return writeJSON(e.stdout, listJSON{Instances: nonNil(page.Instances), NextCursor: page.NextCursor,
+			UnreachableShards: page.UnreachableShards})
 	}
 	if err := writeList(e.stdout, page.Instances); err != nil {
 		return err
+	}
+	if len(page.UnreachableShards) > 0 {
+		fmt.Fprintf(e.stderr, "incomplete: no orchestrator answered for shards %v now; their instances are missing (list again later)\n",
+			page.UnreachableShards)
 	}
 	if page.NextCursor != "" {
 		fmt.Fprintf(e.stderr, "more: reprise list --cursor %s (or --all)\n", strconv.Quote(page.NextCursor))

@@ -17,6 +17,8 @@ import (
 type listJSON struct {
 	Instances  []client.InstanceStatus `json:"instances"`
 	NextCursor string                  `json:"next_cursor"`
+	// UnreachableShards: see client.ListPage.
+	UnreachableShards []int `json:"unreachable_shards,omitempty"`
 }
 
 type historyJSON struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/client"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/services/host"
 )
@@ -300,6 +301,9 @@ func TestShardWithoutOwner(t *testing.T) {
 	if len(page.Instances) != 2 || fmt.Sprint(page.UnreachableShards) != fmt.Sprint(high) {
 		t.Fatalf("list without an owner for shards 8-15: %d instances, unreachable %v; want 2 and %v",
 			len(page.Instances), page.UnreachableShards, high)
+	}
+	if cp, err := client.New(nc).List(ctx, client.ListQuery{}); err != nil || fmt.Sprint(cp.UnreachableShards) != fmt.Sprint(high) {
+		t.Fatalf("the Go client's page: %+v, %v; want unreachable shards %v", cp, err, high)
 	}
 
 	js, err := jetstream.New(nc)
