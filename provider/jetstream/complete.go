@@ -30,6 +30,7 @@ func (p *Provider) completer() {
 	defer p.wg.Done()
 	retry := time.NewTimer(completerRetry)
 	defer retry.Stop()
+	live := p.opts.Liveness.Loop(LoopCompleter)
 	for {
 		select {
 		case <-p.closing:
@@ -37,7 +38,10 @@ func (p *Provider) completer() {
 		case <-p.completerWake:
 		case <-retry.C:
 		}
-		if !p.completeAll(p.closeCtx) {
+		done := live.Busy()
+		clean := p.completeAll(p.closeCtx)
+		done()
+		if !clean {
 			retry.Reset(completerRetry)
 		}
 	}

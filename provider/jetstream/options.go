@@ -5,7 +5,19 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/reprise/reprise/liveness"
 	"github.com/reprise/reprise/provider"
+)
+
+// Names of the provider's background loops in Options.Liveness.
+const (
+	// LoopMaintenance keeps buffered deliveries alive and expires stale
+	// locks.
+	LoopMaintenance = "jetstream maintenance"
+	// LoopMarks writes the owned shards' dispatch marks.
+	LoopMarks = "jetstream dispatch marks"
+	// LoopCompleter sends the messages of records whose dispatch failed.
+	LoopCompleter = "jetstream completer"
 )
 
 // Defaults of [Options].
@@ -51,6 +63,11 @@ type Options struct {
 	PullBatch int
 	// Logger receives the provider's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Liveness, when set, is told when each pass of the provider's
+	// background loops (LoopMaintenance, LoopMarks, LoopCompleter) begins
+	// and ends, so that a liveness probe can tell a wedged provider from
+	// an idle one.
+	Liveness *liveness.Monitor
 
 	// recoveryFault, set by tests of this package, makes recovery fail
 	// after replaying that many records (0: never).

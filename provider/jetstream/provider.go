@@ -200,15 +200,18 @@ func (p *Provider) maintain() {
 	every := max(p.topo.LockTimeout/6, 10*time.Millisecond)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	live := p.opts.Liveness.Loop(LoopMaintenance)
 	for {
 		select {
 		case <-p.closing:
 			return
 		case now := <-tick.C:
+			done := live.Busy()
 			for _, q := range p.queues {
 				q.keepAlive(now)
 			}
 			p.expireWorkLocks(p.closeCtx, now)
+			done()
 		}
 	}
 }

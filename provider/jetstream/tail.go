@@ -217,12 +217,15 @@ func (p *Provider) markLoop() {
 	defer p.wg.Done()
 	tick := time.NewTicker(p.opts.MarkInterval)
 	defer tick.Stop()
+	live := p.opts.Liveness.Loop(LoopMarks)
 	for {
 		select {
 		case <-p.closing:
 			return
 		case <-tick.C:
+			done := live.Busy()
 			p.writeMarks(p.closeCtx)
+			done()
 		}
 	}
 }

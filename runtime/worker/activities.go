@@ -117,7 +117,9 @@ func (w *Worker) unregisteredActivity(workCtx context.Context, item *provider.Wo
 
 // complete completes the task with its reply.
 func (w *Worker) complete(ctx context.Context, item *provider.WorkItem, task *runtime.ActivityTask, reply provider.Outgoing) error {
+	done := w.results.Busy()
 	err := w.p.CompleteWork(ctx, item.Lock, []provider.Outgoing{reply})
+	done()
 	if err != nil {
 		w.log.Error("complete activity", "activity", task.Name, "instance", item.Message.Entity, "err", err)
 	}

@@ -24,7 +24,9 @@ func (w *Worker) orchestrationLoop(fetchCtx, workCtx context.Context) {
 		}
 		w.observeRedeliveries(w.opts.OrchestratorQueue, b.Messages)
 		w.inflight.Add(1)
+		done := w.turns.Busy()
 		w.processBatch(workCtx, b)
+		done()
 		w.inflight.Done()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reprise/reprise/liveness"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
 )
@@ -71,6 +72,12 @@ type Options struct {
 	Observer runtime.Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Liveness, when set, is told when each turn and each activity's
+	// completion begins and ends (loops "orchestration turns" and "activity
+	// results"), so that a liveness probe can tell a wedged dispatcher from
+	// an idle one. Waiting for work and running activity code are not
+	// counted: both may last indefinitely.
+	Liveness *liveness.Monitor
 }
 
 // Worker runs the orchestration and activity dispatchers over a provider:
@@ -95,6 +102,9 @@ type Worker struct {
 	workCancel  context.CancelFunc
 	loops       sync.WaitGroup
 	inflight    sync.WaitGroup
+	// turns and results bracket each turn and each activity completion
+	// for WorkerOptions.Liveness (nil without it).
+	turns, results *liveness.Loop
 }
 
 // New returns a worker for p running the functions in reg. Call Start to
@@ -136,6 +146,12 @@ func New(p provider.Provider, reg *runtime.Registry, opts Options) (*Worker, err
 		opts.Observer = runtime.NopObserver{}
 	}
 	w := &Worker{p: p, reg: reg, opts: opts, log: opts.Logger}
+	if !opts.DisableOrchestrations {
+		w.turns = opts.Liveness.Loop("orchestration turns")
+	}
+	if !opts.DisableActivities {
+		w.results = opts.Liveness.Loop("activity results")
+	}
 	// The engine applies the defaults of the options it takes (codec,
 	// limits, deliveries, unknown names).
 	w.engine = runtime.NewEngine(reg, runtime.EngineOptions{

@@ -138,6 +138,11 @@ type Config struct {
 	// DrainTimeout bounds the graceful stop: in-flight turns and activities
 	// get this long to finish (default 30s).
 	DrainTimeout time.Duration
+	// StallTimeout is how long one unit of work of a long-running loop (an
+	// orchestration turn, an activity's completion, a pass of a provider
+	// loop) may take before /healthz fails and a liveness probe restarts
+	// the process (default 2m). Waiting for work is never a stall.
+	StallTimeout time.Duration
 	// LogLevel is debug, info, warn or error (default info); LogFormat is
 	// text or json (default text).
 	LogLevel  string
@@ -169,6 +174,7 @@ const (
 	DefaultShards       = 16
 	DefaultConcurrency  = 32
 	DefaultDrainTimeout = 30 * time.Second
+	DefaultStallTimeout = 2 * time.Minute
 	DefaultLockTimeout  = 30 * time.Second
 )
 
@@ -221,6 +227,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -299,6 +308,9 @@ func (c Config) validate(role Role) error {
 	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, errors.New("drain timeout is negative"))
+	}
+	if c.StallTimeout < 0 {
+		errs = append(errs, errors.New("stall timeout is negative"))
 	}
 	if c.LockTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("lock timeout is %s, want at least 1s", c.LockTimeout))

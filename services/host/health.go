@@ -20,7 +20,10 @@ type httpServer struct {
 
 // startHTTP listens on addr and serves the node's endpoints until stop.
 //
-//   - /healthz: 200 while the process runs (liveness).
+//   - /healthz: 200 while the process's loops make progress (liveness): 503
+//     naming the loops busy with one unit of work (a turn, an activity's
+//     completion, a pass of a provider loop) for longer than
+//     Config.StallTimeout. Loops waiting for work are alive.
 //   - /readyz: 200 once the node is ready (NATS connected, streams present,
 //     store open, recovery done) and until it starts draining; 503 with the
 //     reason otherwise.
@@ -31,6 +34,12 @@ func startHTTP(addr string, n *Node, log *slog.Logger) (*httpServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := n.live.Check(n.cfg.StallTimeout); err != nil {
+			log.Warn("liveness check failed", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {

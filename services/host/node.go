@@ -19,6 +19,7 @@ import (
 
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/internal/natsembed"
+	"github.com/reprise/reprise/liveness"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/jetstream"
 	"github.com/reprise/reprise/provider/pebble"
@@ -39,6 +40,8 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	// live watches the node's long-running loops for /healthz.
+	live *liveness.Monitor
 	// owned is the shards the node runs (nil: all; empty for a worker).
 	owned []int
 	// limits is the node's table of size limits (see Limits).
@@ -86,7 +89,7 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 		log = newLogger(cfg)
 	}
 	log = log.With("service", role.String())
-	n := &Node{role: role, cfg: cfg, log: log}
+	n := &Node{role: role, cfg: cfg, log: log, live: liveness.NewMonitor(nil)}
 	if role == Orchestrator {
 		owned, err := cfg.ownedShards(os.Hostname)
 		if err != nil {
@@ -252,6 +255,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		OwnedShards: n.owned,
 		Replicas:    cfg.Replicas,
 		Logger:      n.log.With("component", "provider"),
+		Liveness:    n.live,
 	})
 	if err != nil {
 		return fmt.Errorf("JetStream provider: %w", err)
@@ -283,6 +287,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		CacheSize:                cfg.CacheSize,
 		Logger:                   n.log.With("component", "runtime"),
 		Observer:                 n.metrics,
+		Liveness:                 n.live,
 	}
 	if n.role == Orchestrator {
 		n.notifier = apiserver.NewNotifier(nc, client, cfg.Prefix, n.log.With("component", "notify"))
