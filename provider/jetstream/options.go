@@ -61,6 +61,22 @@ type Options struct {
 	// PullBatch is how many messages each entity-queue consumer keeps
 	// requested from the server (default DefaultPullBatch).
 	PullBatch int
+	// VerifyStreams makes New check the streams and consumers instead of
+	// creating or updating them, for a process without stream
+	// administration rights (an activity worker, an API front end): New
+	// waits for a missing stream or consumer (created by a process that
+	// administers them) until ctx ends, and fails with ErrStreamMismatch,
+	// naming the setting, when one differs from this process's settings
+	// (replicas, storage, lock timeout, ...). A process that administers
+	// streams (false) creates them and updates what differs, but refuses
+	// too (ErrStreamMismatch) to change an existing stream's replicas,
+	// storage or retention.
+	VerifyStreams bool
+	// WorkQueues are the work queues whose consumers New creates (or, with
+	// VerifyStreams, checks) before it returns; other work queues get
+	// theirs on first use. A deployment whose workers only verify lists
+	// their queues here on the processes that administer streams.
+	WorkQueues []string
 	// Logger receives the provider's logs (default slog.Default()).
 	Logger *slog.Logger
 	// Liveness, when set, is told when each pass of the provider's
@@ -110,6 +126,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Replicas == 0 {
 		o.Replicas = 1
+	}
+	for _, q := range o.WorkQueues {
+		if err := provider.ValidateQueueName(q); err != nil {
+			return o, fmt.Errorf("work queue %q: %w", q, err)
+		}
 	}
 	if o.DuplicateWindow == 0 {
 		o.DuplicateWindow = DefaultDuplicateWindow

@@ -14,7 +14,33 @@ func (p *Provider) storage() natsjs.StorageType {
 	return natsjs.FileStorage
 }
 
-// ensureStreams creates or updates the log and work streams.
+// stream creates or updates the stream cfg describes (EnsureStream), or,
+// with Options.VerifyStreams, waits for it and checks it (VerifyStream).
+func (p *Provider) stream(ctx context.Context, cfg natsjs.StreamConfig) (natsjs.Stream, error) {
+	if p.opts.VerifyStreams {
+		return VerifyStream(ctx, p.js, cfg, p.logInfo)
+	}
+	return EnsureStream(ctx, p.js, cfg)
+}
+
+func (p *Provider) logInfo(msg string) { p.log.Info(msg) }
+
+// consumer creates or updates the durable consumer cfg describes on the
+// work stream, or, with Options.VerifyStreams, checks it: after New a
+// missing consumer is an error (New waits for those of Options.WorkQueues).
+func (p *Provider) consumer(ctx context.Context, cfg natsjs.ConsumerConfig) (natsjs.Consumer, error) {
+	if p.opts.VerifyStreams {
+		return verifyConsumer(ctx, p.workStream, cfg)
+	}
+	c, err := p.workStream.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+	}
+	return c, nil
+}
+
+// ensureStreams creates or updates (with Options.VerifyStreams: checks) the
+// log and work streams and the consumers of Options.WorkQueues.
 func (p *Provider) ensureStreams(ctx context.Context) error {
 	logCfg := natsjs.StreamConfig{
 		Name:        p.names.logStream(),
@@ -31,9 +57,9 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 		// replica, so they are used on one replica only.
 		AllowDirect: p.opts.Replicas == 1,
 	}
-	s, err := p.js.CreateOrUpdateStream(ctx, logCfg)
+	s, err := p.stream(ctx, logCfg)
 	if err != nil {
-		return fmt.Errorf("create log stream %s: %w", logCfg.Name, err)
+		return fmt.Errorf("log stream: %w", err)
 	}
 	p.logStream = s
 
@@ -54,15 +80,32 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 		AllowDirect: p.opts.Replicas == 1,
 		Discard:     natsjs.DiscardOld,
 	}
-	s, err = p.js.CreateOrUpdateStream(ctx, workCfg)
+	s, err = p.stream(ctx, workCfg)
 	if err != nil {
-		return fmt.Errorf("create work stream %s: %w", workCfg.Name, err)
+		return fmt.Errorf("work stream: %w", err)
 	}
 	p.workStream = s
+	for _, q := range p.opts.WorkQueues {
+		if p.opts.VerifyStreams {
+			// Wait (outside the work queues' lock) for an administering
+			// process to create the consumer.
+			name := p.workConsumerConfig(q).Durable
+			err := awaitExisting(ctx, "consumer "+name, natsjs.ErrConsumerNotFound, p.logInfo, func() error {
+				_, err := p.workStream.Consumer(ctx, name)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("work queue %q: %w", q, err)
+			}
+		}
+		if _, err := p.workQueue(ctx, q); err != nil {
+			return fmt.Errorf("work queue %q: %w", q, err)
+		}
+	}
 	return nil
 }
 
-// ensureEntityConsumer creates or updates the durable consumer of one shard
+// ensureEntityConsumer creates or updates (or verifies) the durable consumer of one shard
 // of an entity-locked queue. AckWait is the lock timeout: an un-acked
 // delivery is the lock.
 func (p *Provider) ensureEntityConsumer(ctx context.Context, queue string, shard int) (natsjs.Consumer, error) {
@@ -75,17 +118,18 @@ func (p *Provider) ensureEntityConsumer(ctx context.Context, queue string, shard
 		MaxAckPending: p.opts.MaxAckPending,
 		DeliverPolicy: natsjs.DeliverAllPolicy,
 	}
-	c, err := p.workStream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
-	}
-	return c, nil
+	return p.consumer(ctx, cfg)
 }
 
-// ensureWorkConsumer creates or updates the durable consumer shared by every
-// process fetching from a work queue.
+// ensureWorkConsumer creates or updates (or verifies) the durable consumer
+// shared by every process fetching from a work queue.
 func (p *Provider) ensureWorkConsumer(ctx context.Context, queue string) (natsjs.Consumer, error) {
-	cfg := natsjs.ConsumerConfig{
+	return p.consumer(ctx, p.workConsumerConfig(queue))
+}
+
+// workConsumerConfig is the durable consumer of a work queue.
+func (p *Provider) workConsumerConfig(queue string) natsjs.ConsumerConfig {
+	return natsjs.ConsumerConfig{
 		Durable:       p.names.workConsumer(queue),
 		FilterSubject: p.names.workFilter(queue),
 		AckPolicy:     natsjs.AckExplicitPolicy,
@@ -94,9 +138,4 @@ func (p *Provider) ensureWorkConsumer(ctx context.Context, queue string) (natsjs
 		MaxAckPending: p.opts.MaxAckPending,
 		DeliverPolicy: natsjs.DeliverAllPolicy,
 	}
-	c, err := p.workStream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
-	}
-	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/api"
+	jsprovider "github.com/reprise/reprise/provider/jetstream"
 )
 
 // submitDuplicates is the submit stream's Nats-Msg-Id window: a publisher
@@ -30,7 +31,9 @@ func (s *Server) submitConsumer() string { return s.opts.Prefix + "_submit" }
 // consuming submissions.
 func (s *Server) startSubmit(ctx context.Context) error {
 	p := s.opts.Prefix
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	// EnsureStream refuses to change an existing stream's replicas,
+	// storage or retention: those belong to the deployment.
+	st, err := jsprovider.EnsureStream(ctx, s.js, jetstream.StreamConfig{
 		Name:        api.SubmitStream(p),
 		Description: "fire-and-forget starts, consumed by the orchestrators",
 		Subjects:    api.SubmitStreamSubjects(p),
@@ -40,9 +43,9 @@ func (s *Server) startSubmit(ctx context.Context) error {
 		Duplicates:  submitDuplicates,
 	})
 	if err != nil {
-		return fmt.Errorf("apiserver: create stream %s: %w", api.SubmitStream(p), err)
+		return fmt.Errorf("apiserver: %w", err)
 	}
-	if _, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := jsprovider.EnsureStream(ctx, s.js, jetstream.StreamConfig{
 		Name:        api.DeadLetterStream(p),
 		Description: "invalid submissions with the reason they were refused",
 		Subjects:    api.DeadLetterStreamSubjects(p),
@@ -52,7 +55,7 @@ func (s *Server) startSubmit(ctx context.Context) error {
 		MaxAge:      s.opts.DeadLetterMaxAge,
 		Duplicates:  submitDuplicates,
 	}); err != nil {
-		return fmt.Errorf("apiserver: create stream %s: %w", api.DeadLetterStream(p), err)
+		return fmt.Errorf("apiserver: %w", err)
 	}
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       s.submitConsumer(),

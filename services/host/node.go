@@ -256,7 +256,16 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		Replicas:    cfg.Replicas,
 		Logger:      n.log.With("component", "provider"),
 		Liveness:    n.live,
+		// Only orchestrators create and update the streams and
+		// consumers; a worker checks them (and needs no stream
+		// administration rights). Orchestrators create the activity
+		// queue's consumer at start, whether or not they run activities.
+		VerifyStreams: n.role == Worker,
+		WorkQueues:    []string{runtime.DefaultActivityQueue},
 	})
+	if errors.Is(err, jetstream.ErrStreamMismatch) {
+		return fmt.Errorf("JetStream provider: %w (a worker's -replicas and -lock-timeout must be the orchestrators'; an orchestrator does not change an existing stream's replicas: do that deliberately, with nats stream edit)", err)
+	}
 	if err != nil {
 		return fmt.Errorf("JetStream provider: %w", err)
 	}

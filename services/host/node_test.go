@@ -123,7 +123,10 @@ func TestDrainFinishesInFlightActivity(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	orch, nc := startNode(t, testOrchestrations(t), func(c *host.Config) { c.Activities = host.ActivitiesOff })
+	orch, nc := startNode(t, testOrchestrations(t), func(c *host.Config) {
+		c.Activities = host.ActivitiesOff
+		c.LockTimeout = 2 * time.Second // the workers' (startWorker)
+	})
 	w := startWorker(t, orch.NATSURL(), reg)
 	ok(t, nc, api.VerbStart, `{"name":"twice","id":"drain-1","input":3}`, nil)
 	<-started
