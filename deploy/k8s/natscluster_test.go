@@ -217,9 +217,11 @@ func freePort(t *testing.T) int {
 // three-server cluster on 127.0.0.1, with certificates and keys made here.
 // An orchestrator starts on it with its documented credentials
 // (REPRISE_NATS_NKEY, REPRISE_NATS_TLS_CA) and R3 streams; a worker
-// connects with its own credentials and can do its work (its consumer,
-// fetch, ack, publish to the work stream) but cannot create, update or
-// delete a stream; a client can use the API. Without credentials, or
+// connects with its own credentials and can do its work (fetch from the
+// consumer the orchestrator made, ack, publish to the work stream) but
+// cannot create, update or delete a stream or a consumer; a worker process
+// with those credentials starts and runs an activity; a client can use the
+// API. Without credentials, or
 // without TLS, nobody connects.
 func TestSecuredNATSCluster(t *testing.T) {
 	m := loadManifests(t)
@@ -389,11 +391,11 @@ func TestSecuredNATSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := wjs.CreateOrUpdateConsumer(ctx, "reprise_work", natsjs.ConsumerConfig{
-		Durable: "reprise_w_activities", FilterSubject: "reprise.w.activities.>", AckPolicy: natsjs.AckExplicitPolicy,
-	})
+	// The orchestrator made the activity consumer at its start; the
+	// worker only looks it up.
+	cons, err := wjs.Consumer(ctx, "reprise_work", "reprise_w_activities")
 	if err != nil {
-		t.Fatalf("worker creates its consumer: %v", err)
+		t.Fatalf("worker reads its consumer: %v", err)
 	}
 	if _, err := wjs.Publish(ctx, "reprise.w.activities.e.m1", []byte("task")); err != nil {
 		t.Fatalf("worker publishes to the work stream: %v", err)
@@ -438,6 +440,13 @@ func TestSecuredNATSCluster(t *testing.T) {
 	for _, s := range []string{"reprise_work", "reprise_log"} {
 		denied("delete stream "+s, func(ctx context.Context) error { return wjs.DeleteStream(ctx, s) })
 	}
+	denied("create or update a consumer", func(ctx context.Context) error {
+		_, err := wjs.CreateOrUpdateConsumer(ctx, "reprise_work", natsjs.ConsumerConfig{
+			Durable: "reprise_w_activities", FilterSubject: "reprise.w.activities.>", AckPolicy: natsjs.AckExplicitPolicy,
+			AckWait: time.Second,
+		})
+		return err
+	})
 	for _, s := range []string{"reprise_work", "reprise_log", "rogue"} {
 		_, err := adminJS.Stream(ctx, s)
 		if exists := err == nil; exists != (s != "rogue") {
@@ -460,6 +469,42 @@ func TestSecuredNATSCluster(t *testing.T) {
 	}
 	if !regexp.MustCompile(`not_found`).Match(reply.Data) {
 		t.Errorf("status of an unknown instance: %s", reply.Data)
+	}
+
+	// A worker process with the worker's credentials starts (it verifies
+	// the streams and the consumer, creating nothing) and runs the
+	// activity of an orchestration the client starts.
+	worker, err := host.Start(ctx, host.Worker, host.Config{
+		NATSURL:     url,
+		NATSNKey:    seeds["worker"],
+		TLSCA:       pki.ca,
+		Replicas:    3,
+		Shards:      4,
+		MetricsAddr: "127.0.0.1:0",
+		Logger:      slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, reg)
+	if err != nil {
+		t.Fatalf("worker with its NKey and the CA: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := worker.Stop(ctx); err != nil {
+			t.Errorf("stop worker: %v", err)
+		}
+	})
+	if _, err := cl.RequestWithContext(ctx, api.Subject("reprise", api.VerbStart), []byte(`{"name":"hello","id":"secured-1","input":"cluster"}`)); err != nil {
+		t.Fatalf("client start: %v", err)
+	}
+	reply, err = cl.RequestWithContext(ctx, api.Subject("reprise", api.VerbWait), []byte(`{"id":"secured-1","timeout_ms":30000}`))
+	if err != nil {
+		t.Fatalf("client wait: %v", err)
+	}
+	if !strings.Contains(string(reply.Data), `"status":"Completed"`) || !strings.Contains(string(reply.Data), "cluster") {
+		t.Fatalf("hello run by the secured worker: %s", reply.Data)
+	}
+	if a, err := adminJS.Consumer(ctx, "reprise_work", "reprise_w_activities"); err != nil || a.CachedInfo().Config.AckWait != host.DefaultLockTimeout {
+		t.Errorf("activity consumer after the worker started: %v", err)
 	}
 	if err := cl.Publish("reprise.q.orchestrator.0.x", []byte("forged")); err != nil {
 		t.Fatal(err)
