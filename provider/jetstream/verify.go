@@ -167,7 +167,13 @@ func awaitExisting(ctx context.Context, what string, notFound error, log func(st
 		if err == nil {
 			return nil
 		}
+		missing := func() error {
+			return fmt.Errorf("%s does not exist (it is created by an orchestrator, not by this process): %w", what, errors.Join(notFound, ctx.Err()))
+		}
 		if !errors.Is(err, notFound) {
+			if told && ctx.Err() != nil {
+				return missing() // the context ended during a look-up
+			}
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if !told && log != nil {
@@ -178,7 +184,7 @@ func awaitExisting(ctx context.Context, what string, notFound error, log func(st
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%s does not exist (it is created by an orchestrator, not by this process): %w", what, errors.Join(notFound, ctx.Err()))
+			return missing()
 		case <-t.C:
 		}
 	}
