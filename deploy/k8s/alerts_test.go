@@ -71,17 +71,16 @@ type ruleTests struct {
 }
 
 // externalMetrics are the series the rules read from other exporters, with
-// their labels: kube-state-metrics (a dead pod cannot report itself), the
-// kubelet's volume statistics and prometheus-nats-exporter's JetStream
-// metrics (-jsz, the NATS pods' sidecar).
+// their labels: kube-state-metrics (a dead pod cannot report itself) and
+// the kubelet's volume statistics. The NATS servers' series
+// (prometheus-nats-exporter, the NATS pods' sidecar) are in
+// natsexporter_test.go.
 var externalMetrics = map[string][]string{
 	"kube_statefulset_replicas":                 {"statefulset"},
 	"kube_statefulset_status_replicas_ready":    {"statefulset"},
 	"kube_deployment_status_replicas_available": {"deployment"},
 	"kubelet_volume_stats_used_bytes":           {"persistentvolumeclaim"},
 	"kubelet_volume_stats_capacity_bytes":       {"persistentvolumeclaim"},
-	"jetstream_server_total_message_bytes":      {"server_name"},
-	"jetstream_server_max_storage":              {"server_name"},
 }
 
 func loadRules(t *testing.T) ruleGroups {
@@ -126,6 +125,10 @@ func TestAlertRules(t *testing.T) {
 		series[m] = m
 		labels = append(labels, ls...)
 	}
+	for m := range jszMetrics {
+		series[m] = m
+	}
+	labels = append(labels, jszConsumerLabels...)
 	seen := map[string]bool{}
 	for _, r := range alerts(rg) {
 		if r.Alert == "" || !strings.HasPrefix(r.Alert, "Reprise") {
