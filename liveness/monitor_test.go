@@ -84,7 +84,8 @@ func TestNilMonitorAndLoop(t *testing.T) {
 // TestLoopIsSharedByName: asking twice for a name returns the same loop.
 func TestLoopIsSharedByName(t *testing.T) {
 	m := NewMonitor(nil)
-	if m.Loop("a") != m.Loop("a") || m.Loop("a") == m.Loop("b") {
+	a1, a2, b := m.Loop("a"), m.Loop("a"), m.Loop("b")
+	if a1 != a2 || a1 == b {
 		t.Fatal("loops are not one per name")
 	}
 	if got := strings.Join(m.Names(), ","); got != "a,b" {
