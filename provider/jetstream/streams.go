@@ -90,7 +90,7 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 			// Wait (outside the work queues' lock) for an administering
 			// process to create the consumer.
 			name := p.workConsumerConfig(q).Durable
-			err := awaitExisting(ctx, "consumer "+name, natsjs.ErrConsumerNotFound, p.logInfo, func() error {
+			err := awaitExisting(ctx, "consumer "+name, natsjs.ErrConsumerNotFound, p.logInfo, func(ctx context.Context) error {
 				_, err := p.workStream.Consumer(ctx, name)
 				return err
 			})

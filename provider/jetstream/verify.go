@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
@@ -113,7 +114,7 @@ func EnsureStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamCon
 // never creates or changes a stream.
 func VerifyStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamConfig, log func(msg string)) (natsjs.Stream, error) {
 	var s natsjs.Stream
-	err := awaitExisting(ctx, "stream "+cfg.Name, natsjs.ErrStreamNotFound, log, func() error {
+	err := awaitExisting(ctx, "stream "+cfg.Name, natsjs.ErrStreamNotFound, log, func(ctx context.Context) error {
 		var err error
 		s, err = js.Stream(ctx, cfg.Name)
 		return err
@@ -131,6 +132,8 @@ func VerifyStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamCon
 // against cfg (ErrStreamMismatch). A missing consumer is an error wrapping
 // natsjs.ErrConsumerNotFound.
 func verifyConsumer(ctx context.Context, s natsjs.Stream, cfg natsjs.ConsumerConfig) (natsjs.Consumer, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	c, err := s.Consumer(ctx, cfg.Durable)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s (created by an orchestrator, not by this process): %w", cfg.Durable, err)
@@ -159,32 +162,43 @@ func verifyConsumer(ctx context.Context, s natsjs.Stream, cfg natsjs.ConsumerCon
 }
 
 // awaitExisting calls get until it returns anything but notFound, every
-// verifyRetry, until ctx ends; log is told once that it waits.
-func awaitExisting(ctx context.Context, what string, notFound error, log func(string), get func() error) error {
+// verifyRetry, until ctx ends; log is told once that it waits. Each call
+// gets requestTimeout: a JetStream API request that goes unanswered (one
+// sent while a stream or consumer elects its leader) is asked again.
+func awaitExisting(ctx context.Context, what string, notFound error, log func(string), get func(ctx context.Context) error) error {
 	told := false
+	missing := func() error {
+		return fmt.Errorf("%s does not exist (it is created by an orchestrator, not by this process): %w", what, errors.Join(notFound, ctx.Err()))
+	}
 	for {
-		err := get()
-		if err == nil {
+		try, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := get(try)
+		cancel()
+		switch {
+		case err == nil:
 			return nil
-		}
-		missing := func() error {
-			return fmt.Errorf("%s does not exist (it is created by an orchestrator, not by this process): %w", what, errors.Join(notFound, ctx.Err()))
-		}
-		if !errors.Is(err, notFound) {
-			if told && ctx.Err() != nil {
-				return missing() // the context ended during a look-up
-			}
+		case ctx.Err() != nil && told:
+			return missing() // the context ended during a look-up
+		case ctx.Err() != nil:
 			return fmt.Errorf("%s: %w", what, err)
-		}
-		if !told && log != nil {
-			log(what + " does not exist yet: waiting for a process that administers streams (an orchestrator) to create it")
-			told = true
+		case errors.Is(err, notFound):
+			if !told && log != nil {
+				log(what + " does not exist yet: waiting for a process that administers streams (an orchestrator) to create it")
+				told = true
+			}
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+			// Unanswered: ask again.
+		default:
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		t := time.NewTimer(verifyRetry)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return missing()
+			if told {
+				return missing()
+			}
+			return fmt.Errorf("%s: %w", what, ctx.Err())
 		case <-t.C:
 		}
 	}

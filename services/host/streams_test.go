@@ -57,6 +57,7 @@ func TestOnlyOrchestratorsAdministerStreams(t *testing.T) {
 	url := cluster.ClientURLs()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
+	awaitR3Placement(ctx, t, url)
 	quiet := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	base := func(edit func(*host.Config)) host.Config {
 		c := host.Config{NATSURL: url, Replicas: 3, MetricsAddr: "127.0.0.1:0", DataDir: t.TempDir(),
@@ -120,14 +121,36 @@ func TestOnlyOrchestratorsAdministerStreams(t *testing.T) {
 		t.Fatalf("twice(5) on R3 streams = %s %s", st.Output, st.Error)
 	}
 
-	// REPRISE_REPLICAS=1 cannot shrink the streams, from either role.
-	for _, role := range []host.Role{host.Orchestrator, host.Worker} {
-		_, err := host.Start(ctx, role, base(func(c *host.Config) { c.Replicas = 1 }), testOrchestrations(t))
-		if !errors.Is(err, jetstream.ErrStreamMismatch) ||
-			!strings.Contains(err.Error(), "replicas is 3 on the server, 1 in this process's settings") {
-			t.Fatalf("%s with 1 replica against R3 streams: %v, want ErrStreamMismatch naming the replicas", role, err)
+	// REPRISE_REPLICAS=1 cannot shrink the streams, from any process: an
+	// orchestrator sharing shards by leases is refused by the cluster's
+	// recorded settings; one with pinned shards, and a worker, by the
+	// streams' settings.
+	for _, c := range []struct {
+		what string
+		role host.Role
+		edit func(*host.Config)
+		want string
+	}{
+		{"orchestrator (leases)", host.Orchestrator, nil, "replicas is 3 in the cluster, 1 here"},
+		{"orchestrator (pinned shards)", host.Orchestrator, func(c *host.Config) { c.OwnedShards = []int{0} },
+			"stream reprise_log: replicas is 3 on the server, 1 in this process's settings"},
+		{"worker", host.Worker, nil, "stream reprise_log: replicas is 3 on the server, 1 in this process's settings"},
+	} {
+		_, err := host.Start(ctx, c.role, base(func(cfg *host.Config) {
+			cfg.Replicas = 1
+			if c.edit != nil {
+				c.edit(cfg)
+			}
+		}), testOrchestrations(t))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s with 1 replica against R3 streams: %v, want a refusal with %q", c.what, err, c.want)
 		}
-		t.Logf("%s with REPRISE_REPLICAS=1 refused: %v", role, err)
+		if c.role == host.Worker || c.edit != nil {
+			if !errors.Is(err, jetstream.ErrStreamMismatch) {
+				t.Fatalf("%s: %v, want ErrStreamMismatch", c.what, err)
+			}
+		}
+		t.Logf("%s with REPRISE_REPLICAS=1 refused: %v", c.what, err)
 	}
 	js, err := natsjs.New(nc)
 	if err != nil {
@@ -161,5 +184,37 @@ func TestOnlyOrchestratorsAdministerStreams(t *testing.T) {
 	}
 	if got := c.CachedInfo().Config.AckWait; got != host.DefaultLockTimeout {
 		t.Fatalf("activity consumer's ack wait is %s after the refused worker, want %s", got, host.DefaultLockTimeout)
+	}
+}
+
+// awaitR3Placement waits until the cluster places a three-replica stream:
+// a cluster whose meta leader is elected may not know every peer yet ("no
+// suitable peers for placement"). There is no event to await from outside.
+func awaitR3Placement(ctx context.Context, t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		try, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.CreateStream(try, natsjs.StreamConfig{Name: "placement_probe", Subjects: []string{"placement.probe"}, Replicas: 3})
+		cancel()
+		if err == nil {
+			if err := js.DeleteStream(ctx, "placement_probe"); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the cluster never placed an R3 stream: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
