@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/liveness"
 )
 
 // Shards is what a member acquires and releases as its leases come and go.
@@ -95,6 +97,10 @@ type Options struct {
 	OnChange func(owned []int)
 	// Logger receives the coordinator's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Liveness, when set, is told when each renewal pass begins and ends
+	// (loop "shard lease renewals"): a renewal that never returns loses
+	// every lease once their TTL runs out.
+	Liveness *liveness.Monitor
 }
 
 // Member takes part in sharing the shards; see the package documentation.
@@ -311,12 +317,16 @@ func (m *Member) renewLoop(ctx context.Context) {
 	defer close(m.renewed)
 	tick := time.NewTicker(m.opts.LeaseTTL / 8)
 	defer tick.Stop()
+	live := m.opts.Liveness.Loop("shard lease renewals")
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if m.renew(ctx) {
+			done := live.Busy()
+			lost := m.renew(ctx)
+			done()
+			if lost {
 				m.poke()
 			}
 		}

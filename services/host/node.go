@@ -594,7 +594,8 @@ func (n *Node) clusterOptions() cluster.Options {
 		OnChange: func(owned []int) {
 			n.log.Info("shards", "owned", fmt.Sprint(owned))
 		},
-		Logger: n.log.With("component", "cluster"),
+		Logger:   n.log.With("component", "cluster"),
+		Liveness: n.live,
 	}
 }
 
