@@ -140,7 +140,7 @@ type Config struct {
 	DrainTimeout time.Duration
 	// StallTimeout is how long one unit of work of a long-running loop (an
 	// orchestration turn, an activity's completion, a pass of a provider
-	// loop) may take before /healthz fails and a liveness probe restarts
+	// loop, a lease renewal) may take before /healthz fails and a liveness probe restarts
 	// the process (default 2m). Waiting for work is never a stall.
 	StallTimeout time.Duration
 	// LogLevel is debug, info, warn or error (default info); LogFormat is
