@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -117,7 +118,16 @@ func TestOnlyOrchestratorsAdministerStreams(t *testing.T) {
 	}
 	defer nc.Close()
 	ok(t, nc, api.VerbStart, `{"name":"twice","id":"r3","input":5}`, nil)
-	if st := waitTerminal(t, nc, "r3"); string(st.Output) != "20" {
+	// R3 on a loaded machine: wait longer than waitTerminal does.
+	reply, err := nc.Request(api.Subject(api.DefaultPrefix, api.VerbWait), []byte(`{"id":"r3","timeout_ms":60000}`), 70*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st api.InstanceStatus
+	if err := json.Unmarshal(reply.Data, &st); err != nil || !st.Status.IsTerminal() {
+		t.Fatalf("wait for r3: %s (%v)", reply.Data, err)
+	}
+	if string(st.Output) != "20" {
 		t.Fatalf("twice(5) on R3 streams = %s %s", st.Output, st.Error)
 	}
 
