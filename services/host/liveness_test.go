@@ -85,6 +85,7 @@ func TestHealthzFailsWhileATurnIsWedged(t *testing.T) {
 	if !strings.Contains(body, "orchestration turns busy for") || !strings.Contains(body, "limit "+stall.String()) {
 		t.Fatalf("/healthz body %q does not name the stuck loop and the limit", body)
 	}
+	t.Logf("/healthz while the turn is wedged: 503 %s", strings.TrimSpace(body))
 	// Only the wedged loop is named: the other turn loops and the
 	// provider's loops have been idle (or brief) all along.
 	if strings.Contains(body, "jetstream") || strings.Count(body, "busy for") != 1 {
