@@ -63,7 +63,7 @@ type Options struct {
 	PullBatch int
 	// VerifyStreams makes New check the streams and consumers instead of
 	// creating or updating them, for a process without stream
-	// administration rights (an activity worker, an API front end): New
+	// administration rights (a stateless worker, a front end): New
 	// waits for a missing stream or consumer (created by a process that
 	// administers them) until ctx ends, and fails with ErrStreamMismatch,
 	// naming the setting, when one differs from this process's settings

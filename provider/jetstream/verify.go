@@ -136,7 +136,7 @@ func verifyConsumer(ctx context.Context, s natsjs.Stream, cfg natsjs.ConsumerCon
 	defer cancel()
 	c, err := s.Consumer(ctx, cfg.Durable)
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s (created by an orchestrator, not by this process): %w", cfg.Durable, err)
+		return nil, fmt.Errorf("consumer %s (created by a process that administers the streams, not by this one): %w", cfg.Durable, err)
 	}
 	have := c.CachedInfo().Config
 	var diffs []string
@@ -168,7 +168,7 @@ func verifyConsumer(ctx context.Context, s natsjs.Stream, cfg natsjs.ConsumerCon
 func awaitExisting(ctx context.Context, what string, notFound error, log func(string), get func(ctx context.Context) error) error {
 	told := false
 	missing := func() error {
-		return fmt.Errorf("%s does not exist (it is created by an orchestrator, not by this process): %w", what, errors.Join(notFound, ctx.Err()))
+		return fmt.Errorf("%s does not exist (it is created by a process that administers the streams, not by this one): %w", what, errors.Join(notFound, ctx.Err()))
 	}
 	for {
 		try, cancel := context.WithTimeout(ctx, requestTimeout)
@@ -183,7 +183,7 @@ func awaitExisting(ctx context.Context, what string, notFound error, log func(st
 			return fmt.Errorf("%s: %w", what, err)
 		case errors.Is(err, notFound):
 			if !told && log != nil {
-				log(what + " does not exist yet: waiting for a process that administers streams (an orchestrator) to create it")
+				log(what + " does not exist yet: waiting for a process that administers the streams to create it")
 				told = true
 			}
 		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):

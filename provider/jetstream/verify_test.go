@@ -84,7 +84,7 @@ func TestVerifyingProviderWaitsForTheStreams(t *testing.T) {
 	_, err := New(ctx, connect(t, sharedURL), nil, statelessTopology,
 		Options{Prefix: prefix, OwnedShards: []int{}, VerifyStreams: true, Logger: quietLogger()})
 	if !errors.Is(err, natsjs.ErrStreamNotFound) || !errors.Is(err, context.DeadlineExceeded) ||
-		!strings.Contains(err.Error(), "stream "+prefix+"_log does not exist (it is created by an orchestrator") {
+		!strings.Contains(err.Error(), "stream "+prefix+"_log does not exist (it is created by a process that administers the streams") {
 		t.Fatalf("verifying provider without streams: %v", err)
 	}
 	js, err := natsjs.New(connect(t, sharedURL))

@@ -91,7 +91,7 @@ func TestOnlyOrchestratorsAdministerStreams(t *testing.T) {
 		}), testOrchestrations(t))
 		workerDone <- started{n, err}
 	}()
-	for !strings.Contains(logs.String(), "waiting for a process that administers streams") {
+	for !strings.Contains(logs.String(), "waiting for a process that administers the streams") {
 		select {
 		case <-logs.wrote:
 		case r := <-workerDone:
