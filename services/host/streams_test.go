@@ -13,9 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider/jetstream"
-	"github.com/reprise/reprise/provider/jetstream/natsembed"
-	"github.com/reprise/reprise/services/api"
 	"github.com/reprise/reprise/services/host"
 )
 
