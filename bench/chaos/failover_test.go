@@ -410,7 +410,7 @@ func TestFailover(t *testing.T) {
 		growth()
 	}
 	if *failoverLong {
-		f.longScenarios(ctx, t, growth)
+		f.longScenarios(ctx, t, cl, growth)
 	}
 
 	close(l.stop)
@@ -431,7 +431,7 @@ func TestFailover(t *testing.T) {
 
 // longScenarios: an owner paused past its lease, 3 -> 5 -> 3, a NATS node
 // killed.
-func (f *fleet) longScenarios(ctx context.Context, t *testing.T, growth func()) {
+func (f *fleet) longScenarios(ctx context.Context, t *testing.T, cl *client.Client, growth func()) {
 	// 3. SIGSTOP past the lease, then SIGCONT: it drops its shards (lost)
 	// and takes its share back gracefully.
 	name := "orch-3"
@@ -441,6 +441,18 @@ func (f *fleet) longScenarios(ctx context.Context, t *testing.T, growth func()) 
 	d := disruption{kind: "orchestrator", pid: p.Pid(), from: at}
 	_ = p.Signal(syscall.SIGSTOP)
 	pauses := f.awaitAcquired(ctx, held, at)
+	// API requests while it is stopped: the servers dropped its connection
+	// after missed pings, so none waits on it.
+	var slowest time.Duration
+	for i := range 20 {
+		began := time.Now()
+		_, err := cl.Status(ctx, instanceID(int64(i)))
+		if err != nil {
+			t.Errorf("status of %s while %s is stopped: %v", instanceID(int64(i)), name, err)
+		}
+		slowest = max(slowest, time.Since(began))
+	}
+	t.Logf("20 status requests while %s is stopped: slowest answered in %s", name, slowest.Round(time.Millisecond))
 	time.Sleep(f.leaseTTL) // stay stopped past the lease: the point of the scenario
 	_ = p.Signal(syscall.SIGCONT)
 	d.to = time.Now()
