@@ -81,6 +81,8 @@ func (p *Provider) Commit(ctx context.Context, l provider.EntityLock, c provider
 		q.releaseLock(st, held, true, 0)
 	case commitTaken:
 		q.releaseLock(st, held, false, 0)
+	case commitLapsed:
+		q.restore(st, held)
 	case commitDone:
 		if st.lock == held {
 			st.lock = nil
@@ -108,6 +110,10 @@ const (
 	commitTaken
 	// commitDone: the commit finished and its deliveries are acked.
 	commitDone
+	// commitLapsed: nothing happened and the shard's ownership lapsed; the
+	// deliveries go back to the buffer, not fetched again, returned to the
+	// server when the shard is released.
+	commitLapsed
 )
 
 func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, held *heldLock, c provider.Commit, fault string) (commitOutcome, error) {
@@ -118,7 +124,9 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		return commitLost, fmt.Errorf("%w: shard %d of entity %q is not owned", provider.ErrLockLost, shard, entity)
 	}
 	if !p.valid(sh) {
-		return commitLost, fmt.Errorf("%w: the ownership of shard %d (entity %q) lapsed", provider.ErrLockLost, shard, entity)
+		// Not naked (that would hand the deliveries straight back to this
+		// process, which may still be pulling: a redelivery loop).
+		return commitLapsed, fmt.Errorf("%w: the ownership of shard %d (entity %q) lapsed", provider.ErrLockLost, shard, entity)
 	}
 	mu := p.stripe(entity)
 	mu.Lock()

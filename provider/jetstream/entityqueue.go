@@ -164,7 +164,7 @@ func (q *entityQueue) onMessage(m natsjs.Msg) {
 		_ = m.Term()
 		return
 	}
-	if p.shardGone(env.Entity) {
+	if p.shardLeaving(env.Entity) {
 		// Delivered while the shard is being released: its next owner
 		// gets it.
 		_ = m.Nak()

@@ -62,9 +62,17 @@ func (p *Provider) setShard(id int, sh *shardState) {
 	p.shardMap.Store(&next)
 }
 
-// shardGone reports whether entity's shard is not owned or is being
-// released: nothing of it is fetched any more.
+// shardGone reports whether entity's shard is not owned, is being released
+// or has lapsed (its deadline passed): nothing of it is fetched.
 func (p *Provider) shardGone(entity string) bool {
+	sh := p.shard(p.names.shardOf(entity))
+	return sh == nil || sh.released.Load() || !p.valid(sh)
+}
+
+// shardLeaving reports whether entity's shard is not owned or is being
+// released: a delivery of it is returned to the server at once. (One of a
+// lapsed shard is kept, not fetched: the release returns it.)
+func (p *Provider) shardLeaving(entity string) bool {
 	sh := p.shard(p.names.shardOf(entity))
 	return sh == nil || sh.released.Load()
 }

@@ -66,6 +66,11 @@ func (s *Server) waitEnded(ctx context.Context, id string, timeout time.Duration
 		return errStopping
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return api.Errorf(api.CodeTimeout, "instance %q did not finish within %s", id, timeout)
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		// This server's connection is going (a shutdown, a NATS server
+		// lost): another replica can answer.
+		return api.Errorf(api.CodeUnavailable, "waiting for %q: this orchestrator lost its NATS connection; retry", id)
 	}
 	return err
 }
