@@ -41,6 +41,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/liveness"
@@ -198,14 +199,10 @@ func Join(ctx context.Context, js jetstream.JetStream, target Shards, opts Optio
 	if err := checkSettings(ctx, js, opts, storage); err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:         opts.Prefix + "_leases",
-		Description:    "orchestrator membership and shard leases",
-		History:        1,
-		TTL:            opts.LeaseTTL,
-		LimitMarkerTTL: opts.LeaseTTL,
-		Storage:        storage,
-		Replicas:       opts.Replicas,
+	var kv jetstream.KeyValue
+	err = retryTransient(ctx, func() (err error) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, leasesConfig(opts, storage))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: leases bucket: %w", err)
@@ -725,6 +722,23 @@ func CheckSettings(ctx context.Context, js jetstream.JetStream, opts Options) er
 
 // checkSettings writes the settings if the cluster has none, else compares.
 func checkSettings(ctx context.Context, js jetstream.JetStream, opts Options, storage jetstream.StorageType) error {
+	var kv jetstream.KeyValue
+	err := retryTransient(ctx, func() (err error) {
+		kv, err = openSettings(ctx, js, opts, storage)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: settings bucket: %w", err)
+	}
+	mine, err := json.Marshal(opts.Settings)
+	if err != nil {
+		return err
+	}
+	return compareSettings(ctx, kv, opts, mine)
+}
+
+// openSettings opens the settings bucket, creating it if missing.
+func openSettings(ctx context.Context, js jetstream.JetStream, opts Options, storage jetstream.StorageType) (jetstream.KeyValue, error) {
 	bucket := opts.Prefix + "_settings"
 	kv, err := js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -739,13 +753,12 @@ func checkSettings(ctx context.Context, js jetstream.JetStream, opts Options, st
 			kv, err = js.KeyValue(ctx, bucket)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("cluster: settings bucket: %w", err)
-	}
-	mine, err := json.Marshal(opts.Settings)
-	if err != nil {
-		return err
-	}
+	return kv, err
+}
+
+// compareSettings writes mine if the cluster has no settings yet, else
+// compares them with the cluster's.
+func compareSettings(ctx context.Context, kv jetstream.KeyValue, opts Options, mine []byte) error {
 	if _, err := kv.Create(ctx, "settings", mine); err == nil {
 		return nil
 	} else if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -770,6 +783,45 @@ func checkSettings(ctx context.Context, js jetstream.JetStream, opts Options, st
 			ErrSettingsMismatch, opts.Prefix, strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// leasesConfig is the leases bucket's configuration.
+func leasesConfig(opts Options, storage jetstream.StorageType) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:         opts.Prefix + "_leases",
+		Description:    "orchestrator membership and shard leases",
+		History:        1,
+		TTL:            opts.LeaseTTL,
+		LimitMarkerTTL: opts.LeaseTTL,
+		Storage:        storage,
+		Replicas:       opts.Replicas,
+	}
+}
+
+// errCodeNoPeers is JetStream's "no suitable peers for placement" (a
+// cluster whose servers have not all met yet); 503s cover "JetStream system
+// temporarily unavailable".
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
+// retryTransient runs f until it succeeds, fails for a reason other than a
+// JetStream cluster that is still forming (no peers for a placement yet,
+// JetStream temporarily unavailable, no responders), or ctx ends: a process
+// started with its NATS servers must not fail because it was faster.
+func retryTransient(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		var apiErr *jetstream.APIError
+		transient := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+			(errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeNoPeers || apiErr.Code == 503))
+		if err == nil || !transient {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func memberKey(id string) string { return "member." + id }
