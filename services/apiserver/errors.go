@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
@@ -51,8 +54,22 @@ func toAPIError(err error) *api.Error {
 		}
 		return &api.Error{Code: r.code, Message: err.Error()}
 	}
-	if errors.Is(err, provider.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, provider.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		transientNATS(err) {
 		return &api.Error{Code: api.CodeUnavailable, Message: err.Error()}
 	}
 	return &api.Error{Code: api.CodeInternal, Message: err.Error()}
+}
+
+// transientNATS reports a NATS or JetStream failure that a retry may not
+// meet: no server answered (a stream leader election after a server was
+// lost, a reconnect), or the connection is going.
+func transientNATS(err error) bool {
+	for _, t := range []error{jetstream.ErrNoStreamResponse, nats.ErrNoResponders, nats.ErrTimeout,
+		nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting, nats.ErrDisconnected} {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }
