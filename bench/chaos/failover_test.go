@@ -407,6 +407,13 @@ func TestFailover(t *testing.T) {
 				t.Errorf("rolling restart %s: shard %d was acquired %d times, want 2 (away and back)", name, sh, moves[sh])
 			}
 		}
+		// The quotas change with the member count, so a shard of another
+		// member may move too, but only once each way.
+		for sh, n := range moves {
+			if n > 2 {
+				t.Errorf("rolling restart %s: shard %d was acquired %d times, want at most 2", name, sh, n)
+			}
+		}
 		growth()
 	}
 	if *failoverLong {
@@ -477,7 +484,7 @@ func (f *fleet) longScenarios(ctx context.Context, t *testing.T, cl *client.Clie
 	f.startOrchestrator("orch-5")
 	by := f.awaitAssigned(ctx)
 	moved := len(by["orch-4"]) + len(by["orch-5"])
-	t.Logf("3 -> 5: %d of %d shards moved (%.0f%%; rendezvous expects about 2/5): %v", moved, failoverShards,
+	t.Logf("3 -> 5: %d of %d shards moved (%.0f%%; about 2/5 expected): %v", moved, failoverShards,
 		100*float64(moved)/failoverShards, by)
 	growth()
 	for _, n := range []string{"orch-4", "orch-5"} {

@@ -3,7 +3,7 @@
 // replicated like the streams, with the server's clock deciding expiry.
 //
 // Each member keeps a key member.<id> alive; the live members' ids decide,
-// by rendezvous hashing ([Assign]), which member should own each shard.
+// by rendezvous hashing under equal shares ([Assign]), which member should own each shard.
 // Ownership itself is a lease: the key shard.<n>, created (compare-and-set
 // on "absent") by the member that should own the shard, renewed by updating
 // it at its last revision, and deleted at that revision when the member
