@@ -59,6 +59,24 @@ type Shards interface {
 	ExtendShard(shard int, d time.Duration)
 }
 
+// Observer is told what a member does with its leases (the metrics
+// implement it). Its methods are called from the member's goroutines and
+// must not block.
+type Observer interface {
+	// ShardAcquired: the member took shard's lease and caught the shard up
+	// in catchUp.
+	ShardAcquired(shard int, catchUp time.Duration)
+	// ShardReleased: the member stopped serving shard, handing it over
+	// (lost false) or because its lease was lost (lost true).
+	ShardReleased(shard int, lost bool)
+	// LeaseRenewalFailed: a renewal of shard's lease failed, refused by the
+	// server (refused true: the lease is lost) or not answered (the lease
+	// is kept until the local deadline).
+	LeaseRenewalFailed(shard int, refused bool)
+	// MembersChanged reports the number of live members the member sees.
+	MembersChanged(live int)
+}
+
 // Defaults of [Options].
 const (
 	// DefaultLeaseTTL outlasts a JetStream stream leader election (4 to 9
@@ -98,6 +116,9 @@ type Options struct {
 	OnChange func(owned []int)
 	// Logger receives the coordinator's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, when set, is told about acquisitions, releases, failed
+	// renewals and the member count.
+	Observer Observer
 	// Liveness, when set, is told when each renewal pass begins and ends
 	// (loop "shard lease renewals"): a renewal that never returns loses
 	// every lease once their TTL runs out.
@@ -480,9 +501,11 @@ func (m *Member) renewLease(ctx context.Context, s int) (lost bool) {
 		errors.Is(err, jetstream.ErrKeyDeleted):
 		m.log.Warn("lease lost", "shard", s, "err", err)
 		h.lost, lost = true, true
+		m.observe(func(o Observer) { o.LeaseRenewalFailed(s, true) })
 	default:
 		if ctx.Err() == nil {
 			m.log.Warn("renew lease", "shard", s, "err", err)
+			m.observe(func(o Observer) { o.LeaseRenewalFailed(s, false) })
 		}
 		if m.now() >= h.until {
 			m.log.Warn("lease expired locally", "shard", s)
@@ -500,7 +523,9 @@ func (m *Member) validity() time.Duration { return m.opts.LeaseTTL - m.opts.Leas
 // assigned to this member that nobody holds.
 func (m *Member) reconcile(ctx context.Context) {
 	m.mu.Lock()
-	assign := Assign(m.opts.Shards, m.liveMembersLocked())
+	live := m.liveMembersLocked()
+	assign := Assign(m.opts.Shards, live)
+	m.observe(func(o Observer) { o.MembersChanged(len(live)) })
 	var lost, handOff, take, stale []int
 	for s, h := range m.held {
 		switch {
@@ -618,7 +643,9 @@ func (m *Member) acquire(ctx context.Context, s int, prev uint64) bool {
 	until := h.until
 	m.mu.Unlock()
 	m.target.ExtendShard(s, until-m.now())
-	m.log.Info("shard acquired", "shard", s, "catch_up", (m.now() - start).Round(time.Millisecond))
+	catchUp := m.now() - start
+	m.log.Info("shard acquired", "shard", s, "catch_up", catchUp.Round(time.Millisecond))
+	m.observe(func(o Observer) { o.ShardAcquired(s, catchUp) })
 	return true
 }
 
@@ -679,7 +706,15 @@ func (m *Member) release(ctx context.Context, s int, lost bool) error {
 		delete(m.held, s)
 	}
 	m.mu.Unlock()
+	m.observe(func(o Observer) { o.ShardReleased(s, lost) })
 	return err
+}
+
+// observe calls f with the observer, if there is one.
+func (m *Member) observe(f func(Observer)) {
+	if m.opts.Observer != nil {
+		f(m.opts.Observer)
+	}
 }
 
 // releaseAll hands shards over in parallel.

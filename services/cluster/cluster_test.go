@@ -272,7 +272,16 @@ func TestShardsFollowMembership(t *testing.T) {
 	}
 	a := join("a", fa)
 	await(t, "a owns every shard", func() bool { return len(fa.ownedShards()) == shards }, fa)
-	b := join("b", fb)
+	bObs := &countingObserver{}
+	b := func() *Member {
+		o := testOptions(prefix, shards)
+		o.MemberID, o.Observer = "b", bObs
+		m, err := Join(ctx, js, fb, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}()
 	c := join("c", fc)
 	want := Assign(shards, []string{"a", "b", "c"})
 	split := func() bool {
@@ -299,6 +308,9 @@ func TestShardsFollowMembership(t *testing.T) {
 	await(t, "a and c own everything", func() bool {
 		return len(fa.ownedShards())+len(fc.ownedShards()) == shards && len(fb.ownedShards()) == 0
 	}, fa)
+	if got := bObs.snapshot(); got.acquired == 0 || got.handedOver != got.acquired || got.lost != 0 || got.refused != 0 {
+		t.Errorf("b's observer saw %+v: want every shard it acquired handed over, none lost", got)
+	}
 
 	// c dies: no release; its leases expire and a takes them.
 	c.stopReconcile()
@@ -329,6 +341,8 @@ func TestRevisionMovedLosesTheShard(t *testing.T) {
 	f := newFakeShards()
 	o := testOptions(prefix, 1)
 	o.MemberID = "a"
+	obs := &countingObserver{}
+	o.Observer = obs
 	m, err := Join(ctx, js, f, o)
 	if err != nil {
 		t.Fatal(err)
@@ -347,4 +361,55 @@ func TestRevisionMovedLosesTheShard(t *testing.T) {
 		defer f.mu.Unlock()
 		return slices.Contains(f.released, "0:lost")
 	}, f)
+	if got := obs.snapshot(); got.acquired != 1 || got.refused != 1 || got.lost != 1 || got.handedOver != 0 || got.members != 1 {
+		t.Errorf("observer saw %+v, want 1 acquired, 1 renewal refused, 1 lost, 1 member", got)
+	}
+}
+
+// countingObserver counts what a member reports.
+type countingObserver struct {
+	mu     sync.Mutex
+	counts observed
+}
+
+type observed struct {
+	acquired, handedOver, lost, refused, unanswered, members int
+}
+
+func (o *countingObserver) ShardAcquired(int, time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.counts.acquired++
+}
+
+func (o *countingObserver) ShardReleased(_ int, lost bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if lost {
+		o.counts.lost++
+	} else {
+		o.counts.handedOver++
+	}
+}
+
+func (o *countingObserver) LeaseRenewalFailed(_ int, refused bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if refused {
+		o.counts.refused++
+	} else {
+		o.counts.unanswered++
+	}
+}
+
+func (o *countingObserver) MembersChanged(live int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.counts.members = live
+}
+
+func (o *countingObserver) snapshot() observed {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.counts
 }

@@ -336,7 +336,9 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	if n.leased() {
 		// Last: a shard taken is served at once (worker, API).
-		if n.member, err = cluster.Join(ctx, n.js, leasedShards{n}, n.clusterOptions()); err != nil {
+		copts := n.clusterOptions()
+		copts.Observer = n.metrics.Leases()
+		if n.member, err = cluster.Join(ctx, n.js, leasedShards{n}, copts); err != nil {
 			return err
 		}
 	}

@@ -123,6 +123,7 @@ func Names() []string {
 		nameShards, nameShardOwner, nameShardPending, nameShardLag,
 	}
 	names = append(names, pebbleNames()...)
+	names = append(names, leaseNames()...)
 	slices.Sort(names)
 	return names
 }
@@ -131,7 +132,7 @@ func Names() []string {
 // (each also exported as _bucket, _sum and _count series), sorted.
 func Histograms() []string {
 	names := []string{nameOrchDuration, nameTurnDuration, nameActivityScheduleToStart,
-		nameActivityExecution, nameTimerLateness, nameProviderOps}
+		nameActivityExecution, nameTimerLateness, nameProviderOps, nameShardCatchUp}
 	slices.Sort(names)
 	return names
 }

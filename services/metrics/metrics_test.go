@@ -76,6 +76,11 @@ func fullMetrics(t *testing.T) *metrics.Metrics {
 	m.SetReady(true)
 	m.WatchShards(metrics.ShardOptions{Reader: fixedBacklog{}, Shards: 4, Owned: []int{1, 3}, Owner: 1,
 		Queues: []string{runtime.DefaultOrchestratorQueue}})
+	l := m.Leases()
+	l.ShardAcquired(1, 40*time.Millisecond)
+	l.ShardReleased(1, false)
+	l.LeaseRenewalFailed(3, false)
+	l.MembersChanged(3)
 	ip := metrics.InstrumentProvider(p, m)
 	if _, err := ip.QueueDepth(context.Background(), runtime.DefaultActivityQueue); err != nil {
 		t.Fatal(err)
@@ -163,6 +168,11 @@ func TestFamiliesHaveTheirTypesAndLabels(t *testing.T) {
 		{"reprise_shard_owner", G, []string{"shard"}},
 		{"reprise_shard_pending_messages", G, []string{"queue", "shard"}},
 		{"reprise_shard_lag_seconds", G, []string{"queue", "shard"}},
+		{"reprise_shard_acquisitions_total", C, nil},
+		{"reprise_shard_catch_up_seconds", H, nil},
+		{"reprise_shard_releases_total", C, []string{"reason"}},
+		{"reprise_lease_renewal_failures_total", C, []string{"result"}},
+		{"reprise_cluster_members", G, nil},
 		{"reprise_provider_operation_duration_seconds", H, []string{"operation", "result"}},
 		{"reprise_api_requests_total", C, []string{"code", "verb"}},
 		{"reprise_api_bad_requests_total", C, []string{"reason"}},
@@ -232,8 +242,8 @@ func TestHistogramsCarryClassicAndNativeBuckets(t *testing.T) {
 		}
 		n++
 	}
-	if n != 6 || len(metrics.Histograms()) != n {
-		t.Fatalf("%d histogram families gathered, want 6 = len(Histograms())", n)
+	if n != 7 || len(metrics.Histograms()) != n {
+		t.Fatalf("%d histogram families gathered, want 7 = len(Histograms())", n)
 	}
 	for _, h := range metrics.Histograms() {
 		if fams[h].GetType() != dto.MetricType_HISTOGRAM {
