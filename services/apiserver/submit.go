@@ -24,6 +24,12 @@ func (s *Server) storage() jetstream.StorageType {
 	return jetstream.FileStorage
 }
 
+// submitMaxPending is the submit consumer's limit of deliveries not yet
+// acked, most of them submissions waiting for their shard's owner (each
+// costs the server about a hundred bytes). Past it, new submissions wait
+// behind them.
+const submitMaxPending = 1_000_000
+
 // submitConsumer is the durable consumer every replica shares.
 func (s *Server) submitConsumer() string { return s.opts.Prefix + "_submit" }
 
@@ -63,7 +69,11 @@ func (s *Server) startSubmit(ctx context.Context) error {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
 		MaxDeliver:    -1,
-		MaxAckPending: 4 * s.opts.Concurrency,
+		// A submission whose shard has no owner is naked with a delay and
+		// stays pending meanwhile; the limit must hold every one of an
+		// outage's, or they would stop the submissions of every other
+		// shard. The handlers are bounded by Concurrency, not by this.
+		MaxAckPending: submitMaxPending,
 	})
 	if err != nil {
 		return fmt.Errorf("apiserver: create consumer %s: %w", s.submitConsumer(), err)

@@ -160,6 +160,10 @@ type Config struct {
 	// submission failing with an internal error (apiserver's default
 	// otherwise).
 	submitMaxDeliveries int
+	// submitUnavailableMaxAge and apiConcurrency, when set (by tests),
+	// replace the apiserver's defaults.
+	submitUnavailableMaxAge time.Duration
+	apiConcurrency          int
 	// beforeRecovery, when set (by tests), is called with the health
 	// address once /healthz and /readyz are served and before the provider
 	// recovers its shards; the start waits for it to return.

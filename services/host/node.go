@@ -308,19 +308,21 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	}
 	if n.role == Orchestrator {
 		n.api, err = apiserver.New(nc, client, apiserver.Options{
-			Prefix:              cfg.Prefix,
-			MaxPayloadBytes:     cfg.MaxPayloadBytes,
-			Reuse:               cfg.Reuse,
-			MaxReplyBytes:       int(n.limits.ReplyPage),
-			MaxWaits:            cfg.MaxWaits,
-			MaxWaitsPerClient:   cfg.MaxWaitsPerClient,
-			Orchestrations:      reg.HasOrchestration,
-			Replicas:            cfg.Replicas,
-			Shards:              cfg.Shards,
-			Sharding:            prov,
-			SubmitMaxDeliveries: cfg.submitMaxDeliveries,
-			OnReply:             n.onReply,
-			Logger:              n.log.With("component", "api"),
+			Prefix:                  cfg.Prefix,
+			MaxPayloadBytes:         cfg.MaxPayloadBytes,
+			Reuse:                   cfg.Reuse,
+			MaxReplyBytes:           int(n.limits.ReplyPage),
+			MaxWaits:                cfg.MaxWaits,
+			MaxWaitsPerClient:       cfg.MaxWaitsPerClient,
+			Orchestrations:          reg.HasOrchestration,
+			Replicas:                cfg.Replicas,
+			Shards:                  cfg.Shards,
+			Sharding:                prov,
+			SubmitMaxDeliveries:     cfg.submitMaxDeliveries,
+			SubmitUnavailableMaxAge: cfg.submitUnavailableMaxAge,
+			Concurrency:             cfg.apiConcurrency,
+			OnReply:                 n.onReply,
+			Logger:                  n.log.With("component", "api"),
 		})
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -386,4 +387,169 @@ func TestSettingsMustMatch(t *testing.T) {
 		}
 	}
 	t.Logf("refused: %v", err)
+}
+
+// An owner down for long (scaled: every submission comes back past the
+// delivery count after which an internal error is dead-lettered): the
+// submissions for its shards wait without blocking the others — more of
+// them than the API handles at once (twice its concurrency of 2 used to
+// fill the submit consumer's pending limit and stop every submission) —,
+// none is dead-lettered, and they all start once the shards get an owner.
+func TestSubmissionsWaitOutAnOutage(t *testing.T) {
+	reg := testOrchestrations(t)
+	pin := func(shards []int) func(*host.Config) {
+		return func(c *host.Config) {
+			c.OwnedShards = shards
+			c.Activities = host.ActivitiesOn
+			host.SetSubmitMaxDeliveries(c, 2)
+			host.SetAPIConcurrency(c, 2)
+		}
+	}
+	low, high := []int{0, 1, 2, 3, 4, 5, 6, 7}, []int{8, 9, 10, 11, 12, 13, 14, 15}
+	a, nc := startNode(t, reg, pin(low))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	shardOf := a.Provider().(interface{ ShardOf(string) int }).ShardOf
+	const orphanCount = 24
+	var orphans, owned []string
+	for i := 0; len(orphans) < orphanCount || len(owned) < 3; i++ {
+		id := fmt.Sprintf("outage-%d", i)
+		if shardOf(id) >= 8 {
+			orphans = append(orphans, id)
+		} else {
+			owned = append(owned, id)
+		}
+	}
+	orphans, owned = orphans[:orphanCount], owned[:3]
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(id string, in int) {
+		t.Helper()
+		if _, err := js.Publish(ctx, api.SubmitSubject(api.DefaultPrefix), []byte(`{"name":"twice","id":`+quote(id)+`,"input":`+fmt.Sprint(in)+`}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range orphans {
+		submit(id, i)
+	}
+	cons, err := js.Consumer(ctx, api.SubmitStream(api.DefaultPrefix), api.DefaultPrefix+"_submit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitConsumer := func(what string, done func(*jetstream.ConsumerInfo) bool) *jetstream.ConsumerInfo {
+		t.Helper()
+		for {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done(info) {
+				return info
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: consumer at %d deliveries, %d pending acks", what, info.Delivered.Consumer, info.NumAckPending)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	awaitConsumer("every orphan delivered", func(i *jetstream.ConsumerInfo) bool { return i.NumAckPending >= orphanCount })
+
+	// Submissions for owned shards are not stuck behind the waiting ones.
+	for i, id := range owned {
+		submit(id, 100+i)
+	}
+	for i, id := range owned {
+		if st := waitTerminal(t, nc, id); st.Status != api.StatusCompleted || string(st.Output) != fmt.Sprint(4*(100+i)) {
+			t.Fatalf("%s during the outage: %s %s %s", id, st.Status, st.Output, st.Error)
+		}
+	}
+
+	// Every orphan comes back past the delivery count of 2.
+	info := awaitConsumer("every orphan tried 3 times", func(i *jetstream.ConsumerInfo) bool {
+		return i.Delivered.Consumer >= 3*orphanCount+uint64(len(owned))
+	})
+	t.Logf("%d submissions without an owner: %d deliveries, %d waiting, none dead-lettered; %d others started meanwhile",
+		orphanCount, info.Delivered.Consumer, info.NumAckPending, len(owned))
+	if dl, err := js.Stream(ctx, api.DeadLetterStream(api.DefaultPrefix)); err != nil {
+		t.Fatal(err)
+	} else if si, err := dl.Info(ctx); err != nil || si.State.Msgs != 0 {
+		t.Fatalf("dead letters: %+v, %v; want none", si.State, err)
+	}
+
+	// The owner comes: the backlog drains.
+	cfgB := host.Config{
+		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", DrainTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	pin(high)(&cfgB)
+	b, err := host.Start(ctx, host.Orchestrator, cfgB, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	for i, id := range orphans {
+		if st := waitTerminal(t, nc, id); st.Status != api.StatusCompleted || string(st.Output) != fmt.Sprint(4*i) {
+			t.Fatalf("%s after the outage: %s %s %s", id, st.Status, st.Output, st.Error)
+		}
+	}
+	awaitConsumer("every submission acked", func(i *jetstream.ConsumerInfo) bool { return i.NumAckPending == 0 && i.NumPending == 0 })
+}
+
+// The wait for an owner is bounded by time: past it (shortened here to 2 s)
+// a submission is dead-lettered with the reason and its exact bytes.
+func TestSubmissionWaitIsBoundedByAge(t *testing.T) {
+	reg := testOrchestrations(t)
+	a, nc := startNode(t, reg, func(c *host.Config) {
+		c.OwnedShards = []int{0, 1, 2, 3, 4, 5, 6, 7}
+		host.SetSubmitMaxDeliveries(c, 2)
+		host.SetSubmitUnavailableMaxAge(c, 2*time.Second)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	shardOf := a.Provider().(interface{ ShardOf(string) int }).ShardOf
+	id := "aged-0"
+	for i := 1; shardOf(id) < 8; i++ {
+		id = fmt.Sprintf("aged-%d", i)
+	}
+	body := `{"name":"twice", "id":` + quote(id) + `, "input":7}`
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.Publish(ctx, api.SubmitSubject(api.DefaultPrefix), []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := js.Stream(ctx, api.SubmitStream(api.DefaultPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	submitted, err := sub.GetMsg(ctx, ack.Sequence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := js.OrderedConsumer(ctx, api.DeadLetterStream(api.DefaultPrefix), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dl.Next(jetstream.FetchMaxWait(45 * time.Second))
+	if err != nil {
+		t.Fatalf("no dead letter: %v", err)
+	}
+	var letter api.DeadLetter
+	if err := json.Unmarshal(m.Data(), &letter); err != nil {
+		t.Fatal(err)
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := md.Timestamp.Sub(submitted.Time)
+	if letter.Reason == nil || letter.Reason.Code != api.CodeUnavailable || letter.Original != body || waited < 2*time.Second {
+		t.Fatalf("dead letter after %s: %+v (reason %+v); want code unavailable, the exact body, after 2s", waited, letter, letter.Reason)
+	}
+	t.Logf("dead-lettered %s after its 2s bound: %s", waited.Round(10*time.Millisecond), letter.Reason.Message)
 }
