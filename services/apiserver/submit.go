@@ -64,11 +64,11 @@ func (s *Server) startSubmit(ctx context.Context) error {
 		return fmt.Errorf("apiserver: %w", err)
 	}
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       s.submitConsumer(),
-		Description:   "orchestrators starting submitted instances",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxDeliver:    -1,
+		Durable:     s.submitConsumer(),
+		Description: "orchestrators starting submitted instances",
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		AckWait:     30 * time.Second,
+		MaxDeliver:  -1,
 		// A submission whose shard has no owner is naked with a delay and
 		// stays pending meanwhile; the limit must hold every one of an
 		// outage's, or they would stop the submissions of every other
