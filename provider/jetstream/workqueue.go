@@ -224,7 +224,9 @@ func (p *Provider) findWorkLock(l provider.WorkLock, take bool) (*workLock, erro
 
 // CompleteWork sends the replies (deterministic Nats-Msg-Ids), then acks
 // the message. A crash in between redelivers the message; its replies are
-// then dropped as duplicates, or acked as consumed by their entity.
+// then dropped as duplicates, or acked as consumed by their entity. When
+// the send or the ack fails, the lock stays held (until its deadline), so
+// the call can be repeated.
 func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replies []provider.Outgoing) error {
 	if err := p.checkOpen(); err != nil {
 		return err
@@ -245,6 +247,11 @@ func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replie
 		return err
 	}
 	if err := wl.msg.DoubleAck(ctx); err != nil {
+		// The lock is kept, so that the caller may try again while it
+		// holds (the replies are deduplicated; an ack is idempotent).
+		p.work.mu.Lock()
+		p.work.locks[l.Token] = wl
+		p.work.mu.Unlock()
 		return fmt.Errorf("ack %q in work queue %q (replies sent): %w", l.ID, l.Queue, err)
 	}
 	return nil

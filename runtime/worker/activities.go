@@ -115,13 +115,48 @@ func (w *Worker) unregisteredActivity(workCtx context.Context, item *provider.Wo
 	_ = w.complete(workCtx, item, task, w.engine.UnregisteredActivityReply(task, item.Message.Attempt))
 }
 
-// complete completes the task with its reply.
+// complete completes the task with its reply. A failure of the transport
+// (a NATS server lost, a stream leader election, a timeout) is retried
+// while the lock holds: the result is stored at most once however often it
+// is sent (the provider deduplicates replies), and running the activity
+// again after the lock expired would cost far more than a few retries. The
+// provider's refusals (lock lost, invalid, too large, closed, an injected
+// fault) end it at once.
 func (w *Worker) complete(ctx context.Context, item *provider.WorkItem, task *runtime.ActivityTask, reply provider.Outgoing) error {
 	done := w.results.Busy()
-	err := w.p.CompleteWork(ctx, item.Lock, []provider.Outgoing{reply})
-	done()
-	if err != nil {
-		w.log.Error("complete activity", "activity", task.Name, "instance", item.Message.Entity, "err", err)
+	defer done()
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := w.p.CompleteWork(ctx, item.Lock, []provider.Outgoing{reply})
+		if err == nil {
+			if attempt > 1 {
+				w.log.Info("activity completed after retries", "activity", task.Name, "instance", item.Message.Entity, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil || isProviderRefusal(err) {
+			w.log.Error("complete activity", "activity", task.Name, "instance", item.Message.Entity, "attempts", attempt, "err", err)
+			return err
+		}
+		w.log.Warn("complete activity, retrying while the lock holds", "activity", task.Name, "instance", item.Message.Entity,
+			"attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
 	}
-	return err
+}
+
+// isProviderRefusal reports an error the provider returns by decision (a
+// sentinel), not because it could not reach its store.
+func isProviderRefusal(err error) bool {
+	for _, s := range []error{provider.ErrLockLost, provider.ErrInvalidArgument, provider.ErrInvalidQueue,
+		provider.ErrTooLarge, provider.ErrClosed, provider.ErrInjectedFault, provider.ErrNotFound} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }

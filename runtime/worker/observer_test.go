@@ -412,3 +412,53 @@ func TestObserverSeesLockLostAtCompletion(t *testing.T) {
 		t.Fatalf("outcome %s, want %s: the result was never delivered", got[0].outcome, runtime.OutcomeLockLost)
 	}
 }
+
+// flakyCompletions fails the first failures deliveries of a result as a
+// transport would (not a provider refusal), then delivers.
+type flakyCompletions struct {
+	provider.Provider
+	failures *int
+	mu       *sync.Mutex
+}
+
+func (f flakyCompletions) CompleteWork(ctx context.Context, l provider.WorkLock, out []provider.Outgoing) error {
+	f.mu.Lock()
+	fail := *f.failures > 0
+	if fail {
+		*f.failures--
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("nats: timeout waiting for ack")
+	}
+	return f.Provider.CompleteWork(ctx, l, out)
+}
+
+// A result that cannot be delivered for a moment (a NATS server lost, a
+// stream leader election) is delivered again while the lock holds: the
+// activity does not run twice.
+func TestFailedCompletionIsRetriedNotReRun(t *testing.T) {
+	e := newObsEnv(t, runtime.Topology())
+	failures, mu := 4, &sync.Mutex{}
+	e.p = flakyCompletions{e.p, &failures, mu}
+	var runs int
+	mustT(t, runtime.RegisterActivity(e.reg, "count", func(context.Context, int) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		runs++
+		return 7, nil
+	}))
+	mustT(t, runtime.RegisterOrchestration(e.reg, "o", func(ctx *runtime.OrchestrationContext, _ int) (int, error) {
+		var out int
+		err := ctx.CallActivity("count", 0).Await(&out)
+		return out, err
+	}))
+	e.start(t, worker.Options{})
+	st := e.run(t, "o", "flaky-1", 0)
+	mu.Lock()
+	defer mu.Unlock()
+	if st.Status != runtime.StatusCompleted || string(st.Output) != "7" || runs != 1 || failures != 0 {
+		t.Fatalf("status %s output %s, the activity ran %d times, %d failures left; want Completed 7, once, 0",
+			st.Status, st.Output, runs, failures)
+	}
+}
