@@ -106,7 +106,7 @@ func TestSubjects(t *testing.T) {
 			t.Fatalf("prefix %q accepted", p)
 		}
 	}
-	if len(api.Verbs()) != 10 {
+	if len(api.Verbs()) != 11 {
 		t.Fatalf("verbs %v", api.Verbs())
 	}
 }

@@ -28,6 +28,7 @@ func requestTypes() map[api.Verb]func() any {
 		api.VerbList:      func() any { return new(api.ListRequest) },
 		api.VerbHistory:   func() any { return new(api.HistoryRequest) },
 		api.VerbPurge:     func() any { return new(api.PurgeRequest) },
+		api.VerbCluster:   func() any { return new(api.ClusterRequest) },
 	}
 }
 

@@ -24,12 +24,13 @@ const (
 	VerbList      Verb = "list"
 	VerbHistory   Verb = "history"
 	VerbPurge     Verb = "purge"
+	VerbCluster   Verb = "cluster"
 )
 
 // Verbs returns every request/reply verb, in documentation order.
 func Verbs() []Verb {
 	return []Verb{VerbStart, VerbRaise, VerbTerminate, VerbSuspend, VerbResume,
-		VerbStatus, VerbWait, VerbList, VerbHistory, VerbPurge}
+		VerbStatus, VerbWait, VerbList, VerbHistory, VerbPurge, VerbCluster}
 }
 
 // ValidatePrefix reports whether prefix can start every subject and stream

@@ -302,3 +302,40 @@ func NewDeadLetter(reason *Error, body []byte) DeadLetter {
 	}
 	return DeadLetter{Reason: reason, OriginalBase64: base64.StdEncoding.EncodeToString(body)}
 }
+
+// ClusterRequest asks which orchestrator runs which shard ([VerbCluster]).
+// It has no members: send {}.
+type ClusterRequest struct{}
+
+// Sharing modes of [ClusterReply].
+const (
+	// ClusterLeases: the orchestrators share the shards by leases.
+	ClusterLeases = "leases"
+	// ClusterPinned: each orchestrator runs the shards its flags name; the
+	// answering one knows only its own.
+	ClusterPinned = "pinned"
+)
+
+// ClusterReply says who runs which shard, as the orchestrator that
+// answered sees it.
+type ClusterReply struct {
+	// Mode is [ClusterLeases] or [ClusterPinned].
+	Mode string `json:"mode"`
+	// Shards is the deployment's shard count.
+	Shards int `json:"shards"`
+	// AnsweredBy is the member id of the orchestrator that answered (with
+	// leases).
+	AnsweredBy string `json:"answered_by,omitempty"`
+	// Members are the live orchestrators (with leases; pinned: the one
+	// that answered) and the shards each holds.
+	Members []ClusterMember `json:"members"`
+	// UnownedShards lists the shards no lease holds now (with leases):
+	// their instances wait for an owner.
+	UnownedShards []int `json:"unowned_shards,omitempty"`
+}
+
+// ClusterMember is one orchestrator of a [ClusterReply].
+type ClusterMember struct {
+	ID     string `json:"id"`
+	Shards []int  `json:"shards"`
+}

@@ -33,6 +33,7 @@ func commands() []command {
 		{"list", "[--status STATUS] [--name NAME] [--limit N] [--all]", "List instances.", runList},
 		{"history", "<id> [--partition N]", "Show an instance's history (for debugging).", runHistory},
 		{"purge", "<id>", "Delete a finished instance.", runPurge},
+		{"cluster", "", "Show which orchestrator runs which shard.", runCluster},
 		{"ui", "[--addr HOST:PORT] [--read-only]", "Serve the web UI of the deployment until interrupted.", runUI},
 	}
 }
@@ -546,4 +547,24 @@ func done(e env, asJSON bool, text string) error {
 	}
 	fmt.Fprintln(e.stdout, text)
 	return nil
+}
+
+func runCluster(ctx context.Context, args []string, e env) error {
+	cl := newCommandFor("cluster", e)
+	if _, err := cl.parse(args, 0, 0); err != nil {
+		return err
+	}
+	c, closeConn, err := cl.common.connect()
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	info, err := c.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if cl.common.json {
+		return writeJSON(e.stdout, info)
+	}
+	return writeCluster(e.stdout, info)
 }

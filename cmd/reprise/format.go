@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -193,4 +194,38 @@ func writeFinal(stdout, stderr io.Writer, st *client.InstanceStatus, asJSON bool
 		fmt.Fprintf(stderr, "instance %s %s: %s\n", st.ID, strings.ToLower(string(st.Status)), orDash(st.Error))
 	}
 	return errInstanceFailed
+}
+
+// writeCluster prints the orchestrators and their shards, one per line.
+func writeCluster(w io.Writer, info *client.ClusterInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "shards:\t%d, %s", info.Shards, info.Mode)
+	if info.AnsweredBy != "" {
+		fmt.Fprintf(tw, " (as %s sees them)", info.AnsweredBy)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "ORCHESTRATOR\tSHARDS\tCOUNT")
+	for _, m := range info.Members {
+		id := m.ID
+		if id == "" {
+			id = "(this one)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", id, shardList(m.Shards), len(m.Shards))
+	}
+	if len(info.UnownedShards) > 0 {
+		fmt.Fprintf(tw, "(no owner)\t%s\t%d\n", shardList(info.UnownedShards), len(info.UnownedShards))
+	}
+	return tw.Flush()
+}
+
+// shardList prints shards as "0 3 5", or "-" for none.
+func shardList(shards []int) string {
+	if len(shards) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(shards))
+	for i, s := range shards {
+		parts[i] = strconv.Itoa(s)
+	}
+	return strings.Join(parts, " ")
 }

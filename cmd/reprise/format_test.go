@@ -140,3 +140,16 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestWriteCluster(t *testing.T) {
+	var b strings.Builder
+	info := &client.ClusterInfo{Mode: "leases", Shards: 4, AnsweredBy: "vm-a",
+		Members: []client.ClusterMember{{ID: "vm-a", Shards: []int{0, 2}}, {ID: "vm-b", Shards: []int{}}}, UnownedShards: []int{1, 3}}
+	if err := writeCluster(&b, info); err != nil {
+		t.Fatal(err)
+	}
+	want := "shards:       4, leases (as vm-a sees them)\nORCHESTRATOR  SHARDS  COUNT\nvm-a          0 2     2\nvm-b          -       0\n(no owner)    1 3     2\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

@@ -76,6 +76,9 @@ type Options struct {
 	// about instances of other shards are forwarded to their owners, and
 	// this server answers its owners' forwarded requests (see [Sharding]).
 	Sharding Sharding
+	// Cluster, when set, answers [api.VerbCluster] (the shard leases as
+	// this process sees them). Nil: the shards this server owns, pinned.
+	Cluster func() api.ClusterReply
 	// MaxReplyBytes bounds the size of a reply page (history, list) below
 	// the connection's max payload (default: the max payload; tests set
 	// it lower).
@@ -507,6 +510,8 @@ func (s *Server) verbTable() map[api.Verb]verbSpec {
 			}
 			return s.list(ctx, data)
 		}},
+		// Any orchestrator answers with what it sees.
+		api.VerbCluster: {handle: here(s.cluster)},
 	}
 }
 

@@ -236,17 +236,20 @@ func Join(ctx context.Context, js jetstream.JetStream, target Shards, opts Optio
 	if _, err := kv.Put(ctx, memberKey(opts.MemberID), []byte(opts.MemberID)); err != nil {
 		return nil, fmt.Errorf("cluster: join: %w", err)
 	}
-	w, err := kv.WatchAll(ctx)
+	// The watch lives as long as the member, not as ctx (which bounds
+	// Join only): nats.go stops a watcher when its context ends.
+	reconcileCtx, stopReconcile := context.WithCancel(context.Background())
+	w, err := kv.WatchAll(reconcileCtx)
 	if err != nil {
+		stopReconcile()
 		return nil, fmt.Errorf("cluster: watch leases: %w", err)
 	}
 	// The watch's first values are the current state; wait for them so
 	// that the first assignment sees every live member.
-	for e := range w.Updates() {
-		if e == nil {
-			break
-		}
-		m.note(e)
+	if err := m.readInitial(ctx, w); err != nil {
+		_ = w.Stop()
+		stopReconcile()
+		return nil, err
 	}
 	m.inherited = map[int]uint64{}
 	for s, l := range m.leases {
@@ -254,7 +257,6 @@ func Join(ctx context.Context, js jetstream.JetStream, target Shards, opts Optio
 			m.inherited[s] = l.rev
 		}
 	}
-	reconcileCtx, stopReconcile := context.WithCancel(context.Background())
 	renewCtx, stopRenew := context.WithCancel(context.Background())
 	m.stopReconcile, m.stopRenew = stopReconcile, stopRenew
 	go m.renewLoop(renewCtx)
@@ -367,6 +369,10 @@ func (m *Member) run(ctx context.Context, w jetstream.KeyWatcher) {
 				return
 			case e, ok := <-w.Updates():
 				if !ok {
+					// Only Stop or the end of ctx closes it.
+					if ctx.Err() == nil {
+						m.log.Error("the lease watch ended: membership changes are no longer seen")
+					}
 					return
 				}
 				if e != nil {
@@ -385,6 +391,25 @@ func (m *Member) run(ctx context.Context, w jetstream.KeyWatcher) {
 		case <-m.wake:
 		}
 		m.reconcile(ctx)
+	}
+}
+
+// readInitial notes the watch's first values, up to the nil that ends
+// them.
+func (m *Member) readInitial(ctx context.Context, w jetstream.KeyWatcher) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: watch leases: %w", ctx.Err())
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("cluster: watch leases: the watch ended before the current state was read")
+			}
+			if e == nil {
+				return nil
+			}
+			m.note(e)
+		}
 	}
 }
 

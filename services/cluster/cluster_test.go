@@ -264,7 +264,11 @@ func TestShardsFollowMembership(t *testing.T) {
 	join := func(id string, f *fakeShards) *Member {
 		o := testOptions(prefix, shards)
 		o.MemberID = id
-		m, err := Join(ctx, js, f, o)
+		// The context bounds Join only: ended right after, it must not
+		// end the member's watch of the others.
+		jctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		m, err := Join(jctx, js, f, o)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,6 +62,9 @@ type Node struct {
 	// memberID is its id, kept in the data directory.
 	member   *cluster.Member
 	memberID string
+	// joined publishes member to the API's cluster view, which may be
+	// asked while the node is still joining.
+	joined   atomic.Pointer[cluster.Member]
 	worker   *worker.Worker
 	notifier *apiserver.Notifier
 	api      *apiserver.Server
@@ -318,6 +322,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 			Replicas:                cfg.Replicas,
 			Shards:                  cfg.Shards,
 			Sharding:                prov,
+			Cluster:                 n.clusterView(),
 			SubmitMaxDeliveries:     cfg.submitMaxDeliveries,
 			SubmitUnavailableMaxAge: cfg.submitUnavailableMaxAge,
 			Concurrency:             cfg.apiConcurrency,
@@ -343,6 +348,8 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		if n.member, err = cluster.Join(ctx, n.js, leasedShards{n}, copts); err != nil {
 			return err
 		}
+		n.joined.Store(n.member)
+		n.joined.Store(n.member)
 	}
 	if n.role == Orchestrator && cfg.uiEnabled() {
 		h, err := ui.New(nc, ui.Options{
@@ -643,4 +650,42 @@ func loadMemberID(dir string) (string, error) {
 		return "", fmt.Errorf("write member id: %w", err)
 	}
 	return id, nil
+}
+
+// clusterView answers the API's cluster verb: nil (the API's pinned view)
+// unless the shards are leased, else the members and lease holders this
+// node sees.
+func (n *Node) clusterView() func() api.ClusterReply {
+	if !n.leased() {
+		return nil
+	}
+	return func() api.ClusterReply {
+		r := api.ClusterReply{Mode: api.ClusterLeases, Shards: n.cfg.Shards, AnsweredBy: n.memberID,
+			Members: []api.ClusterMember{}}
+		m := n.joined.Load()
+		if m == nil { // still joining: it knows nothing yet
+			r.UnownedShards = make([]int, n.cfg.Shards)
+			for s := range r.UnownedShards {
+				r.UnownedShards[s] = s
+			}
+			return r
+		}
+		held := map[string][]int{}
+		for _, id := range m.Members() {
+			held[id] = []int{}
+		}
+		// A holder missing from the members is leaving (handing over) or
+		// dead (until its leases expire): it is listed too.
+		for s, owner := range m.Owners() {
+			if owner == "" {
+				r.UnownedShards = append(r.UnownedShards, s)
+				continue
+			}
+			held[owner] = append(held[owner], s)
+		}
+		for _, id := range slices.Sorted(maps.Keys(held)) {
+			r.Members = append(r.Members, api.ClusterMember{ID: id, Shards: held[id]})
+		}
+		return r
+	}
 }

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -552,4 +553,64 @@ func TestSubmissionWaitIsBoundedByAge(t *testing.T) {
 		t.Fatalf("dead letter after %s: %+v (reason %+v); want code unavailable, the exact body, after 2s", waited, letter, letter.Reason)
 	}
 	t.Logf("dead-lettered %s after its 2s bound: %s", waited.Round(10*time.Millisecond), letter.Reason.Message)
+}
+
+// The cluster verb (reprise cluster) shows the members and who holds which
+// shard: two leased orchestrators split the 16 shards 8/8; when one stops,
+// the other holds all 16. A pinned orchestrator shows its own shards.
+func TestClusterVerbShowsTheLeases(t *testing.T) {
+	reg := testOrchestrations(t)
+	a, nc := startNode(t, reg, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfgB := host.Config{
+		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", DrainTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	b, err := host.Start(ctx, host.Orchestrator, cfgB, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(nc)
+	await := func(what string, done func(*client.ClusterInfo) bool) *client.ClusterInfo {
+		t.Helper()
+		for {
+			info, err := c.Cluster(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done(info) {
+				return info
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: last reply %+v", what, info)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	info := await("two members with 8 shards each", func(i *client.ClusterInfo) bool {
+		return len(i.Members) == 2 && len(i.Members[0].Shards) == 8 && len(i.Members[1].Shards) == 8 && len(i.UnownedShards) == 0
+	})
+	if info.Mode != api.ClusterLeases || info.Shards != 16 || info.AnsweredBy == "" {
+		t.Fatalf("cluster reply %+v: want mode leases, 16 shards, the answering member", info)
+	}
+	var out bytes.Buffer
+	if err := b.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	info = await("one member with every shard", func(i *client.ClusterInfo) bool {
+		return len(i.Members) == 1 && len(i.Members[0].Shards) == 16 && len(i.UnownedShards) == 0
+	})
+	_ = json.NewEncoder(&out).Encode(info)
+	t.Logf("after one of two stopped: %s", out.String())
+
+	_, ncPinned := startNode(t, reg, func(c *host.Config) { c.OwnedShards = []int{1, 3} })
+	pinned, err := client.New(ncPinned).Cluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pinned.Mode != api.ClusterPinned || len(pinned.Members) != 1 || fmt.Sprint(pinned.Members[0].Shards) != "[1 3]" {
+		t.Fatalf("pinned cluster reply %+v: want mode pinned, shards [1 3]", pinned)
+	}
 }
