@@ -30,7 +30,8 @@ func WithVersion(version string) StartOption {
 	return func(o *startOptions) { o.version = version }
 }
 
-// WithStartAt delays the start until t.
+// WithStartAt delays the start until t (the instance is [StatusScheduled]
+// until then).
 func WithStartAt(t time.Time) StartOption { return func(o *startOptions) { o.at = t } }
 
 // WithReusePolicy sets what happens when the id is already in use (default

@@ -37,7 +37,8 @@ type StartRequest struct {
 	Input json.RawMessage `json:"input,omitempty"`
 	// Version starts a registered version instead of the latest.
 	Version string `json:"version,omitempty"`
-	// StartAt delays the start until this time (RFC 3339).
+	// StartAt delays the start until this time (RFC 3339): until then the
+	// instance is [StatusScheduled].
 	StartAt time.Time `json:"start_at,omitzero"`
 	// Reuse overrides the server's reuse policy for this start.
 	Reuse ReusePolicy `json:"reuse,omitempty"`
@@ -231,7 +232,12 @@ type Status string
 
 // Instance statuses.
 const (
-	StatusPending        Status = "Pending"
+	StatusPending Status = "Pending"
+	// StatusScheduled: started with a start_at still ahead; no code has
+	// run. Not finished: the id is in use (reuse replace_finished refuses
+	// it too). Terminate ends it as Terminated without running it; purge
+	// deletes it.
+	StatusScheduled      Status = "Scheduled"
 	StatusRunning        Status = "Running"
 	StatusCompleted      Status = "Completed"
 	StatusFailed         Status = "Failed"
@@ -242,7 +248,7 @@ const (
 
 // Statuses returns every status, in lifecycle order.
 func Statuses() []Status {
-	return []Status{StatusPending, StatusRunning, StatusSuspended, StatusContinuedAsNew,
+	return []Status{StatusPending, StatusScheduled, StatusRunning, StatusSuspended, StatusContinuedAsNew,
 		StatusCompleted, StatusFailed, StatusTerminated}
 }
 
@@ -281,6 +287,9 @@ type InstanceStatus struct {
 	// Partition is the current execution (incremented by continue-as-new
 	// and by a reuse start).
 	Partition uint64 `json:"partition"`
+	// ScheduledAt is when a Scheduled instance starts (its start_at);
+	// absent for any other status.
+	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
 }
 
 // DeadLetter is published on [DeadLetterSubject] for an invalid submission.

@@ -23,7 +23,8 @@ func (c *Client) RaiseEvent(ctx context.Context, id, event string, payload any, 
 }
 
 // Terminate ends instance id with reason; its running sub-orchestrations
-// are terminated too. Retries are safe, as for [Client.RaiseEvent].
+// are terminated too, and a Scheduled instance never runs. Retries are
+// safe, as for [Client.RaiseEvent].
 func (c *Client) Terminate(ctx context.Context, id, reason string, opts ...RequestOption) error {
 	req := api.TerminateRequest{ID: id, Reason: reason, RequestID: requestID(opts)}
 	if err := validate(api.VerbTerminate, &req); err != nil {
@@ -53,8 +54,9 @@ func (c *Client) Resume(ctx context.Context, id, reason string, opts ...RequestO
 	return c.callRetry(ctx, api.VerbResume, req, nil, c.requestTimeout, retryLostReply)
 }
 
-// Purge deletes a finished instance: its history, status and pending
-// messages. An instance still running is refused with ErrNotTerminal.
+// Purge deletes a finished or Scheduled instance: its history, status and
+// pending messages (a Scheduled instance then never runs). An instance
+// still running is refused with ErrNotTerminal.
 func (c *Client) Purge(ctx context.Context, id string) error {
 	req := api.PurgeRequest{ID: id}
 	if err := validate(api.VerbPurge, &req); err != nil {

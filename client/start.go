@@ -30,7 +30,9 @@ func WithID(id string) StartOption { return api.WithID(id) }
 // the latest.
 func WithVersion(version string) StartOption { return api.WithVersion(version) }
 
-// WithStartAt delays the start until t.
+// WithStartAt delays the start until t. Until then the instance is
+// [StatusScheduled] (its status carries ScheduledAt): Terminate ends it
+// without running it, Purge deletes it, and its id is in use.
 func WithStartAt(t time.Time) StartOption { return api.WithStartAt(t) }
 
 // WithReusePolicy sets what happens when the id is already in use (default

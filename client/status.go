@@ -14,6 +14,7 @@ type Status = api.Status
 // Instance statuses.
 const (
 	StatusPending        = api.StatusPending
+	StatusScheduled      = api.StatusScheduled
 	StatusRunning        = api.StatusRunning
 	StatusCompleted      = api.StatusCompleted
 	StatusFailed         = api.StatusFailed

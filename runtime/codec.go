@@ -261,6 +261,11 @@ func (k msgKind) String() string {
 const (
 	flagReuse  = 1 << 0 // start: allowed to restart a finished instance
 	flagFailed = 1 << 1 // activity result / child done: Failure is set
+	// flagSchedule marks a client start with a start time (ev.Time): see
+	// schedule.go.
+	flagSchedule = 1 << 2
+	// flagFire marks the delayed message that runs a scheduled start.
+	flagFire = 1 << 3
 )
 
 // envelope is the decoded Data of a message. ev carries the common fields;

@@ -14,18 +14,24 @@ import (
 
 // StartMessage is the message that starts instance id in partition as the
 // orchestration name (at version; "" is the latest) with the encoded input,
-// delivered at at (zero: now). reuse marks the start of a new execution over
+// to run at at (zero: now). A start with a start time is delivered at once:
+// the engine records the instance as Scheduled and runs it at that time (or
+// at once, when the time has passed). reuse marks the start of a new execution over
 // a finished instance (partition is then the next one). The message id is
 // deterministic per id and partition, so a provider with message-id dedup
 // drops a repeated start of the same execution.
 func StartMessage(queue, id string, partition uint64, reuse bool, name, version string, input []byte, at time.Time) provider.Outgoing {
 	env := envelope{kind: msgStart, ev: Event{Name: name, Version: version, Payload: input}}
+	if !at.IsZero() {
+		env.flags |= flagSchedule
+		env.ev.Time = at
+	}
 	if reuse {
 		env.flags |= flagReuse
 		env.partition = partition
 	}
 	return provider.Outgoing{Queue: queue, Message: provider.Message{
-		ID: messageID(id, partition, idClientNew, 0), Entity: id, Data: encodeEnvelope(&env), NotBefore: at,
+		ID: messageID(id, partition, idClientNew, 0), Entity: id, Data: encodeEnvelope(&env),
 	}}
 }
 

@@ -9,6 +9,11 @@ const (
 	// StatusPending: accepted but not run yet. The engine never writes it;
 	// clients may report it for a start they sent.
 	StatusPending Status = "Pending"
+	// StatusScheduled: started with a start time still ahead; no code has
+	// run. The engine writes it when it takes the start and replaces it
+	// when the start time comes (Running, ...) or a terminate ends the
+	// instance first (Terminated).
+	StatusScheduled Status = "Scheduled"
 	// StatusRunning: started and not finished.
 	StatusRunning Status = "Running"
 	// StatusCompleted: returned an output.
@@ -56,4 +61,10 @@ const (
 	// MetaPartition is the instance's current partition (decimal), written
 	// with the status so that one metadata read gives a consistent view.
 	MetaPartition = "partition"
+	// MetaScheduledAt is a Scheduled instance's start time (RFC 3339).
+	MetaScheduledAt = "scheduledAt"
+	// MetaScheduledMessage is the id of the delayed message that runs a
+	// Scheduled instance: only that message starts it, and a terminate
+	// cancels it.
+	MetaScheduledMessage = "scheduledMessage"
 )

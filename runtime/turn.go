@@ -100,6 +100,13 @@ func (e *Engine) turn(cached *Instance, b *provider.EntityBatch, now time.Time) 
 		}
 		return e.poisonTurn(b.Lock.Entity, b, msgs, poisoned, now, &st)
 	}
+	if res, ok := e.scheduleTurn(b, msgs, prior, now); ok {
+		if cached != nil {
+			cached.stop()
+		}
+		st.name = res.name
+		return res
+	}
 	fresh, early := e.enter(&inst, cached, b, msgs, prior, now, &st)
 	if early != nil {
 		return *early
@@ -153,6 +160,17 @@ func (e *Engine) enter(inst **Instance, cached *Instance, b *provider.EntityBatc
 		var ab *turnResult
 		*inst, ab = e.newExecution(id, b.Partition+1, startEv, carried, b, now)
 		return false, ab
+	case prior == StatusScheduled:
+		// scheduleTurn left the turn to us: the schedule's fire is here.
+		fire := findFire(msgs, b)
+		if fire == nil {
+			return false, &turnResult{}
+		}
+		var ab *turnResult
+		if *inst, ab = e.newExecution(id, b.Partition, &fire.env.ev, nil, b, now); ab != nil {
+			return false, ab
+		}
+		return true, nil
 	case len(b.History) == 0:
 		start := firstStart(msgs)
 		if start == nil {
@@ -247,7 +265,7 @@ func (e *Engine) result(inst *Instance, b *provider.EntityBatch, prior Status, f
 	}}
 	if inst.partition != b.Partition || fresh {
 		// A new execution: the previous one's results do not carry over.
-		for _, k := range []string{MetaOutput, MetaError, MetaCustomStatus} {
+		for _, k := range []string{MetaOutput, MetaError, MetaCustomStatus, MetaScheduledAt, MetaScheduledMessage} {
 			if _, set := res.commit.SetMetadata[k]; !set && b.Metadata[k] != "" {
 				res.commit.DeleteMetadata = append(res.commit.DeleteMetadata, k)
 			}
@@ -550,6 +568,12 @@ func (e *Engine) failTurn(id string, b *provider.EntityBatch, msgs []inbound, f 
 	fresh := false
 	if started := startedEvent(evs); started != nil {
 		inst.name, inst.version, inst.parent = started.Name, started.Version, started.Parent
+	} else if Status(b.Metadata[MetaStatus]) == StatusScheduled {
+		// Failed before its start time: it never runs.
+		inst.name, inst.version = b.Metadata[MetaName], b.Metadata[MetaVersion]
+		if ref := b.Metadata[MetaScheduledMessage]; ref != "" {
+			inst.cancels = append(inst.cancels, provider.MessageRef{Queue: e.orchestratorQueue, ID: ref})
+		}
 	} else if start := firstStart(msgs); start != nil && len(b.History) == 0 {
 		ev := Event{Kind: KindExecutionStarted, Name: start.env.ev.Name, Version: start.env.ev.Version, Parent: start.env.ev.Parent}
 		inst.record(&ev)
@@ -590,9 +614,11 @@ func (e *Engine) corruptTurn(id string, err error) turnResult {
 	return turnResult{abandon: true, delay: time.Minute, reason: err.Error()}
 }
 
+// firstStart returns the first start message that is not the fire of a
+// scheduled start (a fire starts only the schedule that sent it).
 func firstStart(msgs []inbound) *inbound {
 	for i := range msgs {
-		if msgs[i].env.kind == msgStart {
+		if msgs[i].env.kind == msgStart && !msgs[i].isFire() {
 			return &msgs[i]
 		}
 	}

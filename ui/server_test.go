@@ -3,6 +3,7 @@ package ui_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,8 +11,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/client"
 	"github.com/reprise/reprise/examples/approval"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/host"
@@ -408,4 +411,40 @@ func TestSuspendAndResumeFromTheForms(t *testing.T) {
 	}
 	act("resume")
 	n.awaitStatus(t, "req-1", api.StatusRunning)
+}
+
+// TestScheduledInstanceShowsItsStartAndOffersTerminateAndPurge: a start with
+// a start time is listed under Scheduled, its page shows when it starts and
+// offers terminate and purge (raise and suspend would be dropped); purge
+// from the form deletes it.
+func TestScheduledInstanceShowsItsStartAndOffersTerminateAndPurge(t *testing.T) {
+	n := startNode(t, nil)
+	at := time.Now().Add(time.Hour).UTC()
+	if _, err := n.client.Start(testContext(t), approval.Name, approval.Request{Requester: "ann", Amount: 1, Timeout: "1h"},
+		client.WithID("later-1"), client.WithStartAt(at)); err != nil {
+		t.Fatal(err)
+	}
+	n.awaitStatus(t, "later-1", api.StatusScheduled)
+	c := browserlessClient(t)
+	_, body := get(t, c, n.url+"?status=Scheduled")
+	if !strings.Contains(body, "later-1") {
+		t.Fatalf("the Scheduled list does not show later-1:\n%s", body)
+	}
+	_, body = get(t, c, n.url+"instance?id=later-1")
+	if !strings.Contains(body, `id="scheduled-at"`) || !strings.Contains(body, at.Format("2006-01-02")) {
+		t.Fatalf("the page does not show the start time:\n%s", body)
+	}
+	for form, want := range map[string]bool{"terminate": true, "purge": true, "raise": false, "suspend": false} {
+		if got := strings.Contains(body, `id="`+form+`-form"`); got != want {
+			t.Errorf("%s form offered: %v, want %v", form, got, want)
+		}
+	}
+	token := csrfField.FindStringSubmatch(body)[1]
+	f := url.Values{"csrf": {token}, "op": {"purge"}, "id": {"later-1"}, "confirm": {"yes"}}
+	if code, body, _ := post(t, c, n.url+"action", f, nil); code != http.StatusSeeOther {
+		t.Fatalf("purge: %d %s", code, body)
+	}
+	if _, err := n.client.Status(testContext(t), "later-1"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("status after purge: %v, want not found", err)
+	}
 }

@@ -23,16 +23,16 @@ type command struct {
 // commands returns the subcommands in the order the usage lists them.
 func commands() []command {
 	return []command{
-		{"start", "<orchestration> [--input JSON] [--id ID] [--wait]", "Start an orchestration and print its instance id (or, with --wait, its output).", runStart},
+		{"start", "<orchestration> [--input JSON] [--id ID] [--start-at TIME] [--wait]", "Start an orchestration and print its instance id (or, with --wait, its output).", runStart},
 		{"raise", "<id> <event> [--payload JSON] [--request-id ID]", "Raise an external event on an instance.", runRaise},
-		{"terminate", "<id> [--reason TEXT] [--request-id ID]", "Terminate an instance and its sub-orchestrations.", controlRunner("terminate", (*client.Client).Terminate)},
+		{"terminate", "<id> [--reason TEXT] [--request-id ID]", "Terminate an instance and its sub-orchestrations (a Scheduled one never runs).", controlRunner("terminate", (*client.Client).Terminate)},
 		{"suspend", "<id> [--reason TEXT] [--request-id ID]", "Suspend an instance until it is resumed.", controlRunner("suspend", (*client.Client).Suspend)},
 		{"resume", "<id> [--reason TEXT] [--request-id ID]", "Resume a suspended instance.", controlRunner("resume", (*client.Client).Resume)},
 		{"status", "<id>", "Show an instance's status.", runStatus},
 		{"wait", "<id> [--timeout DURATION]", "Wait for an instance to finish and print its output.", runWait},
 		{"list", "[--status STATUS] [--name NAME] [--limit N] [--all]", "List instances.", runList},
 		{"history", "<id> [--partition N]", "Show an instance's history (for debugging).", runHistory},
-		{"purge", "<id>", "Delete a finished instance.", runPurge},
+		{"purge", "<id>", "Delete a finished or Scheduled instance.", runPurge},
 		{"cluster", "", "Show which orchestrator runs which shard.", runCluster},
 		{"ui", "[--addr HOST:PORT] [--read-only]", "Serve the web UI of the deployment until interrupted.", runUI},
 	}
@@ -84,7 +84,7 @@ func parseStart(args []string, e env) (*startArgs, error) {
 	cl.fs.StringVar(&input, "input", "", "input as JSON, or @file (@- for stdin)")
 	cl.fs.StringVar(&a.id, "id", "", "instance id (default: generated)")
 	cl.fs.StringVar(&a.version, "version", "", "orchestration version (default: the latest)")
-	cl.fs.StringVar(&startAt, "start-at", "", "delay the start until this RFC 3339 time, or by a duration such as 10m")
+	cl.fs.StringVar(&startAt, "start-at", "", "delay the start until this RFC 3339 time, or by a duration such as 10m (the instance is Scheduled until then)")
 	cl.fs.StringVar(&reuse, "reuse", "", "if the id is in use: reject (default) or replace_finished")
 	cl.fs.BoolVar(&a.wait, "wait", false, "wait for the instance to finish and print its output")
 	cl.fs.DurationVar(&a.timeout, "timeout", 0, "with --wait: give up after this long (default: never)")

@@ -92,6 +92,9 @@ func writeStatus(w io.Writer, st *client.InstanceStatus) error {
 		{"Created", timeText(st.CreatedAt)},
 		{"Updated", timeText(st.UpdatedAt)},
 	}
+	if !st.ScheduledAt.IsZero() {
+		rows = append(rows, [2]string{"Starts at", timeText(st.ScheduledAt)})
+	}
 	if st.Parent != "" {
 		rows = append(rows, [2]string{"Parent", st.Parent})
 	}

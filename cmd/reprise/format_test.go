@@ -35,6 +35,27 @@ Error:          Rejected: ship of order o-1 rejected
 	}
 }
 
+func TestWriteStatusShowsWhenAScheduledInstanceStarts(t *testing.T) {
+	var b bytes.Buffer
+	st := &client.InstanceStatus{ID: "later", Name: "saga", Status: client.StatusScheduled,
+		CreatedAt: testNow, UpdatedAt: testNow, ScheduledAt: testNow.Add(time.Hour)}
+	if err := writeStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	want := `ID:         later
+Name:       saga
+Version:    -
+Status:     Scheduled
+Execution:  0
+Created:    2030-01-02 03:04:05.000Z
+Updated:    2030-01-02 03:04:05.000Z
+Starts at:  2030-01-02 04:04:05.000Z
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
 func TestWriteListIsATable(t *testing.T) {
 	var b bytes.Buffer
 	err := writeList(&b, []client.InstanceStatus{

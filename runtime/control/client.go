@@ -76,7 +76,8 @@ func WithID(id string) StartOption { return api.WithID(id) }
 // WithVersion starts a registered version instead of the latest.
 func WithVersion(version string) StartOption { return api.WithVersion(version) }
 
-// WithStartAt delays the start until t.
+// WithStartAt delays the start until t: the instance is Scheduled until
+// then (see runtime.StatusScheduled).
 func WithStartAt(t time.Time) StartOption { return api.WithStartAt(t) }
 
 // WithReusePolicy sets what happens when the id is already in use (default
@@ -189,7 +190,8 @@ func (c *Client) RaiseEvent(ctx context.Context, id, name string, payload any, o
 }
 
 // Terminate ends instance id with reason, cascading to its running
-// sub-orchestrations. See [WithRequestID] for retries.
+// sub-orchestrations; a Scheduled instance ends without running. See
+// [WithRequestID] for retries.
 func (c *Client) Terminate(ctx context.Context, id, reason string, opts ...RequestOption) error {
 	return c.send(ctx, id, "terminate")(runtime.TerminateMessage(c.queue, id, api.RequestIDOf(opts), reason))
 }
@@ -249,6 +251,8 @@ type InstanceStatus struct {
 	Output       []byte
 	// Error is the failure of a failed or terminated instance.
 	Error string
+	// ScheduledAt is when a Scheduled instance starts (zero otherwise).
+	ScheduledAt time.Time
 
 	codec runtime.Codec
 }
@@ -280,6 +284,9 @@ func (c *Client) Status(ctx context.Context, id string) (*InstanceStatus, error)
 	}
 	s.CreatedAt, _ = time.Parse(time.RFC3339Nano, md[runtime.MetaCreatedAt])
 	s.UpdatedAt, _ = time.Parse(time.RFC3339Nano, md[runtime.MetaUpdatedAt])
+	if s.Status == runtime.StatusScheduled {
+		s.ScheduledAt, _ = time.Parse(time.RFC3339Nano, md[runtime.MetaScheduledAt])
+	}
 	if v := md[runtime.MetaCustomStatus]; v != "" {
 		s.CustomStatus = []byte(v)
 	}
@@ -416,14 +423,15 @@ func (c *Client) PartitionHistory(ctx context.Context, id string, partition uint
 	return evs, nil
 }
 
-// Purge deletes a finished instance: history, metadata and pending
-// messages. It fails with ErrNotTerminal for an instance still running.
+// Purge deletes a finished or Scheduled instance: history, metadata and
+// pending messages (a Scheduled instance's delayed start with them, so it
+// never runs). It fails with ErrNotTerminal for an instance still running.
 func (c *Client) Purge(ctx context.Context, id string) error {
 	s, err := c.Status(ctx, id)
 	if err != nil {
 		return err
 	}
-	if !s.Status.IsTerminal() {
+	if !s.Status.IsTerminal() && s.Status != runtime.StatusScheduled {
 		return refuse(runtime.ErrNotTerminal, "%q is %s", id, s.Status)
 	}
 	if err := c.p.DeleteEntity(ctx, id); err != nil {

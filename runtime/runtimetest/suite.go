@@ -77,6 +77,7 @@ func Run(t *testing.T, factory Factory, opts ...Option) {
 		{"Limits", limitTests},
 		{"Client", clientTests},
 		{"Dispatch", dispatchTests},
+		{"Schedule", scheduleTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

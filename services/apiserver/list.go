@@ -13,11 +13,13 @@ import (
 )
 
 // listedStatuses returns the statuses the engine writes, in the order a
-// list without filters walks them. (Pending is never stored.)
+// list without filters walks them. (Pending is never stored; Scheduled,
+// added later, comes last so that cursors issued before keep their index.)
 func listedStatuses() []runtime.Status {
 	return []runtime.Status{
 		runtime.StatusRunning, runtime.StatusSuspended, runtime.StatusContinuedAsNew,
 		runtime.StatusCompleted, runtime.StatusFailed, runtime.StatusTerminated,
+		runtime.StatusScheduled,
 	}
 }
 

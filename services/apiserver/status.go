@@ -33,6 +33,7 @@ func toStatus(st *control.InstanceStatus) *api.InstanceStatus {
 		CreatedAt:    st.CreatedAt,
 		UpdatedAt:    st.UpdatedAt,
 		Partition:    st.Partition,
+		ScheduledAt:  st.ScheduledAt,
 	}
 }
 

@@ -79,6 +79,9 @@ func hostileCases() []hostileCase {
 	add(g1, api.VerbWait, `{"id":"done","timeout_ms":1e30}`, api.CodeBadRequest)
 	add(g1, api.VerbWait, `{"id":null}`, api.CodeBadRequest, "id is required")
 	add(g1, api.VerbList, `{"status":7}`, api.CodeBadRequest)
+	add(g1, api.VerbList, `{"status":"scheduled"}`, api.CodeBadRequest, "Scheduled") // values are case-sensitive
+	add(g1, api.VerbList, `{"status":"Scheduled"}`, okCode)
+	add(g1, api.VerbList, `{"status":"Pending"}`, okCode) // never stored: an empty page
 	add(g1, api.VerbList, `{"limit":"1"}`, api.CodeBadRequest)
 	add(g1, api.VerbList, `{"limit":1.5}`, api.CodeBadRequest)
 	add(g1, api.VerbList, `{"name":5}`, api.CodeBadRequest)
@@ -196,6 +199,7 @@ func TestHostileInputs(t *testing.T) {
 	ok(t, nc, api.VerbStart, `{"name":"echo","id":"done","input":1}`, nil)
 	waitTerminal(t, nc, "done")
 
+	far := notes(t, nc, "h-2199")
 	cases := hostileCases()
 	groups := map[string]int{}
 	for i, c := range cases {
@@ -219,8 +223,17 @@ func TestHostileInputs(t *testing.T) {
 	if len(cases) < 80 {
 		t.Fatalf("only %d cases", len(cases))
 	}
-	// The scheduled start far ahead was accepted, not run now.
-	fails(t, nc, api.VerbStatus, `{"id":"h-2199"}`, api.CodeNotFound)
+	// The scheduled start far ahead was accepted, not run now: it is
+	// Scheduled with its time.
+	want := time.Date(2199, 12, 31, 23, 59, 59, 0, time.UTC)
+	if st := awaitStatus(t, far, api.StatusScheduled); !st.ScheduledAt.Equal(want) {
+		t.Fatalf("h-2199: scheduled_at %s, want %s", st.ScheduledAt, want)
+	}
+	var st api.InstanceStatus
+	ok(t, nc, api.VerbStatus, `{"id":"h-2199"}`, &st)
+	if st.Status != api.StatusScheduled || !st.ScheduledAt.Equal(want) {
+		t.Fatalf("h-2199: %s scheduled at %s, want Scheduled at %s", st.Status, st.ScheduledAt, want)
+	}
 
 	t.Run("submits", func(t *testing.T) { hostileSubmits(t, nc) })
 }
