@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/internal/jstest"
 	"github.com/reprise/reprise/runtime"
@@ -126,11 +128,20 @@ func TestScheduledStartsOverTheSubjectAPI(t *testing.T) {
 		// The id is in use whatever the policy: Scheduled is not finished.
 		fails(t, nc, api.VerbStart, `{"name":"counted","id":"sc-later"}`, api.CodeAlreadyExists, "sc-later")
 		fails(t, nc, api.VerbStart, `{"name":"counted","id":"sc-later","reuse":"replace_finished"}`, api.CodeAlreadyExists, "Scheduled")
-		// Purge is for finished or Scheduled instances only.
-		fails(t, nc, api.VerbPurge, `{"id":"sc-never"}`, api.CodeNotFound)
 		ok(t, nc, api.VerbStatus, `{"id":"sc-later"}`, &st)
 		if st.Status != api.StatusScheduled || rc.of("sc-later") != 0 {
 			t.Fatalf("after refused starts: %s, %d runs", st.Status, rc.of("sc-later"))
+		}
+		// Wait waits. Raise and suspend are accepted and dropped: a
+		// terminate sent after them (an instance takes its messages in
+		// order) still finds it Scheduled, never run.
+		fails(t, nc, api.VerbWait, `{"id":"sc-later","timeout_ms":1}`, api.CodeTimeout)
+		ok(t, nc, api.VerbRaise, `{"id":"sc-later","event":"go","payload":1}`, nil)
+		ok(t, nc, api.VerbSuspend, `{"id":"sc-later","reason":"hold"}`, nil)
+		ok(t, nc, api.VerbTerminate, `{"id":"sc-later","reason":"done looking"}`, nil)
+		st = waitTerminal(t, nc, "sc-later")
+		if st.Status != api.StatusTerminated || st.Error != "Terminated: terminated before its scheduled start: done looking" || rc.of("sc-later") != 0 {
+			t.Fatalf("terminated after a raise and a suspend: %+v, %d runs", st, rc.of("sc-later"))
 		}
 	})
 
@@ -171,6 +182,26 @@ func TestScheduledStartsOverTheSubjectAPI(t *testing.T) {
 		}
 		if ids := list(`"status":"Scheduled"`); slices.Contains(ids, "sc-purge") {
 			t.Fatalf("list by status Scheduled after purge: %v", ids)
+		}
+	})
+
+	t.Run("Submitted", func(t *testing.T) {
+		// A fire-and-forget submission with a start_at ahead is Scheduled
+		// too.
+		at := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+		sub := notes(t, nc, "sc-submitted")
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := js.Publish(ctx, api.SubmitSubject(api.DefaultPrefix),
+			[]byte(`{"name":"counted","id":"sc-submitted","input":"x","start_at":"`+rfc(at)+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if st := awaitStatus(t, sub, api.StatusScheduled); !st.ScheduledAt.Equal(at) || rc.of("sc-submitted") != 0 {
+			t.Fatalf("submitted scheduled start: %+v, %d runs", st, rc.of("sc-submitted"))
 		}
 	})
 
