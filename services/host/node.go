@@ -133,7 +133,12 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 		uiURL = n.ui.URL()
 	}
 	attrs := []any{"nats", n.NATSURL(), "health", n.HealthAddr(), "ui", uiURL, "prefix", cfg.Prefix,
-		"embedded", n.embedded != nil, "activities", n.runsActivities(), "owned", ownedString(n.owned)}
+		"embedded", n.embedded != nil, "activities", n.runsActivities()}
+	if n.member != nil {
+		attrs = append(attrs, "member", n.memberID, "owned", fmt.Sprint(n.member.Owned()))
+	} else {
+		attrs = append(attrs, "owned", ownedString(n.owned))
+	}
 	if role == Orchestrator {
 		names := reg.Orchestrations()
 		attrs = append(attrs, "orchestrations", strings.Join(names, ","))
