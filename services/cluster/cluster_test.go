@@ -365,6 +365,8 @@ func TestRevisionMovedLosesTheShard(t *testing.T) {
 		defer f.mu.Unlock()
 		return slices.Contains(f.released, "0:lost")
 	}, f)
+	// The observer hears of the release after the target did.
+	await(t, "the observer heard of the loss", func() bool { return obs.snapshot().lost == 1 }, f)
 	if got := obs.snapshot(); got.acquired != 1 || got.refused != 1 || got.lost != 1 || got.handedOver != 0 || got.members != 1 {
 		t.Errorf("observer saw %+v, want 1 acquired, 1 renewal refused, 1 lost, 1 member", got)
 	}
