@@ -18,6 +18,8 @@ const (
 	LoopMarks = "jetstream dispatch marks"
 	// LoopCompleter sends the messages of records whose dispatch failed.
 	LoopCompleter = "jetstream completer"
+	// LoopSnapshots takes the owned shards' snapshots and trims the log.
+	LoopSnapshots = "jetstream snapshots"
 )
 
 // Defaults of [Options].
@@ -28,6 +30,10 @@ const (
 	DefaultMaxAckPending   = 10000
 	DefaultPullBatch       = 256
 	DefaultMarkInterval    = 50 * time.Millisecond
+
+	DefaultSnapshotRecords  = 50000
+	DefaultSnapshotBytes    = 64 << 20
+	DefaultSnapshotInterval = time.Hour
 )
 
 // Options configures [New]. The zero value is usable.
@@ -93,7 +99,24 @@ type Options struct {
 	// crash (see the package documentation, "Exactly once").
 	MarkInterval time.Duration
 
+	// SnapshotRecords, SnapshotBytes and SnapshotInterval decide when an
+	// owned shard's snapshot is taken, after which its log is trimmed (see
+	// the package documentation, "Snapshots and trimming"): once the
+	// shard's log holds SnapshotRecords records (default
+	// DefaultSnapshotRecords) or SnapshotBytes bytes (default
+	// DefaultSnapshotBytes) above its latest snapshot, or holds any and
+	// the latest is older than SnapshotInterval (default
+	// DefaultSnapshotInterval). A negative SnapshotRecords turns the
+	// background snapshots off (SnapshotShard still takes one).
+	SnapshotRecords  int
+	SnapshotBytes    int64
+	SnapshotInterval time.Duration
+
 	recoveryFault int
+	// snapshotCheck is how often the snapshot loop looks for due shards
+	// (default 1 s); snapshotFault stops snapshots at a fault point.
+	snapshotCheck time.Duration
+	snapshotFault string
 }
 
 // withDefaults validates o and fills in defaults.
@@ -146,6 +169,22 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MarkInterval < time.Millisecond {
 		return o, fmt.Errorf("%w: mark interval %v, want at least 1ms", provider.ErrInvalidArgument, o.MarkInterval)
+	}
+	if o.SnapshotRecords == 0 {
+		o.SnapshotRecords = DefaultSnapshotRecords
+	}
+	if o.SnapshotBytes == 0 {
+		o.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if o.SnapshotBytes < 0 || o.SnapshotInterval < 0 {
+		return o, fmt.Errorf("%w: snapshot bytes %d and interval %v must not be negative",
+			provider.ErrInvalidArgument, o.SnapshotBytes, o.SnapshotInterval)
+	}
+	if o.snapshotCheck == 0 {
+		o.snapshotCheck = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

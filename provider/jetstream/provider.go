@@ -32,6 +32,10 @@ type Provider struct {
 
 	logStream  natsjs.Stream
 	workStream natsjs.Stream
+	// snapStream holds the shards' snapshots (nil without a store).
+	snapStream natsjs.Stream
+	// snapMu serializes snapshots (snapshot.go).
+	snapMu sync.Mutex
 
 	// queues is filled by New and read-only afterwards.
 	queues map[string]*entityQueue
@@ -163,6 +167,10 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	go p.maintain()
 	go p.markLoop()
 	go p.completer()
+	if p.store != nil && p.opts.SnapshotRecords > 0 {
+		p.wg.Add(1)
+		go p.snapshotLoop()
+	}
 	return p, nil
 }
 

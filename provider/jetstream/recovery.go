@@ -237,12 +237,24 @@ func (p *Provider) recoverShard(ctx context.Context, shard int) (*shardState, ui
 	if err != nil {
 		return nil, 0, err
 	}
+	head, err := p.restoreIfBehind(ctx, shard, applied)
+	if err != nil {
+		return nil, 0, err
+	}
 	mark, markSeq, err := p.readMark(ctx, shard)
 	if err != nil {
 		return nil, 0, err
 	}
+	if head != nil {
+		// Everything the snapshot covers was dispatched before it was
+		// taken, whatever a stale dispatch mark says; the store holds
+		// it all.
+		applied = max(applied, head.Seq)
+		mark = max(mark, head.Seq)
+	}
 	sh := newShardState(shard, 0, mark)
 	sh.markSeq = markSeq
+	sh.snap = head
 	last, err := p.replayShard(ctx, sh, applied, mark)
 	if err != nil {
 		return nil, 0, err
@@ -258,6 +270,28 @@ func (p *Provider) recoverShard(ctx context.Context, shard int) (*shardState, ui
 		sh.published, sh.publishedOwn = sh.mark, sh.mark
 	}
 	return sh, tailFrom, nil
+}
+
+// restoreIfBehind reads the shard's snapshot head and, when the store has
+// not applied everything the snapshot covers (a new, rebuilt or stale
+// store), replaces the store's state of the shard with the snapshot. It
+// returns the head (nil: the shard has no snapshot). A restore that fails
+// because a newer snapshot replaced the one being read starts again.
+func (p *Provider) restoreIfBehind(ctx context.Context, shard int, applied uint64) (*snapHead, error) {
+	for attempt := 0; ; attempt++ {
+		head, err := p.readSnapHead(ctx, shard)
+		if err != nil || head == nil || head.Seq <= applied {
+			return head, err
+		}
+		err = p.restoreSnapshot(ctx, shard, head)
+		if err == nil {
+			return head, nil
+		}
+		if attempt == 2 || ctx.Err() != nil {
+			return nil, err
+		}
+		p.log.Warn("restore snapshot again", "shard", shard, "err", err)
+	}
 }
 
 // replayShard replays one shard's log from min(applied, mark)+1 to its end
@@ -327,6 +361,7 @@ func (p *Provider) replayShard(ctx context.Context, sh *shardState, applied, mar
 			if err != nil {
 				return last, fmt.Errorf("record %d: %w", seq, err)
 			}
+			sh.tailCounted(len(m.Data()))
 			if seq > mark {
 				redispatched++
 				messages += sends

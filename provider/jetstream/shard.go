@@ -76,6 +76,14 @@ type shardState struct {
 	// owners are the own marks of the writers seen in this shard's
 	// dispatch marks.
 	owners map[string]uint64
+
+	// snap is the shard's latest snapshot known here (nil: none);
+	// acquired is when this process acquired the shard.
+	snap     *snapHead
+	acquired time.Time
+	// tailRecords and tailBytes count the shard's records above snap
+	// (snapshot.go).
+	tailRecords, tailBytes atomic.Uint64
 }
 
 // pendingSeq is a delivered, unsettled record.
@@ -98,6 +106,7 @@ func newShardState(id int, mark, published uint64) *shardState {
 		published: published,
 		stored:    mark,
 		owners:    map[string]uint64{},
+		acquired:  time.Now(),
 	}
 }
 

@@ -85,6 +85,11 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 		return fmt.Errorf("work stream: %w", err)
 	}
 	p.workStream = s
+	if p.store != nil {
+		if err := p.ensureSnapStream(ctx); err != nil {
+			return err
+		}
+	}
 	for _, q := range p.opts.WorkQueues {
 		if p.opts.VerifyStreams {
 			// Wait (outside the work queues' lock) for an administering

@@ -69,6 +69,7 @@ func (p *Provider) onTail(sh *shardState, m natsjs.Msg) {
 			if sh.delivered(seq, m.Subject(), writer, time.Now()) {
 				p.wakeCompleter()
 			}
+			sh.tailCounted(msgSize(m.Headers(), 0))
 		}
 	}
 	sh.tailPos.Store(seq)

@@ -330,3 +330,33 @@ func keyEntity(key []byte) (string, error) {
 	}
 	return "", fmt.Errorf("%w: table %q in a snapshot", errCorruptKey, key[0])
 }
+
+// VisitEntities calls visit with every entity for which keep returns true
+// and its state, from one consistent view of the store.
+func (s *Store) VisitEntities(keep func(entity string) bool, visit func(entity string, st EntityState)) error {
+	if err := s.open(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
+	lower := []byte{tagState}
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: appendPrefixEnd(nil, lower)})
+	if err != nil {
+		return fmt.Errorf("visit entities: %w", err)
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		entity := string(it.Key()[1:])
+		if !keep(entity) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return closeIter(it, fmt.Errorf("visit entities: %w", err))
+		}
+		rec, err := decodeEntityRecord(v)
+		if err != nil {
+			return closeIter(it, fmt.Errorf("visit entities: %q: %w", entity, err))
+		}
+		visit(entity, rec.EntityState)
+	}
+	return closeIter(it, nil)
+}

@@ -1,0 +1,359 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/internal/natsembed"
+	"github.com/reprise/reprise/provider"
+)
+
+// entityState is what a test compares of one entity before and after a
+// rebuild.
+type snapState struct {
+	history  []string
+	metadata provider.Metadata
+}
+
+// runRounds sends one message per round to each entity and commits each
+// as an event numbered after the entity's history, with metadata naming
+// the round: every entity ends with rounds events and several log records.
+func runRounds(t *testing.T, p *Provider, entities []string, from, rounds int) {
+	t.Helper()
+	ctx := context.Background()
+	for round := from; round < from+rounds; round++ {
+		for _, e := range entities {
+			id := fmt.Sprintf("r%d", round)
+			if err := p.Send(ctx, provider.Outgoing{Queue: qMain, Message: provider.Message{ID: id, Entity: e, Data: []byte(id)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for left := len(entities); left > 0; {
+			b := fetchWithin(t, p, qMain, 10*time.Second)
+			if b == nil {
+				t.Fatalf("round %d: %d entities not fetched", round, left)
+			}
+			next := uint64(len(b.History)) + 1
+			c := provider.Commit{Partition: b.Partition, SetMetadata: provider.Metadata{"color": fmt.Sprintf("round-%d", round)}}
+			for i, m := range b.Messages {
+				c.Events = append(c.Events, provider.Event{Seq: next + uint64(i), Data: []byte(m.ID)})
+			}
+			if err := p.Commit(ctx, b.Lock, c); err != nil {
+				t.Fatalf("commit %s: %v", b.Lock.Entity, err)
+			}
+			left -= len(b.Messages)
+		}
+	}
+}
+
+// states reads the entities' history and metadata.
+func states(t *testing.T, p *Provider, entities []string) map[string]snapState {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]snapState{}
+	for _, e := range entities {
+		hist, err := p.History(ctx, e, 0)
+		if err != nil {
+			t.Fatalf("history of %s: %v", e, err)
+		}
+		md, err := p.Metadata(ctx, e)
+		if errors.Is(err, provider.ErrNotFound) {
+			md = nil
+		} else if err != nil {
+			t.Fatalf("metadata of %s: %v", e, err)
+		}
+		st := snapState{metadata: md}
+		for _, ev := range hist {
+			st.history = append(st.history, fmt.Sprintf("%d:%s", ev.Seq, ev.Data))
+		}
+		out[e] = st
+	}
+	return out
+}
+
+func compareStates(t *testing.T, got, want map[string]snapState) {
+	t.Helper()
+	for e, w := range want {
+		g := got[e]
+		if !slices.Equal(g.history, w.history) || !maps.Equal(g.metadata, w.metadata) {
+			t.Errorf("%s after rebuild: history %v metadata %v; want %v %v", e, g.history, g.metadata, w.history, w.metadata)
+		}
+	}
+}
+
+// recordsPerEntity counts the log records of each entity subject at or
+// below seq.
+func recordsPerEntity(t *testing.T, p *Provider, shard int, seq uint64) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := p.logStream.OrderedConsumer(ctx, natsjs.OrderedConsumerConfig{
+		FilterSubjects: []string{p.names.logShardFilter(shard)}, HeadersOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for {
+		m, err := cons.Next(natsjs.FetchMaxWait(time.Second))
+		if errors.Is(err, natsjs.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, _ := m.Metadata()
+		if meta.Sequence.Stream > seq {
+			return out
+		}
+		if _, mark, _ := p.names.parseLogSubject(m.Subject()); !mark {
+			out[m.Subject()]++
+		}
+	}
+}
+
+// entityNames returns n entity names.
+func entityNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("ent-%d", i)
+	}
+	return out
+}
+
+// TestSnapshotTrimsTheLogAndRebuildsFromIt snapshots both shards, checks
+// that each entity keeps one record at or below the snapshot, rebuilds the
+// store from nothing (a new Pebble directory) and finds every entity as it
+// was, the deleted ones still deleted, having replayed only the records
+// above the snapshots; commits on the rebuilt store pass the log's
+// compare-and-set (each entity's last record was kept).
+func TestSnapshotTrimsTheLogAndRebuildsFromIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := Options{Shards: 2, SnapshotRecords: -1}
+	r := newRig(t, sharedURL, crashTopology(), opts)
+	entities := entityNames(12)
+	runRounds(t, r.p, entities, 0, 3)
+	if err := r.p.DeleteEntity(ctx, "ent-0"); err != nil {
+		t.Fatal(err)
+	}
+	awaitSettled(t, r.p)
+	infos := map[int]SnapshotInfo{}
+	for shard := range 2 {
+		info, err := r.p.SnapshotShard(ctx, shard)
+		if err != nil {
+			t.Fatalf("snapshot shard %d: %v", shard, err)
+		}
+		if info.Seq == 0 || info.Trimmed != info.Seq || info.Entities == 0 {
+			t.Fatalf("snapshot of shard %d = %+v, want a trimmed one", shard, info)
+		}
+		infos[shard] = info
+		for subject, n := range recordsPerEntity(t, r.p, shard, info.Seq) {
+			if n != 1 {
+				t.Errorf("shard %d: %s keeps %d records at or below the snapshot, want 1", shard, subject, n)
+			}
+		}
+	}
+	// Records above the snapshots: one more round, a deletion.
+	runRounds(t, r.p, entities[1:], 3, 1)
+	if err := r.p.DeleteEntity(ctx, "ent-1"); err != nil {
+		t.Fatal(err)
+	}
+	awaitSettled(t, r.p)
+	want := states(t, r.p, entities)
+	if len(want["ent-2"].history) != 4 || want["ent-0"].history != nil || want["ent-1"].history != nil {
+		t.Fatalf("unexpected state before the rebuild: %v", want)
+	}
+	r.crash()
+
+	r.dir = t.TempDir()
+	r.start(t)
+	compareStates(t, states(t, r.p, entities), want)
+	if rec := r.p.Recovered().Records; rec > 2*len(entities) {
+		t.Errorf("rebuild replayed %d records, want only those above the snapshots (at most %d)", rec, 2*len(entities))
+	}
+	page, err := r.p.ListEntities(ctx, provider.ListQuery{Key: "color", Value: "round-3"})
+	if err != nil || len(page.Entities) != len(entities)-2 {
+		t.Errorf("list color=round-3 = %v, %v; want %d entities", page.Entities, err, len(entities)-2)
+	}
+	// The compare-and-set still fences on each entity's kept last record.
+	runRounds(t, r.p, entities[2:], 4, 1)
+	if got := states(t, r.p, entities[2:3]); len(got["ent-2"].history) != 5 {
+		t.Errorf("ent-2 after a commit on the rebuilt store: %v", got["ent-2"].history)
+	}
+	// A snapshot of nothing new is the latest one.
+	for shard, before := range infos {
+		if got, err := r.p.SnapshotShard(ctx, shard); err != nil || got.Seq <= before.Seq {
+			t.Errorf("snapshot of shard %d after more records = %+v, %v; want above %d", shard, got, err, before.Seq)
+		}
+	}
+}
+
+// awaitSettled waits until the provider has settled everything it wrote.
+func awaitSettled(t *testing.T, p *Provider) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.Settled() {
+		if time.Now().After(deadline) {
+			t.Fatal("provider not settled")
+		}
+		// Settling is the mark loop's periodic work: poll.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// crashWorld kills the provider as a crash would: its NATS connection is
+// cut and the server goes down with it (no final dispatch mark, no acks);
+// the Pebble store is closed as the process's death would leave it.
+func crashWorld(t *testing.T, r *rig, srv *natsembed.Server) {
+	t.Helper()
+	r.nc.Close()
+	srv.Shutdown()
+	r.store.Close()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCrashInTheMiddleOfASnapshot stops a snapshot after its chunks are
+// stored and before its head is written, then crashes the provider and the
+// server. Rebuilt from the log (the half-written snapshot is not current),
+// nothing is lost or resurrected; the next snapshot removes the orphaned
+// chunks.
+func TestCrashInTheMiddleOfASnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	r := newRig(t, srv.ClientURL(), crashTopology(), Options{Shards: 1, SnapshotRecords: -1})
+	entities := entityNames(8)
+	runRounds(t, r.p, entities, 0, 2)
+	if _, err := r.p.SnapshotShard(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	runRounds(t, r.p, entities, 2, 2)
+	if err := r.p.DeleteEntity(ctx, "ent-3"); err != nil {
+		t.Fatal(err)
+	}
+	awaitSettled(t, r.p)
+	want := states(t, r.p, entities)
+	first := r.p.shard(0).snap.Seq
+
+	r.p.opts.snapshotFault = snapFaultChunks
+	if _, err := r.p.SnapshotShard(ctx, 0); !errors.Is(err, provider.ErrInjectedFault) {
+		t.Fatalf("snapshot with a fault = %v", err)
+	}
+	crashWorld(t, r, srv)
+
+	// Both the old store and a new one rebuild the same state.
+	for _, fresh := range []bool{false, true} {
+		if fresh {
+			r.p.Close()
+			r.store.Close()
+			r.nc.Close()
+			r.dir = t.TempDir()
+		}
+		r.start(t)
+		compareStates(t, states(t, r.p, entities), want)
+		if got := r.p.shard(0).snap; got == nil || got.Seq != first {
+			t.Errorf("current snapshot after the crash: %+v, want the first (%d)", got, first)
+		}
+	}
+	info, err := r.p.SnapshotShard(ctx, 0)
+	if err != nil || info.Seq <= first {
+		t.Fatalf("snapshot after the crash = %+v, %v", info, err)
+	}
+	// Only the new snapshot's chunks are left.
+	si, err := r.p.snapStream.Info(ctx, natsjs.WithSubjectFilter(r.p.names.snapChunkFilter(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunks uint64
+	for _, n := range si.State.Subjects {
+		chunks += n
+	}
+	if h := r.p.shard(0).snap; chunks != uint64(h.Chunks) {
+		t.Errorf("snapshot stream holds %d chunks, want the current snapshot's %d", chunks, h.Chunks)
+	}
+	r.p.Close()
+	r.store.Close()
+	r.nc.Close()
+	r.dir = t.TempDir()
+	r.start(t)
+	compareStates(t, states(t, r.p, entities), want)
+}
+
+// TestCrashInTheMiddleOfTrimming stops the trimming under a new snapshot
+// halfway, then crashes the provider and the server. A store rebuilt from
+// nothing restores the snapshot and finds everything; the old store too;
+// the next snapshot pass finishes the trimming.
+func TestCrashInTheMiddleOfTrimming(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	r := newRig(t, srv.ClientURL(), crashTopology(), Options{Shards: 1, SnapshotRecords: -1})
+	entities := entityNames(10)
+	runRounds(t, r.p, entities, 0, 3)
+	if err := r.p.DeleteEntity(ctx, "ent-5"); err != nil {
+		t.Fatal(err)
+	}
+	awaitSettled(t, r.p)
+	want := states(t, r.p, entities)
+
+	r.p.opts.snapshotFault = snapFaultTrim
+	if _, err := r.p.SnapshotShard(ctx, 0); !errors.Is(err, provider.ErrInjectedFault) {
+		t.Fatalf("snapshot with a fault = %v", err)
+	}
+	h := r.p.shard(0).snap
+	if h == nil || h.Trimmed >= h.Seq {
+		t.Fatalf("head after a trimming fault: %+v, want one not trimmed", h)
+	}
+	untrimmed := 0
+	for _, n := range recordsPerEntity(t, r.p, 0, h.Seq) {
+		if n > 1 {
+			untrimmed++
+		}
+	}
+	if untrimmed == 0 || untrimmed == len(entities) {
+		t.Fatalf("%d entities untrimmed after the fault, want some", untrimmed)
+	}
+	crashWorld(t, r, srv)
+
+	old := r.dir
+	for _, dir := range []string{t.TempDir(), old} {
+		r.dir = dir
+		r.start(t)
+		compareStates(t, states(t, r.p, entities), want)
+		if dir != old {
+			r.p.Close()
+			r.store.Close()
+			r.nc.Close()
+		}
+	}
+	info, err := r.p.SnapshotShard(ctx, 0)
+	if err != nil || info.Trimmed != info.Seq || info.Seq != h.Seq {
+		t.Fatalf("snapshot pass after the crash = %+v, %v; want the same snapshot, trimmed", info, err)
+	}
+	for subject, n := range recordsPerEntity(t, r.p, 0, h.Seq) {
+		if n != 1 {
+			t.Errorf("%s keeps %d records at or below the snapshot, want 1", subject, n)
+		}
+	}
+	runRounds(t, r.p, entities, 3, 1)
+	if got := states(t, r.p, entities[:1]); len(got["ent-0"].history) != 4 {
+		t.Errorf("ent-0 after a commit: %v", got["ent-0"].history)
+	}
+}
