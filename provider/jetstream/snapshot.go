@@ -92,9 +92,11 @@ var errSnapshotFault = fmt.Errorf("snapshot stopped: %w", provider.ErrInjectedFa
 // another process wrote a newer one for the shard first.
 var ErrSnapshotSuperseded = errors.New("jetstream: a newer snapshot of the shard was written meanwhile")
 
-func (n names) snapStream() string            { return n.prefix + "_snap" }
-func (n names) snapSubjects() []string        { return []string{n.prefix + ".snap.>"} }
-func (n names) snapHeadSubject(sh int) string { return n.prefix + ".snap." + strconv.Itoa(sh) + ".head" }
+func (n names) snapStream() string     { return n.prefix + "_snap" }
+func (n names) snapSubjects() []string { return []string{n.prefix + ".snap.>"} }
+func (n names) snapHeadSubject(sh int) string {
+	return n.prefix + ".snap." + strconv.Itoa(sh) + ".head"
+}
 func (n names) snapChunkSubject(sh int, id string) string {
 	return n.prefix + ".snap." + strconv.Itoa(sh) + ".c." + id
 }

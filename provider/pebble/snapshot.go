@@ -44,7 +44,7 @@ type SnapshotStats struct {
 	// Entities is how many entities the snapshot holds; Keys how many keys;
 	// Bytes the bytes written (before any compression by the caller).
 	Entities, Keys int
-	Bytes      int64
+	Bytes          int64
 }
 
 // WriteSnapshot writes the state of every entity for which keep returns true
