@@ -138,6 +138,14 @@ type Config struct {
 	// DrainTimeout bounds the graceful stop: in-flight turns and activities
 	// get this long to finish (default 30s).
 	DrainTimeout time.Duration
+	// SnapshotRecords and SnapshotInterval decide when an orchestrator
+	// snapshots an owned shard and trims its log below the snapshot: once
+	// the shard's log holds SnapshotRecords records above its latest
+	// snapshot (default 50,000; negative: never in the background), or
+	// holds any and the latest is older than SnapshotInterval (default
+	// 1h). See provider/jetstream, "Snapshots and trimming".
+	SnapshotRecords  int
+	SnapshotInterval time.Duration
 	// StallTimeout is how long one unit of work of a long-running loop (an
 	// orchestration turn, an activity's completion, a pass of a provider
 	// loop, a lease renewal) may take before /healthz fails and a liveness probe restarts
@@ -312,6 +320,9 @@ func (c Config) validate(role Role) error {
 	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, errors.New("drain timeout is negative"))
+	}
+	if c.SnapshotInterval < 0 {
+		errs = append(errs, errors.New("snapshot interval is negative"))
 	}
 	if c.StallTimeout < 0 {
 		errs = append(errs, errors.New("stall timeout is negative"))

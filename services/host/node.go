@@ -269,8 +269,10 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		// consumers; a worker checks them (and needs no stream
 		// administration rights). Orchestrators create the activity
 		// queue's consumer at start, whether or not they run activities.
-		VerifyStreams: n.role == Worker,
-		WorkQueues:    []string{runtime.DefaultActivityQueue},
+		VerifyStreams:    n.role == Worker,
+		WorkQueues:       []string{runtime.DefaultActivityQueue},
+		SnapshotRecords:  cfg.SnapshotRecords,
+		SnapshotInterval: cfg.SnapshotInterval,
 	})
 	if errors.Is(err, jetstream.ErrStreamMismatch) {
 		return fmt.Errorf("JetStream provider: %w (a worker's -replicas and -lock-timeout must be the orchestrators'; an orchestrator does not change an existing stream's replicas: do that deliberately, with nats stream edit)", err)
@@ -291,6 +293,9 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 			so.Owner, so.OwnedNow = 0, prov.OwnedShards
 		}
 		n.metrics.WatchShards(so)
+		n.metrics.WatchStorage(func(ctx context.Context) (metrics.StorageReading, error) {
+			return storageReading(ctx, prov)
+		})
 	}
 
 	// Every provider call of the runtime and the API is timed.

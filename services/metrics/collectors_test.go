@@ -255,3 +255,41 @@ func TestPresetCreatesZeroSeries(t *testing.T) {
 		t.Errorf("activity execution histogram: %d series, want one per outcome (4)", n)
 	}
 }
+
+// fixedStorage is a storage reading of two shards, one with a snapshot.
+func fixedStorage(context.Context) (metrics.StorageReading, error) {
+	return metrics.StorageReading{LogBytes: 1000, LogMessages: 10, SnapshotBytes: 300, Shards: []metrics.ShardStorageReading{
+		{Shard: 1, TailRecords: 4, TailBytes: 400},
+		{Shard: 3, TailRecords: 2, TailBytes: 200, SnapshotBytes: 300, SnapshotTaken: time.Unix(1000, 0)},
+	}}, nil
+}
+
+func TestStorageGauges(t *testing.T) {
+	c := &clock{t: time.Unix(1060, 0)}
+	fail := false
+	m := metrics.New(metrics.Options{Now: c.now})
+	m.WatchStorage(func(ctx context.Context) (metrics.StorageReading, error) {
+		if fail {
+			return metrics.StorageReading{}, errors.New("no server")
+		}
+		return fixedStorage(ctx)
+	})
+	for range 2 {
+		got := values(t, m)
+		for key, want := range map[string]float64{
+			"reprise_log_bytes": 1000, "reprise_log_messages": 10, "reprise_snapshot_stream_bytes": 300,
+			"reprise_shard_log_tail_records{shard=1}": 4, "reprise_shard_log_tail_bytes{shard=3}": 200,
+			"reprise_shard_snapshot_bytes{shard=1}": 0, "reprise_shard_snapshot_bytes{shard=3}": 300,
+			"reprise_shard_snapshot_age_seconds{shard=3}": 60,
+		} {
+			if got[key] != want {
+				t.Errorf("%s = %v, want %v", key, got[key], want)
+			}
+		}
+		if _, ok := got["reprise_shard_snapshot_age_seconds{shard=1}"]; ok {
+			t.Error("a shard without a snapshot reports a snapshot age")
+		}
+		// A failed read reports the last reading.
+		fail = true
+	}
+}

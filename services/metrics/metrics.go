@@ -124,6 +124,7 @@ func Names() []string {
 	}
 	names = append(names, pebbleNames()...)
 	names = append(names, leaseNames()...)
+	names = append(names, storageNames()...)
 	slices.Sort(names)
 	return names
 }

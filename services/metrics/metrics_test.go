@@ -81,6 +81,7 @@ func fullMetrics(t *testing.T) *metrics.Metrics {
 	l.ShardReleased(1, false)
 	l.LeaseRenewalFailed(3, false)
 	l.MembersChanged(3)
+	m.WatchStorage(fixedStorage)
 	ip := metrics.InstrumentProvider(p, m)
 	if _, err := ip.QueueDepth(context.Background(), runtime.DefaultActivityQueue); err != nil {
 		t.Fatal(err)
@@ -184,6 +185,13 @@ func TestFamiliesHaveTheirTypesAndLabels(t *testing.T) {
 		{"reprise_pebble_compactions_total", C, nil},
 		{"reprise_pebble_sstables", G, []string{"level"}},
 		{"reprise_pebble_sstable_bytes", G, []string{"level"}},
+		{"reprise_log_bytes", G, nil},
+		{"reprise_log_messages", G, nil},
+		{"reprise_snapshot_stream_bytes", G, nil},
+		{"reprise_shard_log_tail_records", G, []string{"shard"}},
+		{"reprise_shard_log_tail_bytes", G, []string{"shard"}},
+		{"reprise_shard_snapshot_bytes", G, []string{"shard"}},
+		{"reprise_shard_snapshot_age_seconds", G, []string{"shard"}},
 	}
 	for _, tc := range cases {
 		mf := fams[tc.name]
