@@ -50,18 +50,7 @@ func startDeployment(ctx context.Context, o options, log *slog.Logger) (*deploym
 			d.close(ctx)
 			return nil, err
 		}
-		cfg := host.Config{
-			DataDir:             dir,
-			NATSListen:          "127.0.0.1:0",
-			MetricsAddr:         "off",
-			Prefix:              o.prefix,
-			Shards:              o.shards,
-			Concurrency:         o.concurrencyTurns,
-			ActivityConcurrency: o.concurrencyActivities,
-			NATSSync:            o.natsSync,
-			Logger:              log,
-		}
-		node, err := host.Start(ctx, host.Orchestrator, cfg, reg)
+		node, err := host.Start(ctx, host.Orchestrator, hostConfig(o, dir, log), reg)
 		if err != nil {
 			d.close(ctx)
 			return nil, err
@@ -81,6 +70,32 @@ func startDeployment(ctx context.Context, o options, log *slog.Logger) (*deploym
 		return nil, err
 	}
 	return d, nil
+}
+
+// hostConfig is the in-process deployment's configuration over dir.
+func hostConfig(o options, dir string, log *slog.Logger) host.Config {
+	var owned []int
+	if o.rebuild {
+		// Every shard pinned to this process: Start returns once each
+		// is recovered.
+		for s := range o.shards {
+			owned = append(owned, s)
+		}
+	}
+	return host.Config{
+		OwnedShards:         owned,
+		DataDir:             dir,
+		NATSListen:          "127.0.0.1:0",
+		MetricsAddr:         "off",
+		UIAddr:              "off",
+		Prefix:              o.prefix,
+		Shards:              o.shards,
+		Concurrency:         o.concurrencyTurns,
+		ActivityConcurrency: o.concurrencyActivities,
+		NATSSync:            o.natsSync,
+		SnapshotRecords:     o.snapshotRecords,
+		Logger:              log,
+	}
 }
 
 func (d *deployment) close(ctx context.Context) {

@@ -91,6 +91,9 @@ type options struct {
 	concurrencyActivities int
 	natsSync              bool
 	verbose               bool
+	snapshotRecords       int
+	storageEvery          time.Duration
+	rebuild               bool
 }
 
 // width is -width, or def when unset.
@@ -126,6 +129,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrencyActivities, "activities", 0, "in-process deployment: activities at once (default: the host's default)")
 	fs.BoolVar(&o.natsSync, "nats-sync", false, "in-process deployment: fsync every JetStream write")
 	fs.BoolVar(&o.verbose, "v", false, "log the deployment's info messages to stderr")
+	fs.IntVar(&o.snapshotRecords, "snapshot-records", 0, "in-process deployment: -snapshot-records of the orchestrator (default: the host's default; -1: no snapshots)")
+	fs.DurationVar(&o.storageEvery, "storage-every", 0, "print the log, snapshot and work streams' bytes and the Pebble store's size to stderr this often while running (e.g. 10s; 0: never)")
+	fs.BoolVar(&o.rebuild, "rebuild", false, "rebuild benchmark: run -n instances of the (single) workload with snapshots off, then time restarts with the Pebble directory deleted, without and with snapshots (see README)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -151,6 +157,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-warmup must not be negative")
 	case o.timer < 0:
 		return o, errors.New("-timer must not be negative")
+	case o.storageEvery < 0:
+		return o, errors.New("-storage-every must not be negative")
+	case o.rebuild && (o.remote != "" || len(o.workloads) != 1 || o.rate > 0):
+		return o, errors.New("-rebuild runs one closed-loop workload on the in-process deployment (no -remote, -rate or several workloads)")
 	}
 	return o, nil
 }
@@ -166,6 +176,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if o.rebuild {
+		return runRebuild(ctx, o, log, stdout, stderr)
+	}
 	d, err := startDeployment(ctx, o, log)
 	if err != nil {
 		return err
@@ -189,6 +202,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.storageEvery > 0 {
+		stop := sampleStorage(d, o, stderr)
+		defer stop()
 	}
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	var results []result

@@ -99,3 +99,34 @@ func TestPercentiles(t *testing.T) {
 		t.Error("percentiles of tiny samples")
 	}
 }
+
+// TestRebuildBenchReplaysLessWithSnapshots runs the rebuild benchmark at a
+// CI size: the restart with snapshots replays no record of the log, the one
+// without replays all of them (times are printed, not asserted).
+func TestRebuildBenchReplaysLessWithSnapshots(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	args := []string{"-rebuild", "-workload", "hello", "-n", "300", "-c", "20", "-warmup", "0", "-shards", "2", "-json", "-progress=false"}
+	if err := run(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
+	}
+	var res rebuildResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not a rebuild result: %v: %s", err, out.String())
+	}
+	t.Logf("%s", out.String())
+	if len(res.Runs) != 2 || res.Entities < 300 {
+		t.Fatalf("result %+v, want two runs and a snapshot of at least 300 instances", res)
+	}
+	without, with := res.Runs[0], res.Runs[1]
+	if without.RecordsReplayed < 600 {
+		t.Errorf("without snapshots %d records replayed, want the whole log (at least 2 per instance)", without.RecordsReplayed)
+	}
+	if with.RecordsReplayed != 0 {
+		t.Errorf("with snapshots %d records replayed, want none (nothing was written after the snapshots)", with.RecordsReplayed)
+	}
+	if with.LogBytes >= without.LogBytes || with.PebbleBytes <= 0 {
+		t.Errorf("log %d bytes after trimming, %d before; Pebble %d bytes after the restore", with.LogBytes, without.LogBytes, with.PebbleBytes)
+	}
+}
