@@ -31,6 +31,9 @@
 //	  <p>.s.<queue>.<id>.<e>         one pending delayed message (a message
 //	                                 schedule, "@at <RFC3339Nano>", whose
 //	                                 target is the q or w subject)
+//	stream <p>_snap  Limits retention, file storage, Options.Replicas
+//	  <p>.snap.<shard>.c.<id>        the chunks of one snapshot of the shard
+//	  <p>.snap.<shard>.head          the shard's current snapshot (rolled up)
 //	consumer <p>_q_<queue>_<shard>   durable pull, filter <p>.q.<queue>.<shard>.>,
 //	                                 AckWait = Topology.LockTimeout, one per
 //	                                 shard of each entity-locked queue, pulled
@@ -44,9 +47,9 @@
 // dead-letter origin, data) and a deterministic Nats-Msg-Id derived from
 // (queue, entity, id), so a re-sent or re-dispatched message within the
 // duplicate window is stored once; the server strips Nats-Msg-Id when a
-// schedule fires, which is why the id lives in the envelope. The log keeps
-// every record (no limits): recovery and repair read it. A deleted entity's
-// log subject is purged down to its tombstone.
+// schedule fires, which is why the id lives in the envelope. The log has no
+// limits: records leave it only by trimming under a snapshot (below), and a
+// deleted entity's log subject is purged down to its tombstone.
 //
 // # Locks
 //
@@ -161,6 +164,75 @@
 // and dropped. Options.Shards is fixed for a deployment (the store records
 // it). A log without dispatch marks (written by an earlier version) uses the
 // store's old dispatch watermark once.
+//
+// # Snapshots and trimming
+//
+// Each shard's log is compacted under a snapshot of the shard's
+// materialised state, so that a new owner, or a store rebuilt from nothing,
+// restores the snapshot and replays only the records above it.
+//
+// A snapshot is logical (pebble.Store.WriteSnapshot): the state records,
+// history, metadata and consumed ids of the shard's entities, read from one
+// consistent Pebble view, s2-compressed. Not a Pebble checkpoint: a
+// checkpoint holds the whole database, every shard's keys interleaved, so
+// it could neither be taken per shard nor restored into a store that holds
+// other shards. Index entries are not stored; the restoring store derives
+// them from the metadata with its own indexed keys.
+//
+// The owner takes one (snapshot.go) when the shard's log holds
+// Options.SnapshotRecords records or SnapshotBytes bytes above the latest
+// snapshot, or holds any and the latest is older than SnapshotInterval:
+//
+//  1. S = the shard's dispatch mark as written to the log. Every record at
+//     or below S is settled (applied here and dispatched) and no dispatch
+//     will ever need it again, whoever wrote it (two owners at once
+//     included: a record of another writer is settled once its writer's own
+//     mark passes it). The Pebble view is opened after S is read, so it
+//     holds every record at or below S, and possibly some above; each
+//     entity's state is the one after a prefix of its records, with its
+//     last log sequence, so replaying the records above S later skips what
+//     the snapshot already holds (a record at or below an entity's log
+//     sequence is not applied twice).
+//  2. The chunks go to <p>.snap.<shard>.c.<id>, then the head (S, id, the
+//     first chunk's stream sequence, sizes) to <p>.snap.<shard>.head with
+//     Nats-Expected-Last-Subject-Sequence = the head read at the start: of
+//     two processes snapshotting one shard, the second fails
+//     (ErrSnapshotSuperseded), and a head never moves back to a lower S.
+//     Chunks below the new head's first chunk — older snapshots, and
+//     attempts that crashed before their head — are purged.
+//  3. Trimming: for each entity with records above the head's Trimmed
+//     point, purge its log subject below min(its last log sequence, S+1):
+//     every record at or below S except the entity's last one goes. Then
+//     the head is written again with Trimmed = S.
+//
+// Why each entity keeps its last record: the commit protocol fences with
+// Nats-Expected-Last-Subject-Sequence, and the server compares it with the
+// subject's last stored message — a subject purged empty fences as a
+// subject that never had one (0; TestPurgedSubjectFencesAsEmpty). A kept
+// last record leaves the fence exactly as it was: a stale writer still
+// names a superseded sequence and fails, and a deleted entity's tombstone
+// still refuses a commit under a lock taken before the deletion. So the
+// trimmed log holds one record per entity the store knows (deleted ones
+// included: their tombstone) plus the records above the snapshots; the
+// bulk of a long history goes, and expiring finished entities (retention)
+// bounds the rest. Dispatch marks are untouched (their subject is rolled
+// up), and the tailer is never behind S.
+//
+// Recovery of a shard (New, AcquireShard) reads the head first: when the
+// store has not applied everything it covers (its log watermark is below
+// S: a new, deleted or stale Pebble directory), the store's state of the
+// shard's entities is replaced by the snapshot (pebble.Store.RestoreSnapshot:
+// the watermark is set to 0 in the first batch and to S in the last, so an
+// interrupted restore is simply done again), and the replay starts above S
+// (the dispatch mark counts as at least S). A restore whose chunks a newer
+// snapshot purged meanwhile starts again from the new head.
+//
+// Crash points: before the head (chunks stored, no head) nothing changed —
+// the previous head and its trimming stand, and the next snapshot purges
+// the orphaned chunks; after the head, during trimming, the head says the
+// trimming is unfinished (Trimmed < S), the snapshot is complete, and the
+// next snapshot pass finishes the trimming before anything else
+// (TestCrashInTheMiddleOfASnapshot, TestCrashInTheMiddleOfTrimming).
 //
 // # Durability
 //
