@@ -34,6 +34,7 @@ const (
 	DefaultSnapshotRecords  = 50000
 	DefaultSnapshotBytes    = 64 << 20
 	DefaultSnapshotInterval = time.Hour
+	DefaultTombstoneGrace   = 10 * time.Minute
 )
 
 // Options configures [New]. The zero value is usable.
@@ -111,6 +112,12 @@ type Options struct {
 	SnapshotRecords  int
 	SnapshotBytes    int64
 	SnapshotInterval time.Duration
+	// TombstoneGrace is how old a deleted entity's tombstone must be
+	// before trimming removes it and the store forgets the entity
+	// (default DefaultTombstoneGrace, at least twice the lock timeout):
+	// until then a commit under a lock taken before the deletion is
+	// refused by the tombstone.
+	TombstoneGrace time.Duration
 
 	recoveryFault int
 	// snapshotCheck is how often the snapshot loop looks for due shards
@@ -182,6 +189,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SnapshotBytes < 0 || o.SnapshotInterval < 0 {
 		return o, fmt.Errorf("%w: snapshot bytes %d and interval %v must not be negative",
 			provider.ErrInvalidArgument, o.SnapshotBytes, o.SnapshotInterval)
+	}
+	if o.TombstoneGrace == 0 {
+		o.TombstoneGrace = DefaultTombstoneGrace
 	}
 	if o.snapshotCheck == 0 {
 		o.snapshotCheck = time.Second

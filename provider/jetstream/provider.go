@@ -62,6 +62,8 @@ type Provider struct {
 	maxRecord int
 	// writer names this provider instance in the records it writes.
 	writer string
+	// clock tells the age of tombstones (time.Now; tests move it).
+	clock func() time.Time
 
 	closing   chan struct{}
 	closeCtx  context.Context // done when closing is closed
@@ -110,6 +112,8 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	if opts, err = opts.withDefaults(); err != nil {
 		return nil, err
 	}
+	// No lock outlives a tombstone's grace (see trimTombstones).
+	opts.TombstoneGrace = max(opts.TombstoneGrace, 2*topo.LockTimeout)
 	if store == nil && len(opts.OwnedShards) > 0 {
 		return nil, fmt.Errorf("%w: nil store for %d owned shards (a stateless provider sets OwnedShards to []int{})",
 			provider.ErrInvalidArgument, len(opts.OwnedShards))
@@ -135,6 +139,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 
 		completerWake: make(chan struct{}, 1),
 		writer:        newWriterID(),
+		clock:         time.Now,
 	}
 	p.closeCtx, p.closeDone = context.WithCancel(context.Background())
 	fail := func(err error) (*Provider, error) {

@@ -144,6 +144,11 @@ func (p *Provider) catchUp(ctx context.Context, entity string) error {
 	for next := es.LogSeq + 1; ; {
 		m, err := p.logStream.GetMsg(ctx, next, natsjs.WithGetMsgSubject(subject))
 		if errors.Is(err, natsjs.ErrMsgNotFound) {
+			if next == es.LogSeq+1 {
+				// Nothing above the store: a deleted entity whose
+				// tombstone was trimmed is forgotten.
+				return p.forgetIfTrimmed(ctx, entity, es)
+			}
 			return nil
 		}
 		if err != nil {

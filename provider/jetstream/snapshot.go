@@ -1,11 +1,13 @@
 package jetstream
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -48,8 +50,12 @@ type snapHead struct {
 	// every entity's records at or below it, except its last one, are
 	// purged. It is the previous snapshot's Seq until the trimming under
 	// this one has finished.
-	Trimmed uint64    `json:"trimmed"`
-	Taken   time.Time `json:"taken"`
+	Trimmed uint64 `json:"trimmed"`
+	// TombsTrimmed is the log sequence up to which the tombstones of
+	// deleted entities older than Options.TombstoneGrace are purged too
+	// (see trimTombstones).
+	TombsTrimmed uint64    `json:"tombs_trimmed"`
+	Taken        time.Time `json:"taken"`
 
 	// seq is the head message's own stream sequence (the compare-and-set
 	// of the next head); not encoded.
@@ -84,6 +90,7 @@ func (h *snapHead) info() SnapshotInfo {
 const (
 	snapFaultChunks = "snapshot-chunks" // chunks stored, no head yet
 	snapFaultTrim   = "snapshot-trim"   // head written, half the log trimmed
+	snapFaultForget = "snapshot-forget" // a tombstone purged, the store not told
 )
 
 var errSnapshotFault = fmt.Errorf("snapshot stopped: %w", provider.ErrInjectedFault)
@@ -286,18 +293,14 @@ func (p *Provider) snapshotShard(ctx context.Context, sh *shardState) (SnapshotI
 	h := &snapHead{Version: snapHeadVersion, Shard: sh.id, Seq: seq, ID: newWriterID(), Taken: started.UTC()}
 	var prevSeq uint64
 	if prev != nil {
-		h.Trimmed, prevSeq = prev.Trimmed, prev.seq
+		h.Trimmed, h.TombsTrimmed, prevSeq = prev.Trimmed, prev.TombsTrimmed, prev.seq
 	}
 	cw := &chunkWriter{ctx: ctx, p: p, subject: p.names.snapChunkSubject(sh.id, h.ID), size: p.snapChunkBytes()}
 	zw := s2.NewWriter(cw, s2.WriterConcurrency(1))
-	trim := map[string]uint64{}
+	trim := trimSet{below: map[string]uint64{}, tombs: map[string]uint64{}}
 	keep := func(e string) bool { return p.names.shardOf(e) == sh.id }
 	stats, err := p.store.WriteSnapshot(zw, keep, func(entity string, st pebble.EntityState) {
-		if st.LogSeq > h.Trimmed {
-			// The entity has records above the trimmed point: purge
-			// those at or below seq, except the last.
-			trim[entity] = min(st.LogSeq, seq+1)
-		}
+		trim.add(h, entity, st)
 	})
 	if err == nil {
 		err = zw.Close()
@@ -337,17 +340,40 @@ func (p *Provider) snapshotShard(ctx context.Context, sh *shardState) (SnapshotI
 // finishTrim trims the shard's log under h, whose trimming did not finish:
 // the entities to trim are those with records above h.Trimmed.
 func (p *Provider) finishTrim(ctx context.Context, sh *shardState, h *snapHead) (SnapshotInfo, error) {
-	trim := map[string]uint64{}
+	trim := trimSet{below: map[string]uint64{}, tombs: map[string]uint64{}}
 	err := p.store.VisitEntities(func(e string) bool { return p.names.shardOf(e) == sh.id }, func(entity string, st pebble.EntityState) {
-		if st.LogSeq > h.Trimmed {
-			trim[entity] = min(st.LogSeq, h.Seq+1)
-		}
+		trim.add(h, entity, st)
 	})
 	if err != nil {
 		return h.info(), fmt.Errorf("trim shard %d: %w", sh.id, err)
 	}
 	err = p.trimLog(ctx, sh, h, trim)
 	return sh.snapInfo(), err
+}
+
+// trimSet is what trimming under a snapshot purges: below, for each
+// entity, the log sequence its records are purged below; tombs, the
+// deleted entities whose tombstone may go too, with its sequence.
+type trimSet struct {
+	below map[string]uint64
+	tombs map[string]uint64
+}
+
+// add notes what trimming under h purges of entity, whose state is st.
+func (t *trimSet) add(h *snapHead, entity string, st pebble.EntityState) {
+	if !st.Exists && st.LogSeq > 0 {
+		// A deleted entity: its log is its tombstone alone (the deletion
+		// purged the rest).
+		if st.LogSeq > h.TombsTrimmed && st.LogSeq <= h.Seq {
+			t.tombs[entity] = st.LogSeq
+		}
+		return
+	}
+	if st.LogSeq > h.Trimmed {
+		// Records above the trimmed point: purge those at or below the
+		// snapshot, except the last.
+		t.below[entity] = min(st.LogSeq, h.Seq+1)
+	}
 }
 
 // trimWorkers is how many purge requests trimming keeps in flight.
@@ -357,7 +383,8 @@ const trimWorkers = 8
 // sequence given (its last record at or below h.Seq is kept: the commit
 // protocol's compare-and-set names it), then records in the head that the
 // log is trimmed up to h.Seq.
-func (p *Provider) trimLog(ctx context.Context, sh *shardState, h *snapHead, trim map[string]uint64) error {
+func (p *Provider) trimLog(ctx context.Context, sh *shardState, h *snapHead, set trimSet) error {
+	trim := set.below
 	type job struct {
 		entity string
 		below  uint64
@@ -409,14 +436,105 @@ func (p *Provider) trimLog(ctx context.Context, sh *shardState, h *snapHead, tri
 	if err := errors.Join(stopped, firstErr); err != nil {
 		return err
 	}
+	tombsTrimmed, err := p.trimTombstones(ctx, sh, h, set.tombs)
+	if err != nil {
+		return err
+	}
 	trimmed := *h
-	trimmed.Trimmed = h.Seq
+	trimmed.Trimmed, trimmed.TombsTrimmed = h.Seq, tombsTrimmed
 	if err := p.writeSnapHead(ctx, &trimmed, h.seq); err != nil {
 		return err
 	}
 	sh.setSnap(&trimmed)
 	p.log.Debug("trimmed log", "shard", sh.id, "below", h.Seq, "entities", done)
 	return nil
+}
+
+// trimTombstones removes the tombstones of deleted entities (with their log
+// sequence) that are older than Options.TombstoneGrace, in log order, and
+// forgets those entities in the store; it returns the sequence up to which
+// every tombstone of the shard is gone or was not one to remove.
+//
+// A tombstone is what refuses a commit under a lock taken before the
+// deletion (the commit expects an earlier sequence of the subject). Past
+// the grace, which is longer than any lock (Options.TombstoneGrace is at
+// least twice the lock timeout), no such lock is live: the commit checks
+// its lock before publishing, and a paused owner's shard lapses. The
+// subject is then purged empty and the store forgets the entity, so that a
+// new entity of the same id commits with "no record yet" (0), exactly as the
+// emptied subject now fences. Should the process die between the purge and
+// the forgetting, or a store be restored from a snapshot that still holds
+// the tombstone, catchUp finds the subject empty and forgets the entity
+// then.
+func (p *Provider) trimTombstones(ctx context.Context, sh *shardState, h *snapHead, tombs map[string]uint64) (uint64, error) {
+	type tomb struct {
+		entity string
+		seq    uint64
+	}
+	all := make([]tomb, 0, len(tombs))
+	for e, s := range tombs {
+		all = append(all, tomb{e, s})
+	}
+	slices.SortFunc(all, func(a, b tomb) int { return cmp.Compare(a.seq, b.seq) })
+	upTo := h.Seq
+	for _, tb := range all {
+		m, err := p.logStream.GetMsg(ctx, tb.seq)
+		if errors.Is(err, natsjs.ErrMsgNotFound) {
+			// Gone already (an earlier pass purged it and died before
+			// the store forgot the entity).
+		} else if err != nil {
+			return 0, fmt.Errorf("read tombstone of %q: %w", tb.entity, err)
+		} else if p.clock().Sub(m.Time) < p.opts.TombstoneGrace {
+			// This one and every later one are too young: the log is in
+			// time order.
+			upTo = tb.seq - 1
+			break
+		}
+		if err := p.forgetTombstone(ctx, sh, tb.entity, tb.seq); err != nil {
+			return 0, err
+		}
+	}
+	return max(upTo, h.TombsTrimmed), nil
+}
+
+// forgetTombstone purges entity's log subject up to its tombstone at seq
+// and forgets the entity in the store, unless the entity changed since.
+func (p *Provider) forgetTombstone(ctx context.Context, sh *shardState, entity string, seq uint64) error {
+	mu := p.stripe(entity)
+	mu.Lock()
+	defer mu.Unlock()
+	if !p.valid(sh) || sh.released.Load() {
+		return fmt.Errorf("trim shard %d: the shard is being released or lapsed", sh.id)
+	}
+	es, err := p.store.Entity(entity)
+	if err != nil {
+		return err
+	}
+	if es.Exists || es.LogSeq != seq {
+		return nil
+	}
+	err = p.logStream.Purge(ctx, natsjs.WithPurgeSubject(p.names.logSubject(entity)), natsjs.WithPurgeSequence(seq+1))
+	if err != nil {
+		return fmt.Errorf("purge the tombstone of %q: %w", entity, err)
+	}
+	if p.opts.snapshotFault == snapFaultForget {
+		return errSnapshotFault
+	}
+	return p.store.Apply([]pebble.Update{{Entity: entity, Delete: true}}, nil)
+}
+
+// forgetIfTrimmed forgets entity in the store when the store holds its
+// tombstone and the log subject is empty: the tombstone was trimmed (see
+// trimTombstones). Stripe held.
+func (p *Provider) forgetIfTrimmed(ctx context.Context, entity string, es pebble.EntityState) error {
+	if es.Exists || es.LogSeq == 0 {
+		return nil
+	}
+	_, err := p.logStream.GetLastMsgForSubject(ctx, p.names.logSubject(entity))
+	if !errors.Is(err, natsjs.ErrMsgNotFound) {
+		return err
+	}
+	return p.store.Apply([]pebble.Update{{Entity: entity, Delete: true}}, nil)
 }
 
 // restoreSnapshot replaces the store's state of the shard with snapshot h.

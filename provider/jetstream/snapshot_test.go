@@ -46,7 +46,11 @@ func runRounds(t *testing.T, p *Provider, entities []string, from, rounds int) {
 			for i, m := range b.Messages {
 				c.Events = append(c.Events, provider.Event{Seq: next + uint64(i), Data: []byte(m.ID)})
 			}
-			if err := p.Commit(ctx, b.Lock, c); err != nil {
+			if err := p.Commit(ctx, b.Lock, c); errors.Is(err, provider.ErrLockLost) {
+				// Fenced (a trimmed tombstone the store still held):
+				// the messages come back.
+				continue
+			} else if err != nil {
 				t.Fatalf("commit %s: %v", b.Lock.Entity, err)
 			}
 			left -= len(b.Messages)
@@ -144,6 +148,8 @@ func TestSnapshotTrimsTheLogAndRebuildsFromIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitSettled(t, r.p)
+	// ent-0's tombstone is past its grace.
+	r.p.clock = func() time.Time { return time.Now().Add(time.Hour) }
 	infos := map[int]SnapshotInfo{}
 	for shard := range 2 {
 		info, err := r.p.SnapshotShard(ctx, shard)
@@ -158,7 +164,13 @@ func TestSnapshotTrimsTheLogAndRebuildsFromIt(t *testing.T) {
 			if n != 1 {
 				t.Errorf("shard %d: %s keeps %d records at or below the snapshot, want 1", shard, subject, n)
 			}
+			if subject == r.p.names.logSubject("ent-0") {
+				t.Errorf("the tombstone of ent-0 survived its grace")
+			}
 		}
+	}
+	if st, _ := r.store.Entity("ent-0"); st.LogSeq != 0 {
+		t.Errorf("the store still holds ent-0 after its tombstone was trimmed: %+v", st)
 	}
 	// Records above the snapshots: one more round, a deletion.
 	runRounds(t, r.p, entities[1:], 3, 1)
@@ -182,10 +194,16 @@ func TestSnapshotTrimsTheLogAndRebuildsFromIt(t *testing.T) {
 	if err != nil || len(page.Entities) != len(entities)-2 {
 		t.Errorf("list color=round-3 = %v, %v; want %d entities", page.Entities, err, len(entities)-2)
 	}
-	// The compare-and-set still fences on each entity's kept last record.
-	runRounds(t, r.p, entities[2:], 4, 1)
-	if got := states(t, r.p, entities[2:3]); len(got["ent-2"].history) != 5 {
+	// The compare-and-set still fences on each entity's kept last record;
+	// the id of ent-0, whose tombstone is gone (the restored snapshot
+	// still held it), starts afresh.
+	runRounds(t, r.p, append([]string{"ent-0"}, entities[2:]...), 4, 1)
+	got := states(t, r.p, entities[:3])
+	if len(got["ent-2"].history) != 5 {
 		t.Errorf("ent-2 after a commit on the rebuilt store: %v", got["ent-2"].history)
+	}
+	if want := []string{"1:r4"}; !slices.Equal(got["ent-0"].history, want) {
+		t.Errorf("ent-0 started again: history %v, want %v", got["ent-0"].history, want)
 	}
 	// A snapshot of nothing new is the latest one.
 	for shard, before := range infos {
@@ -355,5 +373,52 @@ func TestCrashInTheMiddleOfTrimming(t *testing.T) {
 	runRounds(t, r.p, entities, 3, 1)
 	if got := states(t, r.p, entities[:1]); len(got["ent-0"].history) != 4 {
 		t.Errorf("ent-0 after a commit: %v", got["ent-0"].history)
+	}
+}
+
+// TestCrashBetweenTombstonePurgeAndForget stops the trimming of a tombstone
+// past its grace after the log subject is purged and before the store
+// forgets the entity, crashes, and restarts over the same store: the
+// stored tombstone meets an empty subject, and a new entity of the same id
+// commits (after one fenced attempt), from nothing.
+func TestCrashBetweenTombstonePurgeAndForget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	r := newRig(t, srv.ClientURL(), crashTopology(), Options{Shards: 1, SnapshotRecords: -1})
+	runRounds(t, r.p, []string{"gone", "kept"}, 0, 2)
+	if err := r.p.DeleteEntity(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	awaitSettled(t, r.p)
+	r.p.clock = func() time.Time { return time.Now().Add(time.Hour) }
+	r.p.opts.snapshotFault = snapFaultForget
+	if _, err := r.p.SnapshotShard(ctx, 0); !errors.Is(err, provider.ErrInjectedFault) {
+		t.Fatalf("snapshot with a fault = %v", err)
+	}
+	if _, err := r.p.logStream.GetLastMsgForSubject(ctx, r.p.names.logSubject("gone")); !errors.Is(err, natsjs.ErrMsgNotFound) {
+		t.Fatalf("tombstone of gone after the purge: %v", err)
+	}
+	crashWorld(t, r, srv)
+	r.start(t)
+	if st, _ := r.store.Entity("gone"); st.LogSeq == 0 || st.Exists {
+		t.Fatalf("store state of gone after the crash = %+v, want its tombstone", st)
+	}
+	runRounds(t, r.p, []string{"gone", "kept"}, 2, 1)
+	got := states(t, r.p, []string{"gone", "kept"})
+	if want := []string{"1:r2"}; !slices.Equal(got["gone"].history, want) {
+		t.Errorf("gone started again: history %v, want %v", got["gone"].history, want)
+	}
+	if len(got["kept"].history) != 3 {
+		t.Errorf("kept: history %v, want 3 events", got["kept"].history)
+	}
+	// The next pass finishes the trimming under the same snapshot.
+	r.p.clock = func() time.Time { return time.Now().Add(time.Hour) }
+	if info, err := r.p.SnapshotShard(ctx, 0); err != nil || info.Trimmed != info.Seq {
+		t.Errorf("snapshot pass after the crash = %+v, %v", info, err)
 	}
 }
