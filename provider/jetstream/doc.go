@@ -202,8 +202,12 @@
 //     attempts that crashed before their head — are purged.
 //  3. Trimming: for each entity with records above the head's Trimmed
 //     point, purge its log subject below min(its last log sequence, S+1):
-//     every record at or below S except the entity's last one goes. Then
-//     the head is written again with Trimmed = S.
+//     every record at or below S except the entity's last one goes. The
+//     tombstones at or below S of deleted entities older than
+//     Options.TombstoneGrace go too, in log order, and the store forgets
+//     those entities (below). Then the head is written again with Trimmed
+//     = S and TombsTrimmed = the sequence below the first tombstone still
+//     too young.
 //
 // Why each entity keeps its last record: the commit protocol fences with
 // Nats-Expected-Last-Subject-Sequence, and the server compares it with the
@@ -212,11 +216,21 @@
 // last record leaves the fence exactly as it was: a stale writer still
 // names a superseded sequence and fails, and a deleted entity's tombstone
 // still refuses a commit under a lock taken before the deletion. So the
-// trimmed log holds one record per entity the store knows (deleted ones
-// included: their tombstone) plus the records above the snapshots; the
-// bulk of a long history goes, and expiring finished entities (retention)
-// bounds the rest. Dispatch marks are untouched (their subject is rolled
-// up), and the tailer is never behind S.
+// trimmed log holds one record per live entity, the tombstones younger than
+// the grace, and the records above the snapshots; expiring finished
+// entities (retention) bounds the live ones.
+//
+// A tombstone may go once no lock taken before the deletion can still be
+// live: the grace is at least twice the lock timeout, a commit checks its
+// lock before publishing, and a paused owner's shard lapses (ownership.go).
+// Its subject is then purged empty and the store forgets the entity, so
+// that a new entity of the same id commits expecting 0 — exactly how the
+// emptied subject fences. A store that still holds the tombstone (a crash
+// between the purge and the forgetting, a store restored from a snapshot
+// taken before) meets the empty subject at its first commit: the commit is
+// fenced once, catchUp finds the subject empty and forgets the entity, and
+// the redelivered message commits. Dispatch marks are untouched (their
+// subject is rolled up), and the tailer is never behind S.
 //
 // Recovery of a shard (New, AcquireShard) reads the head first: when the
 // store has not applied everything it covers (its log watermark is below
