@@ -326,6 +326,19 @@ func (p *Provider) snapshotShard(ctx context.Context, sh *shardState) (SnapshotI
 	sh.setSnap(h)
 	sh.tailRecords.Add(-counted)
 	sh.tailBytes.Add(-countedBytes)
+	// Everything at or below seq is applied: a restart over this store
+	// replays from there rather than restoring the snapshot. (Racing the
+	// mark loop can at worst lower the watermark: a longer replay.)
+	sh.mu.Lock()
+	behind := sh.stored < seq
+	sh.mu.Unlock()
+	if behind {
+		if err := p.store.Apply(nil, map[string]uint64{logWatermark(sh.id): seq}); err == nil {
+			sh.mu.Lock()
+			sh.stored = max(sh.stored, seq)
+			sh.mu.Unlock()
+		}
+	}
 	// Older snapshots of the shard, and chunks of attempts that never got
 	// a head, are below this snapshot's first chunk.
 	if err := p.snapStream.Purge(ctx, natsjs.WithPurgeSubject(p.names.snapChunkFilter(sh.id)), natsjs.WithPurgeSequence(h.First)); err != nil {
