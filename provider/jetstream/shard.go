@@ -81,9 +81,8 @@ type shardState struct {
 	// acquired is when this process acquired the shard.
 	snap     *snapHead
 	acquired time.Time
-	// tailRecords and tailBytes count the shard's records above snap
-	// (snapshot.go).
-	tailRecords, tailBytes atomic.Uint64
+	// tailCount counts the shard's records above snap (snapshot.go).
+	tailCount tailCount
 }
 
 // pendingSeq is a delivered, unsettled record.

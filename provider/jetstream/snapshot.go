@@ -244,8 +244,10 @@ func (c *chunkWriter) wait() {
 }
 
 // SnapshotShard writes a snapshot of an owned shard now, if its log has
-// records its latest snapshot does not cover, and trims the log below it.
-// It returns the shard's latest snapshot. Snapshots are otherwise taken in
+// settled records (confirmed by a dispatch mark in the log) that its latest
+// snapshot does not cover, and trims the log below it; it finishes an
+// interrupted trimming. It returns the shard's latest snapshot (Seq 0:
+// none). Snapshots are otherwise taken in
 // the background (see Options.SnapshotRecords).
 func (p *Provider) SnapshotShard(ctx context.Context, shard int) (SnapshotInfo, error) {
 	if err := p.checkOpen(); err != nil {
@@ -276,8 +278,10 @@ func (p *Provider) snapshotShard(ctx context.Context, sh *shardState) (SnapshotI
 	sh.mu.Unlock()
 	// The records counted so far are (about) those the snapshot covers;
 	// a log that only gained dispatch marks needs none.
-	counted, countedBytes := sh.tailRecords.Load(), sh.tailBytes.Load()
-	if prev != nil && (prev.Seq >= seq || counted == 0) {
+	if seq == 0 || (prev != nil && (prev.Seq >= seq || sh.tailCount.records() == 0)) {
+		if prev == nil {
+			return SnapshotInfo{Shard: sh.id}, nil
+		}
 		sh.setSnap(prev)
 		if prev.Trimmed < prev.Seq {
 			// An earlier trimming did not finish (a crash, a lost
@@ -324,8 +328,7 @@ func (p *Provider) snapshotShard(ctx context.Context, sh *shardState) (SnapshotI
 		return SnapshotInfo{}, err
 	}
 	sh.setSnap(h)
-	sh.tailRecords.Add(-counted)
-	sh.tailBytes.Add(-countedBytes)
+	sh.tailCount.covered(seq)
 	// Everything at or below seq is applied: a restart over this store
 	// replays from there rather than restoring the snapshot. (Racing the
 	// mark loop can at worst lower the watermark: a longer replay.)
@@ -615,7 +618,7 @@ func (sh *shardState) setSnap(h *snapHead) {
 // snapshotDue reports whether sh needs a snapshot: enough records or bytes
 // above its latest one, or records and an old one.
 func (p *Provider) snapshotDue(sh *shardState, now time.Time) bool {
-	recs, bytes := sh.tailRecords.Load(), sh.tailBytes.Load()
+	recs, bytes := sh.tailCount.records(), sh.tailCount.bytes()
 	if recs == 0 {
 		return false
 	}
@@ -658,9 +661,61 @@ func (p *Provider) snapshotLoop() {
 
 // tailCounted notes a record of the shard above its snapshot, of size
 // bytes.
-func (sh *shardState) tailCounted(bytes int) {
-	sh.tailRecords.Add(1)
-	sh.tailBytes.Add(uint64(bytes))
+func (sh *shardState) tailCounted(bytes int) { sh.tailCount.add(bytes) }
+
+// tailCount counts a shard's log records above its latest snapshot: the
+// records replayed above it and those the tailer delivered since, less
+// those a later snapshot covers. Counts are cumulative; points remember
+// the cumulative counts at log positions (noted with each dispatch mark
+// pass), so that a snapshot at S subtracts what was counted up to S.
+type tailCount struct {
+	mu           sync.Mutex
+	cumR, cumB   uint64
+	baseR, baseB uint64
+	points       []tailPoint
+}
+
+type tailPoint struct{ pos, cumR, cumB uint64 }
+
+func (t *tailCount) add(bytes int) {
+	t.mu.Lock()
+	t.cumR++
+	t.cumB += uint64(bytes)
+	t.mu.Unlock()
+}
+
+// note records that every record counted so far is at or below pos.
+func (t *tailCount) note(pos uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := len(t.points); n > 0 && t.points[n-1].cumR == t.cumR {
+		return
+	}
+	t.points = append(t.points, tailPoint{pos, t.cumR, t.cumB})
+}
+
+// covered subtracts the records at or below seq: a snapshot covers them.
+func (t *tailCount) covered(seq uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := 0
+	for i < len(t.points) && t.points[i].pos <= seq {
+		t.baseR, t.baseB = t.points[i].cumR, t.points[i].cumB
+		i++
+	}
+	t.points = append(t.points[:0], t.points[i:]...)
+}
+
+func (t *tailCount) records() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cumR - t.baseR
+}
+
+func (t *tailCount) bytes() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cumB - t.baseB
 }
 
 // ShardStorage describes the storage of one owned shard.
@@ -702,7 +757,7 @@ func (p *Provider) StorageStats(ctx context.Context) (StorageStats, error) {
 		if sh == nil {
 			continue
 		}
-		s := ShardStorage{Shard: id, TailRecords: sh.tailRecords.Load(), TailBytes: sh.tailBytes.Load()}
+		s := ShardStorage{Shard: id, TailRecords: sh.tailCount.records(), TailBytes: sh.tailCount.bytes()}
 		sh.mu.Lock()
 		if sh.snap != nil {
 			s.Snapshot = sh.snap.info()

@@ -255,6 +255,7 @@ func TestCrashInTheMiddleOfASnapshot(t *testing.T) {
 	r := newRig(t, srv.ClientURL(), crashTopology(), Options{Shards: 1, SnapshotRecords: -1})
 	entities := entityNames(8)
 	runRounds(t, r.p, entities, 0, 2)
+	awaitSettled(t, r.p)
 	if _, err := r.p.SnapshotShard(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -420,5 +421,38 @@ func TestCrashBetweenTombstonePurgeAndForget(t *testing.T) {
 	r.p.clock = func() time.Time { return time.Now().Add(time.Hour) }
 	if info, err := r.p.SnapshotShard(ctx, 0); err != nil || info.Trimmed != info.Seq {
 		t.Errorf("snapshot pass after the crash = %+v, %v", info, err)
+	}
+}
+
+// TestSnapshotsAreTakenInTheBackground sets a low record threshold: the
+// provider snapshots its shard and trims the log by itself, and
+// StorageStats reports the snapshot and a tail below the threshold.
+func TestSnapshotsAreTakenInTheBackground(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRig(t, sharedURL, crashTopology(), Options{Shards: 1, SnapshotRecords: 10, snapshotCheck: 10 * time.Millisecond})
+	entities := entityNames(6)
+	runRounds(t, r.p, entities, 0, 3)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := r.p.StorageStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Shards) != 1 {
+			t.Fatalf("storage of %d shards, want 1: %+v", len(st.Shards), st)
+		}
+		s := st.Shards[0]
+		if s.Snapshot.Seq > 0 && s.Snapshot.Trimmed == s.Snapshot.Seq && s.TailRecords < 10 && st.SnapshotBytes > 0 {
+			if s.Snapshot.Entities != len(entities) || s.Snapshot.Taken.IsZero() {
+				t.Errorf("snapshot %+v, want %d entities", s.Snapshot, len(entities))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no background snapshot: %+v", st)
+		}
+		// The snapshot loop runs on its own clock: poll.
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -166,7 +166,9 @@ func (p *Provider) writeMarks(ctx context.Context, only ...*shardState) {
 		if !p.valid(sh) {
 			continue
 		}
-		w, own := sh.advance(sh.tailPos.Load())
+		pos := sh.tailPos.Load()
+		sh.tailCount.note(pos)
+		w, own := sh.advance(pos)
 		sh.mu.Lock()
 		needs, storeIt := sh.needsMark(w, own), min(w, sh.lastRecord) > sh.stored
 		sh.mu.Unlock()
