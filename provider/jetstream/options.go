@@ -34,7 +34,7 @@ const (
 	DefaultSnapshotRecords  = 50000
 	DefaultSnapshotBytes    = 64 << 20
 	DefaultSnapshotInterval = time.Hour
-	DefaultTombstoneGrace   = 10 * time.Minute
+	DefaultTombstoneGrace   = 2 * time.Minute
 )
 
 // Options configures [New]. The zero value is usable.
