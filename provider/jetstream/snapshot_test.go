@@ -456,3 +456,43 @@ func TestSnapshotsAreTakenInTheBackground(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSnapshotOnReplicatedStreams snapshots, trims and rebuilds on a 3-node
+// cluster with R3 streams (no direct gets; the head's compare-and-set
+// answers with the replicated error code).
+func TestSnapshotOnReplicatedStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-node cluster: skipped in -short")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	c, err := natsembed.StartCluster("snap", 3, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Shutdown)
+	topo := crashTopology()
+	topo.LockTimeout = 3 * time.Second
+	r := newRig(t, c.ClientURLs(), topo, Options{Shards: 1, Replicas: 3, SnapshotRecords: -1})
+	entities := entityNames(5)
+	runRounds(t, r.p, entities, 0, 2)
+	awaitSettled(t, r.p)
+	info, err := r.p.SnapshotShard(ctx, 0)
+	if err != nil || info.Seq == 0 || info.Trimmed != info.Seq {
+		t.Fatalf("snapshot = %+v, %v", info, err)
+	}
+	// A head written against a stale previous head is refused.
+	stale := *r.p.shard(0).snap
+	stale.Seq++
+	if err := r.p.writeSnapHead(ctx, &stale, 1); !errors.Is(err, ErrSnapshotSuperseded) {
+		t.Errorf("head over a stale one = %v, want ErrSnapshotSuperseded", err)
+	}
+	want := states(t, r.p, entities)
+	r.crash()
+	r.dir = t.TempDir()
+	r.start(t)
+	compareStates(t, states(t, r.p, entities), want)
+	if n := r.p.Recovered().Records; n != 0 {
+		t.Errorf("rebuild replayed %d records, want 0", n)
+	}
+}
