@@ -225,7 +225,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.json {
 		return writeJSON(stdout, results)
 	}
-	return writeTable(stdout, results)
+	if err := writeTable(stdout, results); err != nil {
+		return err
+	}
+	writeCosts(stdout, results)
+	return nil
 }
 
 func writeHeapProfile(path string) error {
@@ -261,6 +265,7 @@ func runWorkload(ctx context.Context, d *deployment, w workload, o options, runI
 		total = int(o.rate * o.duration.Seconds())
 	}
 	stop := startProgress(o, stderr, w.name, total, &rec)
+	meter := newCostMeter(d)
 	before := readUsage()
 	begin := time.Now()
 	if o.rate > 0 {
@@ -277,5 +282,7 @@ func runWorkload(ctx context.Context, d *deployment, w workload, o options, runI
 	if rec.firstErr != nil {
 		fmt.Fprintf(stderr, "bench: %s: %d failures, the first: %v\n", w.name, rec.failures, rec.firstErr)
 	}
-	return summarize(w, o, &rec, elapsed, before, after), nil
+	res := summarize(w, o, &rec, elapsed, before, after)
+	res.Costs = meter.done(res.N)
+	return res, nil
 }

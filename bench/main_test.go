@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,15 @@ func TestRebuildBenchReplaysLessWithSnapshots(t *testing.T) {
 	}
 	if with.LogBytes >= without.LogBytes || with.PebbleBytes <= 0 {
 		t.Errorf("log %d bytes after trimming, %d before; Pebble %d bytes after the restore", with.LogBytes, without.LogBytes, with.PebbleBytes)
+	}
+}
+
+func TestCostsBetweenCountsStoredAndRemovedPerOrchestration(t *testing.T) {
+	before := streamCounts{"log": {last: 10, msgs: 10}, "work": {last: 5, msgs: 1}, "idle": {last: 3, msgs: 3}}
+	after := streamCounts{"log": {last: 30, msgs: 28}, "work": {last: 35, msgs: 1}, "idle": {last: 3, msgs: 3}, "new": {last: 4, msgs: 4}}
+	got := costsBetween(before, after, 10)
+	want := []streamCost{{"log", 2, 0.2}, {"new", 0.4, 0}, {"work", 3, 3}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("costs %+v, want %+v", got, want)
 	}
 }

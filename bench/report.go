@@ -31,6 +31,8 @@ type result struct {
 	// Remote is set when the engine ran elsewhere: CPU and RSS are then the
 	// generator's own.
 	Remote bool `json:"remote,omitempty"`
+	// Costs are the JetStream writes per orchestration, by stream.
+	Costs []streamCost `json:"jetstream_writes,omitempty"`
 }
 
 // usage is the process's CPU time and peak RSS so far.
