@@ -124,6 +124,46 @@ type Commit struct {
 	// Cancel removes messages that are still pending (typically delayed ones).
 	// Unknown or already delivered messages are ignored.
 	Cancel []MessageRef
+	// ExpireAt, when not zero, makes the entity expire at that time (the
+	// semantics are under [PartitionExpiry]). Every commit sets the entity's expiry anew:
+	// a commit with a zero ExpireAt leaves the entity without one, so a
+	// commit made after an expiry was set (under a lock taken before it
+	// came due) cancels or moves it.
+	ExpireAt time.Time
+	// ExpirePartitions, when its Below is not zero, schedules the expiry of
+	// the entity's partitions numbered below Below. Below must not exceed
+	// Partition: the current partition never expires this way. Scheduled
+	// partition expiries accumulate (a later commit does not cancel them);
+	// the entity's deletion or expiry drops them.
+	ExpirePartitions PartitionExpiry
+}
+
+// PartitionExpiry schedules the deletion of an entity's partitions below
+// Below at At (see [Commit.ExpirePartitions]).
+//
+// # Expiry semantics
+//
+// An entity expires at its [Commit.ExpireAt]: no earlier, and soon after (a
+// provider sweeps due expiries periodically; within a few seconds, or at
+// its next use). Expiring deletes what [Provider.DeleteEntity] deletes —
+// the history of every partition, the metadata and its index entries, and
+// the ids of the messages the entity consumed — except the messages still
+// queued for it, which stay and are delivered to the entity as a new one
+// (it has never committed: partition 0, no history, no metadata). Expiry is
+// fenced like a commit: a commit under a lock taken before the entity
+// expired either fails with [ErrLockLost] (and the entity is new when
+// fetched again) or succeeds before the expiry and sets the entity's expiry
+// anew; it never applies to a half-deleted entity. A provider that stores
+// state durably keeps expiries across restarts and rebuilds.
+//
+// A partition expiry deletes, at At or soon after, the history of the
+// partitions below Below and the ids of the messages consumed by commits to
+// them; the entity, its metadata, its current partition and the partitions
+// from Below up are kept. Partitions below the current one are never
+// written again, so a partition expiry needs no fencing.
+type PartitionExpiry struct {
+	Below uint64
+	At    time.Time
 }
 
 // WorkItem is one message fetched from a work queue under a peek-lock.

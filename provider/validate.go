@@ -87,3 +87,21 @@ func (t Topology) IsEntityQueue(queue string) bool {
 func (t Topology) IsIndexed(key string) bool {
 	return slices.Contains(t.IndexedKeys, key)
 }
+
+// ValidateExpiry checks a commit's expiry fields: a partition expiry must
+// name a time, and may not reach the commit's partition (the current one
+// after the commit).
+func ValidateExpiry(c Commit) error {
+	pe := c.ExpirePartitions
+	if pe.Below == 0 {
+		return nil
+	}
+	if pe.Below > c.Partition {
+		return fmt.Errorf("%w: partition expiry below %d reaches the commit's partition %d, which must be kept",
+			ErrInvalidArgument, pe.Below, c.Partition)
+	}
+	if pe.At.IsZero() {
+		return fmt.Errorf("%w: partition expiry below %d has no time", ErrInvalidArgument, pe.Below)
+	}
+	return nil
+}

@@ -36,7 +36,7 @@ func validateCommit(c provider.Commit) error {
 			return fmt.Errorf("%w: cancel in queue %q has an empty ID", provider.ErrInvalidArgument, ref.Queue)
 		}
 	}
-	return nil
+	return provider.ValidateExpiry(c)
 }
 
 // Commit applies c under lock. The protocol (see the package documentation):
@@ -164,15 +164,17 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 	}
 
 	rec := &record{
-		kind:      kindCommit,
-		entity:    entity,
-		partition: c.Partition,
-		events:    c.Events,
-		setMeta:   c.SetMetadata,
-		delMeta:   c.DeleteMetadata,
-		sends:     c.Send,
-		cancels:   c.Cancel,
-		consumed:  make([]string, len(held.msgs)),
+		kind:        kindCommit,
+		entity:      entity,
+		partition:   c.Partition,
+		events:      c.Events,
+		setMeta:     c.SetMetadata,
+		delMeta:     c.DeleteMetadata,
+		sends:       c.Send,
+		cancels:     c.Cancel,
+		consumed:    make([]string, len(held.msgs)),
+		expireAt:    c.ExpireAt,
+		expireParts: c.ExpirePartitions,
 	}
 	for i, d := range held.msgs {
 		rec.consumed[i] = consumedID(q.name, d.env)

@@ -30,6 +30,7 @@ const (
 	DefaultMaxAckPending   = 10000
 	DefaultPullBatch       = 256
 	DefaultMarkInterval    = 50 * time.Millisecond
+	DefaultExpiryInterval  = time.Second
 
 	DefaultSnapshotRecords  = 50000
 	DefaultSnapshotBytes    = 64 << 20
@@ -99,6 +100,9 @@ type Options struct {
 	// last mark are the ones a successor would dispatch again after a
 	// crash (see the package documentation, "Exactly once").
 	MarkInterval time.Duration
+	// ExpiryInterval is how often the owned shards' due expiries are
+	// carried out (default 1 s; expire.go).
+	ExpiryInterval time.Duration
 
 	// SnapshotRecords, SnapshotBytes and SnapshotInterval decide when an
 	// owned shard's snapshot is taken, after which its log is trimmed (see
@@ -173,6 +177,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MarkInterval == 0 {
 		o.MarkInterval = DefaultMarkInterval
+	}
+	if o.ExpiryInterval == 0 {
+		o.ExpiryInterval = DefaultExpiryInterval
+	}
+	if o.ExpiryInterval < time.Millisecond {
+		return o, fmt.Errorf("%w: expiry interval %v, want at least 1ms", provider.ErrInvalidArgument, o.ExpiryInterval)
 	}
 	if o.MarkInterval < time.Millisecond {
 		return o, fmt.Errorf("%w: mark interval %v, want at least 1ms", provider.ErrInvalidArgument, o.MarkInterval)

@@ -176,6 +176,10 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		p.wg.Add(1)
 		go p.snapshotLoop()
 	}
+	if p.store != nil {
+		p.wg.Add(1)
+		go p.expirer()
+	}
 	return p, nil
 }
 

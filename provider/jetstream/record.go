@@ -40,6 +40,10 @@ type record struct {
 	// the entity was deleted: replaying the tombstone purges the entity's
 	// messages up to it, never messages sent after the deletion.
 	purgeBelow uint64
+	// expireAt and expireParts are the commit's ExpireAt and
+	// ExpirePartitions, encoded after the rest only when set (expire.go).
+	expireAt    time.Time
+	expireParts provider.PartitionExpiry
 }
 
 // encodeRecord is the compact binary form of a record:
@@ -51,6 +55,7 @@ type record struct {
 //	n { queue id entity data notBefore } sends (notBefore: Unix ns, 0 = none)
 //	n { queue id }                       cancels
 //	n { id }                             consumed
+//	[ expireAt below partsAt ]           only if an expiry is set (expire.go)
 //
 // Numbers are uvarints (notBefore a varint); strings and bytes are
 // uvarint-length-prefixed.
@@ -104,6 +109,7 @@ func encodeRecord(rec *record) []byte {
 	for _, id := range rec.consumed {
 		w.string(id)
 	}
+	encodeExpiry(&w, rec)
 	return w.b
 }
 
@@ -180,6 +186,7 @@ func decodeRecord(b []byte) (*record, error) {
 			rec.consumed[i] = r.string()
 		}
 	}
+	decodeExpiry(&r, rec)
 	if err := r.end(); err != nil {
 		return nil, err
 	}
@@ -196,12 +203,14 @@ func (rec *record) update(seq uint64) pebble.Update {
 		return pebble.Update{Entity: rec.entity, Delete: true, LogSeq: seq}
 	}
 	return pebble.Update{
-		Entity:         rec.entity,
-		Partition:      rec.partition,
-		Events:         rec.events,
-		SetMetadata:    rec.setMeta,
-		DeleteMetadata: rec.delMeta,
-		Consumed:       rec.consumed,
-		LogSeq:         seq,
+		Entity:           rec.entity,
+		Partition:        rec.partition,
+		Events:           rec.events,
+		SetMetadata:      rec.setMeta,
+		DeleteMetadata:   rec.delMeta,
+		Consumed:         rec.consumed,
+		LogSeq:           seq,
+		ExpireAt:         rec.expireAt,
+		ExpirePartitions: rec.expireParts,
 	}
 }

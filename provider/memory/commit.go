@@ -135,6 +135,9 @@ func (p *Provider) validateCommit(lock provider.EntityLock, c provider.Commit, n
 			return nil, fmt.Errorf("memory: commit of entity %q: %w", lock.Entity, err)
 		}
 	}
+	if err := provider.ValidateExpiry(c); err != nil {
+		return nil, fmt.Errorf("memory: commit of entity %q: %w", lock.Entity, err)
+	}
 	for _, ref := range c.Cancel {
 		if err := provider.ValidateQueueName(ref.Queue); err != nil {
 			return nil, fmt.Errorf("memory: commit of entity %q: cancel: %w", lock.Entity, err)
@@ -218,6 +221,7 @@ func (p *Provider) swap(s *stagedCommit, entity string, c provider.Commit, now t
 	rec.partition = c.Partition
 	p.index.update(entity, rec.metadata, s.metadata)
 	rec.metadata = s.metadata
+	p.scheduleExpiry(entity, rec, c)
 
 	s.queue.ackLocked(s.inbox, now)
 	for _, ref := range c.Cancel {

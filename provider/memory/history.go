@@ -15,6 +15,9 @@ type entityRecord struct {
 	partition  uint64
 	partitions map[uint64][]provider.Event // each sorted by Seq, Data owned
 	metadata   provider.Metadata
+	// expiryGen counts the commits, each of which sets the entity's expiry
+	// anew (expiry.go).
+	expiryGen uint64
 }
 
 // cloneEvents deep-copies events into one allocation for all their data.

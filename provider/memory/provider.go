@@ -55,6 +55,9 @@ type Provider struct {
 	index        metadataIndex
 	entityQueues map[string]*entityQueue
 	workQueues   map[string]*workQueue
+	// expiries holds the scheduled expiries by due time; every operation
+	// carries out those due first (expireDue).
+	expiries *indexedHeap[*expiryEntry]
 }
 
 var (
@@ -86,6 +89,7 @@ func New(topo provider.Topology, opts ...Option) (*Provider, error) {
 		index:        newMetadataIndex(topo.IndexedKeys),
 		entityQueues: map[string]*entityQueue{},
 		workQueues:   map[string]*workQueue{},
+		expiries:     newExpiryHeap(),
 	}
 	for _, q := range topo.EntityQueues {
 		p.entityQueues[q] = newEntityQueue(q, cfg.dedupWindow)
@@ -122,13 +126,15 @@ func (p *Provider) Healthy(ctx context.Context) error {
 }
 
 // lockOpen takes the mutex and fails if the provider is closed; on success
-// the caller must unlock.
+// the caller must unlock. It carries out the expiries that are due, so that
+// no operation sees an entity past its expiry.
 func (p *Provider) lockOpen(op string) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return fmt.Errorf("memory: %s: %w", op, provider.ErrClosed)
 	}
+	p.expireDue(p.clock.Now())
 	return nil
 }
 

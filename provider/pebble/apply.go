@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"time"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 
@@ -40,6 +42,14 @@ type Update struct {
 	Consumed []string
 	// LogSeq, if non-zero, is recorded as the entity's last log sequence.
 	LogSeq uint64
+	// ExpireAt is the entity's expiry (zero: none). Every update but a bare
+	// Delete sets it anew, as every commit does ([provider.Commit.ExpireAt]);
+	// a Delete removes the entity's expiries with the rest.
+	ExpireAt time.Time
+	// ExpirePartitions schedules the expiry of the partitions below its
+	// Below (see [provider.Commit.ExpirePartitions]; [Store.DueExpiries]
+	// lists it when due, [Store.ExpirePartitions] carries it out).
+	ExpirePartitions provider.PartitionExpiry
 }
 
 // carriesContent reports whether u writes anything besides a purge and a
@@ -154,6 +164,9 @@ func (s *Store) applyUpdate(b *cpebble.Batch, u *Update) error {
 		if err := s.purge(b, u.Entity); err != nil {
 			return err
 		}
+		if err := s.purgeExpiries(b, u.Entity, math.MaxUint64); err != nil {
+			return err
+		}
 		rec = entityRecord{}
 	}
 	if u.Partition < rec.Partition {
@@ -174,9 +187,22 @@ func (s *Store) applyUpdate(b *cpebble.Batch, u *Update) error {
 	if err := s.writeMetadata(b, u); err != nil {
 		return err
 	}
+	if u.carriesContent() {
+		if err := s.setExpiry(b, u.Entity, 0, u.ExpireAt); err != nil {
+			return err
+		}
+	}
+	if pe := u.ExpirePartitions; pe.Below > 0 && pe.Below <= rec.Partition {
+		if err := s.setExpiry(b, u.Entity, pe.Below, pe.At); err != nil {
+			return err
+		}
+	}
+	binary.BigEndian.PutUint64(sc.number[:], rec.Partition)
 	for _, id := range u.Consumed {
 		sc.key = appendConsumedKey(sc.key[:0], u.Entity, id)
-		if err := b.Set(sc.key, nil, nil); err != nil {
+		// The value is the partition the id was consumed in: a partition
+		// expiry drops it with the partition.
+		if err := b.Set(sc.key, sc.number[:], nil); err != nil {
 			return fmt.Errorf("apply: entity %q: consumed id: %w", u.Entity, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,6 +46,15 @@ func mutants() []mutant {
 		{"payload-trimmed", "Opacity/EventPayloadsRoundTripByteForByte", func(p provider.Provider) provider.Provider { return payloadTrimmed{p} }},
 		{"partial-commit-on-fault", "FaultInjection/FaultAtEveryStepIsAllOrNothing", func(p provider.Provider) provider.Provider {
 			return partialOnFault{p.(*memory.Provider), new(atomic.Bool)}
+		}},
+		{"expiry-ignored", "Expiry/ExpiredEntityIsDeleted", func(p provider.Provider) provider.Provider { return expiryIgnored{p} }},
+		{"expiry-too-early", "Expiry/EntityIsNotDeletedBeforeItsExpiry", func(p provider.Provider) provider.Provider { return expiryEarly{p} }},
+		{"expiry-kept-by-later-commit", "Expiry/LaterCommitReplacesTheExpiry", func(p provider.Provider) provider.Provider {
+			return expirySticky{p, &stickyExpiries{at: map[string]time.Time{}}}
+		}},
+		{"partition-expiry-ignored", "Expiry/PartitionExpiryKeepsTheCurrentPartition", func(p provider.Provider) provider.Provider { return partitionExpiryIgnored{p} }},
+		{"partition-expiry-takes-current", "Expiry/PartitionExpiryKeepsTheCurrentPartition", func(p provider.Provider) provider.Provider {
+			return partitionExpiryGreedy{p, &stickyExpiries{at: map[string]time.Time{}}}
 		}},
 		{"fetch-ignores-close", "Close/CloseUnblocksFetchers", func(p provider.Provider) provider.Provider { return closeIgnored{p} }},
 	}
@@ -260,3 +270,76 @@ func (p partialOnFault) Commit(ctx context.Context, lock provider.EntityLock, c 
 type closeIgnored struct{ provider.Provider }
 
 func (closeIgnored) Close() error { return nil }
+
+type expiryIgnored struct{ provider.Provider }
+
+func (p expiryIgnored) Commit(ctx context.Context, lock provider.EntityLock, c provider.Commit) error {
+	c.ExpireAt, c.ExpirePartitions = time.Time{}, provider.PartitionExpiry{}
+	return p.Provider.Commit(ctx, lock, c)
+}
+
+type expiryEarly struct{ provider.Provider }
+
+func (p expiryEarly) Commit(ctx context.Context, lock provider.EntityLock, c provider.Commit) error {
+	if !c.ExpireAt.IsZero() {
+		c.ExpireAt = time.Now()
+	}
+	return p.Provider.Commit(ctx, lock, c)
+}
+
+// stickyExpiries remembers, per entity, an expiry time a mutant keeps.
+type stickyExpiries struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// expirySticky keeps the first expiry an entity was given, whatever later
+// commits say.
+type expirySticky struct {
+	provider.Provider
+	s *stickyExpiries
+}
+
+func (p expirySticky) Commit(ctx context.Context, lock provider.EntityLock, c provider.Commit) error {
+	p.s.mu.Lock()
+	if at, ok := p.s.at[lock.Entity]; ok {
+		c.ExpireAt = at
+	} else if !c.ExpireAt.IsZero() {
+		p.s.at[lock.Entity] = c.ExpireAt
+	}
+	p.s.mu.Unlock()
+	return p.Provider.Commit(ctx, lock, c)
+}
+
+type partitionExpiryIgnored struct{ provider.Provider }
+
+func (p partitionExpiryIgnored) Commit(ctx context.Context, lock provider.EntityLock, c provider.Commit) error {
+	c.ExpirePartitions = provider.PartitionExpiry{}
+	return p.Provider.Commit(ctx, lock, c)
+}
+
+// partitionExpiryGreedy expires every partition, the current one included,
+// when a partition expiry comes due.
+type partitionExpiryGreedy struct {
+	provider.Provider
+	s *stickyExpiries
+}
+
+func (p partitionExpiryGreedy) Commit(ctx context.Context, lock provider.EntityLock, c provider.Commit) error {
+	if c.ExpirePartitions.Below > 0 {
+		p.s.mu.Lock()
+		p.s.at[lock.Entity] = c.ExpirePartitions.At
+		p.s.mu.Unlock()
+	}
+	return p.Provider.Commit(ctx, lock, c)
+}
+
+func (p partitionExpiryGreedy) History(ctx context.Context, entity string, part uint64) ([]provider.Event, error) {
+	p.s.mu.Lock()
+	at, ok := p.s.at[entity]
+	p.s.mu.Unlock()
+	if ok && !time.Now().Before(at) {
+		return nil, nil
+	}
+	return p.Provider.History(ctx, entity, part)
+}

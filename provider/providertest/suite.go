@@ -16,7 +16,7 @@
 // exclusive entity locks, lock expiry and renewal, delays and attempt counts,
 // partitions, metadata and its index, message-ID dedup, work-queue
 // peek-locks and dead-lettering, cancel, delete, long-polling, concurrency,
-// payload opacity and, for providers that implement
+// entity and partition expiry, payload opacity and, for providers that implement
 // [provider.FaultInjector], all-or-nothing commits under injected faults.
 // Every test builds its own provider, so tests run in parallel. Event and
 // message payloads are random bytes: a provider that looked inside them could
@@ -133,6 +133,7 @@ func groups() []group {
 		{"WorkQueue", workQueueTests()},
 		{"Cancel", cancelTests()},
 		{"Delete", deleteTests()},
+		{"Expiry", entityExpiryTests()},
 		{"LongPoll", longPollTests()},
 		{"Concurrency", concurrencyTests()},
 		{"Opacity", opacityTests()},

@@ -1,0 +1,235 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
+
+	"github.com/reprise/reprise/provider"
+)
+
+// Expiries are kept in two tables:
+//
+//	x | BE64(at, Unix ns) | len(entity) entity | BE64(below)   due index, in time order
+//	y | len(entity) entity | BE64(below)  ->  BE64(at)        the entity's expiries
+//
+// below 0 is the entity's own expiry ([Update.ExpireAt]); below > 0 the
+// expiry of its partitions below that number. An entity has at most one
+// expiry per below: a later one replaces it. The y table finds an entity's
+// due-index entries when they are replaced or the entity is purged.
+const (
+	tagDue    byte = 'x'
+	tagExpiry byte = 'y'
+)
+
+// Expiry is one scheduled expiry (see [Store.DueExpiries]).
+type Expiry struct {
+	Entity string
+	// Below is 0 for the expiry of the whole entity, else the partition
+	// below which partitions expire.
+	Below uint64
+	At    time.Time
+}
+
+func appendDueKey(dst []byte, at int64, entity string, below uint64) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst, tagDue), uint64(at))
+	dst = appendLengthPrefixed(dst, entity)
+	return binary.BigEndian.AppendUint64(dst, below)
+}
+
+func appendExpiryKey(dst []byte, entity string, below uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendEntityPrefix(dst, tagExpiry, entity), below)
+}
+
+// unixNanos is t as a due-index time; times before 1970 sort as 0.
+func unixNanos(t time.Time) int64 { return max(t.UnixNano(), 0) }
+
+// setExpiry replaces the entity's expiry of partitions below below (0: of
+// the entity) with one at at; a zero at removes it.
+func (s *Store) setExpiry(b *cpebble.Batch, entity string, below uint64, at time.Time) error {
+	key := appendExpiryKey(nil, entity, below)
+	var buf [8]byte
+	old, found, err := getInto(b, key, buf[:0])
+	if err != nil {
+		return fmt.Errorf("apply: entity %q: read expiry: %w", entity, err)
+	}
+	if found && len(old) == 8 {
+		if err := b.Delete(appendDueKey(nil, int64(binary.BigEndian.Uint64(old)), entity, below), nil); err != nil {
+			return fmt.Errorf("apply: entity %q: unschedule expiry: %w", entity, err)
+		}
+	}
+	if at.IsZero() {
+		if found {
+			return b.Delete(key, nil)
+		}
+		return nil
+	}
+	n := unixNanos(at)
+	if err := b.Set(appendDueKey(nil, n, entity, below), nil, nil); err != nil {
+		return fmt.Errorf("apply: entity %q: schedule expiry: %w", entity, err)
+	}
+	return b.Set(key, binary.BigEndian.AppendUint64(nil, uint64(n)), nil)
+}
+
+// purgeExpiries removes every expiry of the entity up to maxBelow
+// (inclusive), with their due-index entries.
+func (s *Store) purgeExpiries(b *cpebble.Batch, entity string, maxBelow uint64) error {
+	lower := appendEntityPrefix(nil, tagExpiry, entity)
+	upper := appendPrefixEnd(nil, lower)
+	it, err := b.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("apply: entity %q: expiries: %w", entity, err)
+	}
+	var keys [][]byte
+	for valid := it.First(); valid; valid = it.Next() {
+		below, err := lastUint64(it.Key())
+		if err != nil {
+			return closeIter(it, err)
+		}
+		if below > maxBelow {
+			break
+		}
+		v, err := it.ValueAndErr()
+		if err != nil || len(v) != 8 {
+			return closeIter(it, fmt.Errorf("apply: entity %q: expiry value: %w (%d bytes)", entity, err, len(v)))
+		}
+		keys = append(keys, appendDueKey(nil, int64(binary.BigEndian.Uint64(v)), entity, below), append([]byte(nil), it.Key()...))
+	}
+	if err := closeIter(it, nil); err != nil {
+		return fmt.Errorf("apply: entity %q: expiries: %w", entity, err)
+	}
+	for _, k := range keys {
+		if err := b.Delete(k, nil); err != nil {
+			return fmt.Errorf("apply: entity %q: unschedule expiry: %w", entity, err)
+		}
+	}
+	return nil
+}
+
+// DueExpiries returns up to limit expiries due at now, earliest first.
+func (s *Store) DueExpiries(now time.Time, limit int) ([]Expiry, error) {
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	lower := []byte{tagDue}
+	upper := binary.BigEndian.AppendUint64([]byte{tagDue}, uint64(unixNanos(now))+1)
+	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("due expiries: %w", err)
+	}
+	var out []Expiry
+	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+		k := it.Key()
+		if len(k) < 1+8+1+8 {
+			return nil, closeIter(it, fmt.Errorf("due expiries: %w", errCorruptKey))
+		}
+		at := int64(binary.BigEndian.Uint64(k[1:9]))
+		entity, rest, err := splitLengthPrefixed(k[9:])
+		if err != nil || len(rest) != 8 {
+			return nil, closeIter(it, fmt.Errorf("due expiries: %w", errCorruptKey))
+		}
+		out = append(out, Expiry{Entity: string(entity), Below: binary.BigEndian.Uint64(rest), At: time.Unix(0, at)})
+	}
+	if err := closeIter(it, nil); err != nil {
+		return nil, fmt.Errorf("due expiries: %w", err)
+	}
+	return out, nil
+}
+
+// EntityExpiry returns when the entity expires (zero: it has no expiry).
+func (s *Store) EntityExpiry(entity string) (time.Time, error) {
+	if err := s.open(); err != nil {
+		return time.Time{}, err
+	}
+	defer s.life.RUnlock()
+	var buf [8]byte
+	v, found, err := getInto(s.db, appendExpiryKey(nil, entity, 0), buf[:0])
+	if err != nil || !found || len(v) != 8 {
+		return time.Time{}, err
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), nil
+}
+
+// ExpirePartitions deletes the history of the entity's partitions below
+// below (never the current one), the ids of the messages commits to them
+// consumed, and the partition expiries up to below. It needs no log record:
+// those partitions are never written again, and a store rebuilt from the log
+// schedules the expiry again and carries it out when it is due.
+func (s *Store) ExpirePartitions(entity string, below uint64) error {
+	if err := provider.ValidateEntity(entity); err != nil {
+		return err
+	}
+	if err := s.open(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	b := s.db.NewIndexedBatch()
+	if err := s.fillPartitionExpiry(b, entity, below); err != nil {
+		return fmt.Errorf("expire partitions of %q: %w", entity, err)
+	}
+	if err := b.Commit(s.writeOpts); err != nil {
+		return fmt.Errorf("expire partitions of %q: %w", entity, err)
+	}
+	return b.Close()
+}
+
+func (s *Store) fillPartitionExpiry(b *cpebble.Batch, entity string, below uint64) error {
+	rec, found, err := readRecord(b, entity)
+	if err != nil {
+		return err
+	}
+	if err := s.purgeExpiries(b, entity, below); err != nil {
+		return err
+	}
+	if !found {
+		return nil
+	}
+	upto := min(below, rec.Partition)
+	if upto > 0 {
+		lower := appendPartitionPrefix(nil, entity, 0)
+		upper := appendPartitionPrefix(nil, entity, upto)
+		if err := b.DeleteRange(lower, upper, nil); err != nil {
+			return err
+		}
+	}
+	// Consumed ids of the expired partitions.
+	lower := appendEntityPrefix(nil, tagConsumed, entity)
+	upper := appendPrefixEnd(nil, lower)
+	it, err := b.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	var drop [][]byte
+	for valid := it.First(); valid; valid = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return closeIter(it, err)
+		}
+		if consumedPartition(v) < upto {
+			drop = append(drop, append([]byte(nil), it.Key()...))
+		}
+	}
+	if err := closeIter(it, nil); err != nil {
+		return err
+	}
+	for _, k := range drop {
+		if err := b.Delete(k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consumedPartition decodes the partition a consumed id was recorded in;
+// ids recorded before partitions were stored count as partition 0.
+func consumedPartition(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
