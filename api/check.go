@@ -41,6 +41,9 @@ func (r *StartRequest) Validate() error {
 			return err
 		}
 	}
+	if _, err := r.RetentionDuration(); err != nil {
+		return err
+	}
 	return CheckStartAt(r.StartAt)
 }
 

@@ -15,10 +15,11 @@ import (
 type StartOption func(*startOptions)
 
 type startOptions struct {
-	id      string
-	version string
-	at      time.Time
-	reuse   ReusePolicy
+	id        string
+	version   string
+	at        time.Time
+	reuse     ReusePolicy
+	retention time.Duration
 }
 
 // WithID sets the instance id (default: a new random UUID).
@@ -38,6 +39,11 @@ func WithStartAt(t time.Time) StartOption { return func(o *startOptions) { o.at 
 // [ReuseReject]).
 func WithReusePolicy(p ReusePolicy) StartOption { return func(o *startOptions) { o.reuse = p } }
 
+// WithRetention keeps the instance for d after it finishes (and each of its
+// executions for d after it continued as new) instead of the server's
+// retention; d must be from [MinRetention] to [MaxRetention].
+func WithRetention(d time.Duration) StartOption { return func(o *startOptions) { o.retention = d } }
+
 // NewStartRequest is the start of name with input and opts applied, as a
 // request value. Its ID is empty when no [WithID] was given.
 func NewStartRequest(name string, input []byte, opts ...StartOption) StartRequest {
@@ -45,7 +51,11 @@ func NewStartRequest(name string, input []byte, opts ...StartOption) StartReques
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return StartRequest{Name: name, ID: o.id, Version: o.version, Input: input, StartAt: o.at, Reuse: o.reuse}
+	r := StartRequest{Name: name, ID: o.id, Version: o.version, Input: input, StartAt: o.at, Reuse: o.reuse}
+	if o.retention != 0 {
+		r.Retention = o.retention.String()
+	}
+	return r
 }
 
 // RequestOption configures one raise, terminate, suspend or resume.

@@ -42,6 +42,11 @@ type StartRequest struct {
 	StartAt time.Time `json:"start_at,omitzero"`
 	// Reuse overrides the server's reuse policy for this start.
 	Reuse ReusePolicy `json:"reuse,omitempty"`
+	// Retention overrides, for this instance, how long it is kept after it
+	// finishes (and each of its executions after it continued as new): a
+	// Go duration such as "72h" or "30m", from [MinRetention] to
+	// [MaxRetention]. Absent: the server's -retention.
+	Retention string `json:"retention,omitempty"`
 }
 
 // StartReply answers a [StartRequest] once the start is durably queued.

@@ -39,6 +39,12 @@ func WithStartAt(t time.Time) StartOption { return api.WithStartAt(t) }
 // [ReuseReject]).
 func WithReusePolicy(p ReusePolicy) StartOption { return api.WithReusePolicy(p) }
 
+// WithRetention keeps the instance for d after it finishes (and each of its
+// executions for d after it continued as new) instead of the server's
+// -retention; d must be from api.MinRetention (1 s) to api.MaxRetention
+// (100 years).
+func WithRetention(d time.Duration) StartOption { return api.WithRetention(d) }
+
 // Start starts the orchestration name with input (encoded as JSON; pass a
 // json.RawMessage to send JSON as is, nil for no input) and returns the
 // instance id. It returns once the start is durable. Errors wrap

@@ -52,6 +52,9 @@ type Engine struct {
 	// (with backoff) before the instance fails.
 	unknownAttempts int
 	unknownBackoff  time.Duration
+	// retention: how long finished instances and earlier executions are
+	// kept (retention.go).
+	retention time.Duration
 }
 
 func (e *Engine) backoff(attempt int) time.Duration {

@@ -34,6 +34,11 @@ type EngineOptions struct {
 	// UnknownNameBackoff is the first delay (default 1 s, doubling).
 	UnknownNameAttempts int
 	UnknownNameBackoff  time.Duration
+	// Retention is how long a finished instance, and each earlier
+	// execution of a continued-as-new one, is kept before it is deleted
+	// (default [DefaultRetention]); a start may set its own
+	// ([StartMessage]).
+	Retention time.Duration
 }
 
 // NewEngine returns the turn core running the functions of reg.
@@ -59,6 +64,9 @@ func NewEngine(reg *Registry, opts EngineOptions) *Engine {
 	if opts.UnknownNameBackoff <= 0 {
 		opts.UnknownNameBackoff = time.Second
 	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
 	return &Engine{
 		reg:               reg,
 		codec:             opts.Codec,
@@ -69,6 +77,7 @@ func NewEngine(reg *Registry, opts EngineOptions) *Engine {
 		maxDeliveries:     opts.MaxDeliveries,
 		unknownAttempts:   opts.UnknownNameAttempts,
 		unknownBackoff:    opts.UnknownNameBackoff,
+		retention:         opts.Retention,
 	}
 }
 

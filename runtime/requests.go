@@ -21,7 +21,14 @@ import (
 // deterministic per id and partition, so a provider with message-id dedup
 // drops a repeated start of the same execution.
 func StartMessage(queue, id string, partition uint64, reuse bool, name, version string, input []byte, at time.Time) provider.Outgoing {
-	env := envelope{kind: msgStart, ev: Event{Name: name, Version: version, Payload: input}}
+	return StartMessageRetained(queue, id, partition, reuse, name, version, input, at, 0)
+}
+
+// StartMessageRetained is [StartMessage] for an instance kept retention
+// after it finishes (0: the engine's [EngineOptions.Retention]).
+func StartMessageRetained(queue, id string, partition uint64, reuse bool, name, version string, input []byte, at time.Time, retention time.Duration) provider.Outgoing {
+	// A start message's Timeout carries the instance's retention.
+	env := envelope{kind: msgStart, ev: Event{Name: name, Version: version, Payload: input, Timeout: retention}}
 	if !at.IsZero() {
 		env.flags |= flagSchedule
 		env.ev.Time = at

@@ -33,6 +33,10 @@ type turnResult struct {
 	statusChanged bool
 	// stats is what the dispatcher reports to the [Observer].
 	stats turnStats
+	// fresh is set when the turn started an execution from a start
+	// message; retention is that start's own retention (0: none).
+	fresh     bool
+	retention time.Duration
 }
 
 // inbound is one fetched message with its decoded envelope.
@@ -73,7 +77,14 @@ type inbound struct {
 // instance turn does not return in the result (cached included) is stopped,
 // so no orchestration goroutine outlives it. A panic abandons the batch with
 // backoff: a partial turn is never committed.
-func (e *Engine) turn(cached *Instance, b *provider.EntityBatch, now time.Time) (res turnResult) {
+func (e *Engine) turn(cached *Instance, b *provider.EntityBatch, now time.Time) turnResult {
+	res := e.decide(cached, b, now)
+	e.retain(&res, b, now)
+	return res
+}
+
+// decide is turn without the expiries (retention.go).
+func (e *Engine) decide(cached *Instance, b *provider.EntityBatch, now time.Time) (res turnResult) {
 	// st is filled along the way and attached to whatever result is
 	// returned (this defer runs last, after the panic handler below).
 	st := turnStats{name: b.Metadata[MetaName]}
@@ -116,7 +127,15 @@ func (e *Engine) turn(cached *Instance, b *provider.EntityBatch, now time.Time) 
 	}
 	e.applyMessages(inst, msgs, now, &st)
 	e.limitHistory(inst)
-	return e.result(inst, b, prior, fresh, now, &st)
+	res = e.result(inst, b, prior, fresh, now, &st)
+	if fresh {
+		start := firstStart(msgs)
+		if prior.IsTerminal() {
+			start = findReuseStart(msgs)
+		}
+		res.fresh, res.retention = true, start.env.ev.Timeout
+	}
+	return res
 }
 
 // fenceCache returns cached if it holds the state b's history describes,
@@ -553,6 +572,7 @@ func (e *Engine) tooLargeTurn(b *provider.EntityBatch, err error, now time.Time)
 	st := turnStats{name: b.Metadata[MetaName]}
 	res := e.failTurn(id, b, e.decodeMessages(b), f, now, &st)
 	res.stats = st
+	e.retain(&res, b, now)
 	return res
 }
 
@@ -590,6 +610,10 @@ func (e *Engine) failTurn(id string, b *provider.EntityBatch, msgs []inbound, f 
 		status:        StatusFailed,
 		statusChanged: true, // only a non-terminal instance is poisoned
 		name:          inst.name,
+		fresh:         fresh,
+	}
+	if start := firstStart(msgs); fresh && start != nil {
+		res.retention = start.env.ev.Timeout
 	}
 	inst.stop()
 	return res

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
 )
 
@@ -75,6 +76,7 @@ type startArgs struct {
 	id, version string
 	startAt     time.Time
 	reuse       client.ReusePolicy
+	retention   time.Duration
 }
 
 func parseStart(args []string, e env) (*startArgs, error) {
@@ -86,6 +88,7 @@ func parseStart(args []string, e env) (*startArgs, error) {
 	cl.fs.StringVar(&a.version, "version", "", "orchestration version (default: the latest)")
 	cl.fs.StringVar(&startAt, "start-at", "", "delay the start until this RFC 3339 time, or by a duration such as 10m (the instance is Scheduled until then)")
 	cl.fs.StringVar(&reuse, "reuse", "", "if the id is in use: reject (default) or replace_finished")
+	cl.fs.DurationVar(&a.retention, "retention", 0, "keep the instance this long after it finishes, 1s to 100 years (default: the server's -retention)")
 	cl.fs.BoolVar(&a.wait, "wait", false, "wait for the instance to finish and print its output")
 	cl.fs.DurationVar(&a.timeout, "timeout", 0, "with --wait: give up after this long (default: never)")
 	pos, err := cl.parse(args, 1, 1)
@@ -112,6 +115,12 @@ func parseStart(args []string, e env) (*startArgs, error) {
 	}
 	if a.id != "" {
 		a.opts = append(a.opts, client.WithID(a.id))
+	}
+	if a.retention != 0 {
+		if err := api.CheckRetention(a.retention); err != nil {
+			return nil, cl.usagef("--retention: %v", err)
+		}
+		a.opts = append(a.opts, client.WithRetention(a.retention))
 	}
 	if a.version != "" {
 		a.opts = append(a.opts, client.WithVersion(a.version))

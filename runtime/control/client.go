@@ -84,6 +84,10 @@ func WithStartAt(t time.Time) StartOption { return api.WithStartAt(t) }
 // [ReuseReject]).
 func WithReusePolicy(p ReusePolicy) StartOption { return api.WithReusePolicy(p) }
 
+// WithRetention keeps the instance for d after it finishes instead of the
+// engine's retention.
+func WithRetention(d time.Duration) StartOption { return api.WithRetention(d) }
+
 // Start starts the orchestration name with input and returns the instance
 // id ([WithID], or a new random one). It fails with
 // runtime.ErrInstanceExists if the id is in use (see [WithReusePolicy]). On
@@ -118,7 +122,11 @@ func (c *Client) start(ctx context.Context, o api.StartRequest, input any) error
 	if err != nil {
 		return err
 	}
-	msg := runtime.StartMessage(c.queue, id, partition, reuse, name, o.Version, data, o.StartAt)
+	retention, err := o.RetentionDuration()
+	if err != nil {
+		return fmt.Errorf("control: start %q: %w", id, err)
+	}
+	msg := runtime.StartMessageRetained(c.queue, id, partition, reuse, name, o.Version, data, o.StartAt, retention)
 	dedup, ok := provider.As[provider.DedupSender](c.p)
 	if !ok {
 		if err := c.p.Send(ctx, msg); err != nil {

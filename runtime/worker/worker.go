@@ -47,6 +47,9 @@ type Options struct {
 	// 1 s, doubling).
 	UnknownNameAttempts int
 	UnknownNameBackoff  time.Duration
+	// Retention is how long finished instances and earlier executions are
+	// kept (default runtime.DefaultRetention; runtime.EngineOptions).
+	Retention time.Duration
 	// Limits bound payloads, history and pending calls.
 	Limits runtime.Limits
 	// Codec encodes user values (default [runtime.JSONCodec]).
@@ -163,6 +166,7 @@ func New(p provider.Provider, reg *runtime.Registry, opts Options) (*Worker, err
 		MaxDeliveries:       opts.MaxDeliveries,
 		UnknownNameAttempts: opts.UnknownNameAttempts,
 		UnknownNameBackoff:  opts.UnknownNameBackoff,
+		Retention:           opts.Retention,
 	})
 	if opts.CacheSize > 0 {
 		w.cache = newInstanceCache(opts.CacheSize, opts.CacheBytes)

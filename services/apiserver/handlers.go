@@ -55,8 +55,13 @@ func (s *Server) startRequest(ctx context.Context, req *api.StartRequest, forwar
 	if reuse == "" {
 		reuse = s.opts.Reuse
 	}
-	opts := []control.StartOption{control.WithID(req.ID), control.WithVersion(req.Version), control.WithStartAt(req.StartAt), control.WithReusePolicy(reuse)}
-	_, err := s.client.Start(ctx, req.Name, rawOrNil(req.Input), opts...)
+	retention, err := req.RetentionDuration()
+	if err != nil {
+		return err
+	}
+	opts := []control.StartOption{control.WithID(req.ID), control.WithVersion(req.Version), control.WithStartAt(req.StartAt),
+		control.WithReusePolicy(reuse), control.WithRetention(retention)}
+	_, err = s.client.Start(ctx, req.Name, rawOrNil(req.Input), opts...)
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/cluster"
 )
 
@@ -130,6 +131,10 @@ type Config struct {
 	MaxWaitsPerClient int
 	// Reuse is the default reuse policy of a start (default reject).
 	Reuse api.ReusePolicy
+	// Retention is how long a finished instance, and each earlier execution
+	// of a continued-as-new one, is kept before it is deleted (default 7
+	// days; a start may set its own).
+	Retention time.Duration
 	// LockTimeout is how long a fetched instance or activity stays locked
 	// without renewal; after a crash, its work is redelivered once it
 	// expires (default 30s). Every process of a deployment must use the
@@ -228,6 +233,9 @@ func (c Config) withDefaults() Config {
 	if c.Reuse == "" {
 		c.Reuse = api.ReuseReject
 	}
+	if c.Retention == 0 {
+		c.Retention = runtime.DefaultRetention
+	}
 	if c.MaxWaits == 0 {
 		c.MaxWaits = DefaultMaxWaits
 	}
@@ -317,6 +325,9 @@ func (c Config) validate(role Role) error {
 	}
 	if !c.Reuse.Valid() {
 		errs = append(errs, fmt.Errorf("reuse policy %q, want %q or %q", c.Reuse, api.ReuseReject, api.ReuseReplaceFinished))
+	}
+	if c.Retention < api.MinRetention || c.Retention > api.MaxRetention {
+		errs = append(errs, fmt.Errorf("retention is %s, want %s to %s", c.Retention, api.MinRetention, api.MaxRetention))
 	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, errors.New("drain timeout is negative"))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/cluster"
 	"github.com/reprise/reprise/ui"
 )
@@ -181,6 +182,9 @@ func Settings() []Setting {
 		{Flag: "reuse", Env: "REPRISE_REUSE", Default: string(api.ReuseReject), Roles: "orchestrator",
 			Usage: "default reuse policy of a start naming an existing id: reject or replace_finished",
 			set:   func(c *Config, v string) error { c.Reuse = api.ReusePolicy(v); return nil }},
+		{Flag: "retention", Env: "REPRISE_RETENTION", Default: runtime.DefaultRetention.String(), Roles: "orchestrator",
+			Usage: "how long a finished instance (and each earlier execution of a continued-as-new one) is kept before it is deleted, 1s to 100 years; a start's \"retention\" overrides it",
+			set:   dur(func(c *Config) *time.Duration { return &c.Retention })},
 		{Flag: "lock-timeout", Env: "REPRISE_LOCK_TIMEOUT", Default: DefaultLockTimeout.String(), Roles: "both",
 			Usage: "how long fetched work stays locked without renewal; after a crash it is redelivered when this expires (same value on every process)",
 			set:   dur(func(c *Config) *time.Duration { return &c.LockTimeout })},

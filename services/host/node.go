@@ -308,6 +308,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		OrchestrationConcurrency: cfg.Concurrency,
 		ActivityConcurrency:      cfg.ActivityConcurrency,
 		CacheSize:                cfg.CacheSize,
+		Retention:                cfg.Retention,
 		Logger:                   n.log.With("component", "runtime"),
 		Observer:                 n.metrics,
 		Liveness:                 n.live,
