@@ -18,3 +18,14 @@ func TestSuiteOnMemory(t *testing.T) {
 		return p
 	})
 }
+
+func TestRetentionOnMemory(t *testing.T) {
+	runtimetest.RunRetention(t, func(t *testing.T, topo provider.Topology) provider.Provider {
+		p, err := memory.New(topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}, eternalIterations(t)...)
+}
