@@ -52,17 +52,17 @@ func TestParseInterspersedAcceptsFlagsAnywhere(t *testing.T) {
 func TestParseStart(t *testing.T) {
 	e, _, _ := testEnv(map[string]string{envServer: "nats://nats.example:4222", envPrefix: "acme"})
 	a, err := parseStart([]string{"saga", "--input", ` {"item": "book"} `, "--id", "o-1", "--version", "v2",
-		"--start-at", "10m", "--reuse", "replace_finished", "--wait", "--timeout", "1m", "--json"}, e)
+		"--start-at", "10m", "--reuse", "replace_finished", "--retention", "48h", "--wait", "--timeout", "1m", "--json"}, e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.name != "saga" || string(a.input) != `{"item": "book"}` || a.id != "o-1" || a.version != "v2" ||
 		!a.startAt.Equal(testNow.Add(10*time.Minute)) || a.reuse != client.ReuseReplaceFinished || !a.wait ||
-		a.timeout != time.Minute || !a.json || a.server != "nats://nats.example:4222" || a.prefix != "acme" {
+		a.timeout != time.Minute || !a.json || a.server != "nats://nats.example:4222" || a.prefix != "acme" || a.retention != 48*time.Hour {
 		t.Fatalf("parsed %+v", a)
 	}
-	if len(a.opts) != 4 {
-		t.Fatalf("%d start options, want 4", len(a.opts))
+	if len(a.opts) != 5 {
+		t.Fatalf("%d start options, want 5", len(a.opts))
 	}
 
 	e, _, _ = testEnv(nil)
@@ -86,6 +86,8 @@ func TestParseRejectsBadCommandLines(t *testing.T) {
 		{"start", []string{"hello", "--input", "world"}, "not valid JSON"},
 		{"start", []string{"hello", "--reuse", "always"}, "--reuse"},
 		{"start", []string{"hello", "--start-at", "tomorrow"}, "--start-at"},
+		{"start", []string{"hello", "--retention", "10ms"}, "--retention"},
+		{"start", []string{"hello", "--retention", "a week"}, "retention"},
 		{"start", []string{"hello", "--timeout", "5s"}, "--timeout needs --wait"},
 		{"start", []string{"hello", "--bogus"}, "flag provided but not defined"},
 		{"raise", []string{"id"}, "wrong number of arguments"},

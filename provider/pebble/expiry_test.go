@@ -1,0 +1,88 @@
+package pebble_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/reprise/reprise/provider"
+	pstore "github.com/reprise/reprise/provider/pebble"
+)
+
+func mustConsumed(t *testing.T, s *pstore.Store, entity, id string, want bool) {
+	t.Helper()
+	got, err := s.Consumed(entity, id)
+	if err != nil || got != want {
+		t.Fatalf("Consumed(%q, %q) = %v, %v; want %v", entity, id, got, err, want)
+	}
+}
+
+func dueAt(t *testing.T, s *pstore.Store, now time.Time) []pstore.Expiry {
+	t.Helper()
+	due, err := s.DueExpiries(now, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return due
+}
+
+// TestPartitionExpiryDropsItsConsumedIDs: the ids of the messages consumed
+// by commits to expired partitions go with them; those of the current
+// partition stay (consumed-id records are bounded by the retention of the
+// executions that consumed them).
+func TestPartitionExpiryDropsItsConsumedIDs(t *testing.T) {
+	s := newStore(t)
+	at := time.Unix(1000, 0)
+	mustApply(t, s, []pstore.Update{
+		{Entity: "e", Events: []provider.Event{{Seq: 1, Data: []byte("a")}}, Consumed: []string{"old"}},
+		{Entity: "e", Partition: 1, Events: []provider.Event{{Seq: 1, Data: []byte("b")}}, Consumed: []string{"new"},
+			ExpirePartitions: provider.PartitionExpiry{Below: 1, At: at}},
+	}, nil)
+	if due := dueAt(t, s, at.Add(-time.Nanosecond)); len(due) != 0 {
+		t.Fatalf("due before their time: %+v", due)
+	}
+	due := dueAt(t, s, at)
+	if len(due) != 1 || due[0].Entity != "e" || due[0].Below != 1 || !due[0].At.Equal(at) {
+		t.Fatalf("due = %+v, want e below 1 at %v", due, at)
+	}
+	if err := s.ExpirePartitions("e", 1); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.History("e", 0); err != nil || len(h) != 0 {
+		t.Fatalf("partition 0 after expiry: %v, %v", h, err)
+	}
+	if h, err := s.History("e", 1); err != nil || len(h) != 1 {
+		t.Fatalf("partition 1 after expiry: %v, %v", h, err)
+	}
+	mustConsumed(t, s, "e", "old", false)
+	mustConsumed(t, s, "e", "new", true)
+	if due := dueAt(t, s, at.Add(time.Hour)); len(due) != 0 {
+		t.Fatalf("due after it was carried out: %+v", due)
+	}
+}
+
+// TestEveryUpdateSetsTheEntityExpiryAnew and a Delete drops every expiry.
+func TestEveryUpdateSetsTheEntityExpiryAnew(t *testing.T) {
+	s := newStore(t)
+	at := time.Unix(1000, 0)
+	mustApply(t, s, []pstore.Update{{Entity: "e", ExpireAt: at}}, nil)
+	if got, err := s.EntityExpiry("e"); err != nil || !got.Equal(at) {
+		t.Fatalf("EntityExpiry = %v, %v; want %v", got, err, at)
+	}
+	later := at.Add(time.Hour)
+	mustApply(t, s, []pstore.Update{{Entity: "e", ExpireAt: later}}, nil)
+	if due := dueAt(t, s, later.Add(-time.Second)); len(due) != 0 {
+		t.Fatalf("the replaced expiry is still due: %+v", due)
+	}
+	mustApply(t, s, []pstore.Update{{Entity: "e"}}, nil)
+	if got, _ := s.EntityExpiry("e"); !got.IsZero() {
+		t.Fatalf("an update without expiry left %v", got)
+	}
+	if due := dueAt(t, s, later.Add(time.Hour)); len(due) != 0 {
+		t.Fatalf("due after the expiry was removed: %+v", due)
+	}
+	mustApply(t, s, []pstore.Update{{Entity: "f", Partition: 2, ExpireAt: at, ExpirePartitions: provider.PartitionExpiry{Below: 2, At: at}}}, nil)
+	mustApply(t, s, []pstore.Update{{Entity: "f", Delete: true}}, nil)
+	if due := dueAt(t, s, later); len(due) != 0 {
+		t.Fatalf("a deleted entity's expiries are still due: %+v", due)
+	}
+}
