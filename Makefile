@@ -10,7 +10,7 @@ PROMETHEUS_VERSION := v0.316.0
 PROMTOOL      := $(BIN)/promtool-$(PROMETHEUS_VERSION)
 TEST_FLAGS    ?= -race -count=1 -timeout 14m
 
-.PHONY: all build test test-go test-rules lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage rebuild-bench exactly-once cluster cluster-chaos
+.PHONY: eternal all build test test-go test-rules lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage rebuild-bench exactly-once cluster cluster-chaos
 
 all: build test
 
@@ -98,6 +98,12 @@ chaos:
 exactly-once:
 	REPRISE_EO_INSTANCES=1000 $(GO) test ./runtime/runtimetest -race -count=1 -v -timeout 20m \
 		-run '^(TestRebuiltStoreResendsNothing|TestKillAfterCompletionReRunsNothing|TestFailedDispatchCompletesInBackground|TestRecordsOfAnotherOwnerAreApplied|TestCommitTooLargeFailsTheInstance)$$'
+
+## eternal: the eternal monitor at full size: 10,000 continue-as-new iterations on memory and on JetStream
+## (retention 1 s and 2 s, duplicate window 1 s); every earlier execution expires, the current one stays intact.
+eternal:
+	REPRISE_ETERNAL_ITERATIONS=10000 $(GO) test ./runtime/runtimetest -race -count=1 -v -timeout 30m \
+		-run '^TestRetentionOn(Memory|JetStream)$$/^EternalMonitorKeepsOnlyRecentExecutions$$'
 
 ## cluster: a local multi-process cluster: 3 NATS servers (one cluster, R3), 3 orchestrators, 2 workers, running the
 ## bench workloads; prints the URL, logs and metrics endpoints; Ctrl-C stops it (data in .cluster/).

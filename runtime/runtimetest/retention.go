@@ -260,7 +260,7 @@ func testEternalMonitor(t *testing.T, s *retentionSuite) {
 	}))
 	e.start(worker.Options{Retention: s.rc.retention})
 	e.startInstance("eternal", "monitor", 0)
-	samples := 0
+	samples, maxRetained := 0, 0
 	for {
 		st, err := e.client.Status(e.ctx(), "monitor")
 		if errors.Is(err, runtime.ErrInstanceNotFound) {
@@ -272,13 +272,17 @@ func testEternalMonitor(t *testing.T, s *retentionSuite) {
 			t.Fatalf("status %s at partition %d (error %q), want Running or ContinuedAsNew", st.Status, st.Partition, st.Error)
 		}
 		e.checkExecution(st.Partition)
+		if samples%20 == 0 {
+			maxRetained = max(maxRetained, e.retainedBelow("monitor", st.Partition))
+		}
 		samples++
 		if st.Partition == uint64(n) && st.Status == runtime.StatusRunning {
 			break
 		}
 		time.Sleep(10 * time.Millisecond) // a sample, not a wait: the monitor runs on
 	}
-	t.Logf("%d iterations, %d status samples while they ran", n, samples)
+	t.Logf("%d iterations, %d status samples while they ran; at most %d earlier executions held at once (retention %v)",
+		n, samples, maxRetained, s.rc.retention)
 	s.eventually(t, "every earlier execution expires", func() bool {
 		for p := range uint64(n) {
 			h, err := e.p.History(e.ctx(), "monitor", p)
@@ -301,6 +305,22 @@ func testEternalMonitor(t *testing.T, s *retentionSuite) {
 	if out != n {
 		t.Fatalf("output %d, want %d", out, n)
 	}
+}
+
+// retainedBelow counts the earlier executions still stored below partition
+// p: they expire oldest first, so the stored ones are the run just below p.
+func (e *env) retainedBelow(id string, p uint64) int {
+	e.t.Helper()
+	n := 0
+	for q := p; q > 0; q-- {
+		h, err := e.p.History(e.ctx(), id, q-1)
+		must(e.t, err)
+		if len(h) == 0 {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // checkExecution checks that partition p holds the execution the status
