@@ -295,6 +295,9 @@ type InstanceStatus struct {
 	// ScheduledAt is when a Scheduled instance starts (its start_at);
 	// absent for any other status.
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+	// ExpiresAt is when a finished instance is deleted (its finish plus
+	// its retention); absent while it runs.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // DeadLetter is published on [DeadLetterSubject] for an invalid submission.

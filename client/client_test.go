@@ -300,12 +300,13 @@ func TestStatusDecodesAFailedInstance(t *testing.T) {
 	// A status object carries "error" as a string: it is not an error reply.
 	c, r := setup(t)
 	r.on(api.VerbStatus, reply([]byte(`{"id":"i","name":"saga","version":"","status":"Failed","error":"boom",
-		"custom_status":{"step":2},"created_at":"2030-01-02T03:04:05.5Z","updated_at":"2030-01-02T03:04:06Z","partition":3}`)))
+		"custom_status":{"step":2},"created_at":"2030-01-02T03:04:05.5Z","updated_at":"2030-01-02T03:04:06Z","partition":3,"expires_at":"2030-01-09T03:04:06Z"}`)))
 	st, err := c.Status(ctx(t), "i")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != client.StatusFailed || st.Error != "boom" || st.Partition != 3 || st.CreatedAt.Nanosecond() != 5e8 {
+	if st.Status != client.StatusFailed || st.Error != "boom" || st.Partition != 3 || st.CreatedAt.Nanosecond() != 5e8 ||
+		!st.ExpiresAt.Equal(st.UpdatedAt.Add(7*24*time.Hour)) {
 		t.Fatalf("status %+v", st)
 	}
 	var custom struct{ Step int }

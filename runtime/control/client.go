@@ -253,6 +253,9 @@ type InstanceStatus struct {
 	Parent    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// ExpiresAt is when a finished instance is deleted (zero while it
+	// runs).
+	ExpiresAt time.Time
 	// CustomStatus, Output are encoded with the codec; see DecodeOutput and
 	// DecodeCustomStatus.
 	CustomStatus []byte
@@ -295,6 +298,7 @@ func (c *Client) Status(ctx context.Context, id string) (*InstanceStatus, error)
 	if s.Status == runtime.StatusScheduled {
 		s.ScheduledAt, _ = time.Parse(time.RFC3339Nano, md[runtime.MetaScheduledAt])
 	}
+	s.ExpiresAt, _ = time.Parse(time.RFC3339Nano, md[runtime.MetaExpiresAt])
 	if v := md[runtime.MetaCustomStatus]; v != "" {
 		s.CustomStatus = []byte(v)
 	}

@@ -61,6 +61,7 @@ func RunRetention(t *testing.T, factory Factory, opts ...RetentionOption) {
 		{"RetentionCountsFromTheFinish", testRetentionCountsFromTheFinish},
 		{"StartRetentionOverridesTheEngine", testStartRetentionOverrides},
 		{"RaiseToAnExpiredInstanceResurrectsNothing", testRaiseToExpiredInstance},
+		{"LateMessageToAFinishedInstanceKeepsItsExpiry", testLateMessageKeepsExpiry},
 		{"StartOfAnExpiredIDIsANewInstance", testStartOfExpiredID},
 		{"EternalMonitorKeepsOnlyRecentExecutions", testEternalMonitor},
 	}
@@ -221,6 +222,29 @@ func testRaiseToExpiredInstance(t *testing.T, s *retentionSuite) {
 		t.Fatalf("status after a raise to an expired instance: %v, want not found", err)
 	}
 	s.awaitGone(t, e, "late")
+}
+
+// testLateMessageKeepsExpiry: a message to a finished instance is dropped
+// by a turn whose commit sets the instance's expiry again, to the same time
+// (every commit sets it anew): it neither cancels nor postpones it.
+func testLateMessageKeepsExpiry(t *testing.T, s *retentionSuite) {
+	e := s.newRetentionEnv(t, s.rc.retention)
+	e.run("echo", "done", "x")
+	at := e.expiresAt("done")
+	must(t, e.client.RaiseEvent(e.ctx(), "done", "go", nil))
+	queue := runtime.Topology().EntityQueues[0]
+	s.eventually(t, "the raise is consumed", func() bool {
+		n, err := e.p.QueueDepth(e.ctx(), queue)
+		must(t, err)
+		return n == 0
+	})
+	if e.gone("done") {
+		t.Skip("the instance expired before the raise was handled: the machine is too slow for this retention")
+	}
+	if got := e.expiresAt("done"); !got.Equal(at) {
+		t.Fatalf("a late message moved the expiry from %v to %v", at, got)
+	}
+	s.awaitGone(t, e, "done")
 }
 
 func testStartOfExpiredID(t *testing.T, s *retentionSuite) {

@@ -34,6 +34,7 @@ func toStatus(st *control.InstanceStatus) *api.InstanceStatus {
 		UpdatedAt:    st.UpdatedAt,
 		Partition:    st.Partition,
 		ScheduledAt:  st.ScheduledAt,
+		ExpiresAt:    st.ExpiresAt,
 	}
 }
 

@@ -43,9 +43,9 @@ func TestRetentionOverTheSubjectAPI(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// The instance under the server's retention is still there.
-	var st struct{ Status string }
+	var st api.InstanceStatus
 	ok(t, nc, api.VerbStatus, `{"id":"kept"}`, &st)
-	if st.Status != "Completed" {
-		t.Fatalf("kept: %s", st.Status)
+	if st.Status != "Completed" || !st.ExpiresAt.Equal(st.UpdatedAt.Add(time.Hour)) {
+		t.Fatalf("kept: %s, expires at %v, finished at %v; want Completed, expiring an hour after it finished", st.Status, st.ExpiresAt, st.UpdatedAt)
 	}
 }
