@@ -94,6 +94,7 @@ func hostConfig(o options, dir string, log *slog.Logger) host.Config {
 		ActivityConcurrency: o.concurrencyActivities,
 		NATSSync:            o.natsSync,
 		SnapshotRecords:     o.snapshotRecords,
+		Retention:           o.retention,
 		Logger:              log,
 	}
 }

@@ -90,6 +90,7 @@ type options struct {
 	concurrencyTurns      int
 	concurrencyActivities int
 	natsSync              bool
+	retention             time.Duration
 	verbose               bool
 	snapshotRecords       int
 	storageEvery          time.Duration
@@ -128,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrencyTurns, "turns", 0, "in-process deployment: orchestration turns at once (default: the host's default)")
 	fs.IntVar(&o.concurrencyActivities, "activities", 0, "in-process deployment: activities at once (default: the host's default)")
 	fs.BoolVar(&o.natsSync, "nats-sync", false, "in-process deployment: fsync every JetStream write")
+	fs.DurationVar(&o.retention, "retention", 0, "in-process deployment: how long finished instances are kept (default: the host's, 7 days)")
 	fs.BoolVar(&o.verbose, "v", false, "log the deployment's info messages to stderr")
 	fs.IntVar(&o.snapshotRecords, "snapshot-records", 0, "in-process deployment: -snapshot-records of the orchestrator (default: the host's default; -1: no snapshots)")
 	fs.DurationVar(&o.storageEvery, "storage-every", 0, "print the log, snapshot and work streams' bytes and the Pebble store's size to stderr this often while running (e.g. 10s; 0: never)")
