@@ -3,9 +3,11 @@ package jetstream
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/provider/pebble"
 )
 
 // Expiry (provider.Commit.ExpireAt and ExpirePartitions).
@@ -76,8 +78,12 @@ func unixNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// expiryBatch bounds the expiries one pass reads from the store.
-const expiryBatch = 512
+// expiryBatch bounds the expiries one read from the store returns;
+// expiryWorkers bounds the entities expired at once.
+const (
+	expiryBatch   = 512
+	expiryWorkers = 16
+)
 
 // expirer carries out due expiries until Close.
 func (p *Provider) expirer() {
@@ -97,36 +103,73 @@ func (p *Provider) expirer() {
 }
 
 // expireDue carries out the expiries due at now in the owned, serving
-// shards. It goes on past one entity's failure; the failed expiry stays
-// scheduled and is tried again on the next pass.
+// shards, batch after batch until none is left, up to expiryWorkers
+// entities at a time. A failed expiry stays scheduled and is tried again on
+// the next pass (this one goes on with the others).
 func (p *Provider) expireDue(ctx context.Context, now time.Time) error {
-	due, err := p.store.DueExpiries(now, expiryBatch)
-	if err != nil {
-		return err
+	owned := func(entity string) bool {
+		sh := p.shard(p.names.shardOf(entity))
+		return sh != nil && sh.serving.Load() && p.valid(sh)
 	}
+	// seen holds the expiries this pass tried: one that failed, or that
+	// was left for later (written to meanwhile), is not tried twice.
+	seen := map[pebble.Expiry]bool{}
 	var first error
-	for _, x := range due {
+	for {
+		due, err := p.store.DueExpiries(now, expiryBatch+len(seen), owned)
+		if err != nil {
+			return err
+		}
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			sem  = make(chan struct{}, expiryWorkers)
+			todo int
+		)
+		for _, x := range due {
+			if seen[x] {
+				continue
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			seen[x] = true
+			todo++
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				var err error
+				if x.Below > 0 {
+					err = p.store.ExpirePartitions(x.Entity, x.Below)
+				} else {
+					err = p.expireEntity(ctx, x.Entity, now)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		sh := p.shard(p.names.shardOf(x.Entity))
-		if sh == nil || !sh.serving.Load() || !p.valid(sh) {
-			continue
-		}
-		if x.Below > 0 {
-			err = p.store.ExpirePartitions(x.Entity, x.Below)
-		} else {
-			err = p.expireEntity(ctx, sh, x.Entity, now)
-		}
-		if err != nil && first == nil {
-			first = err
+		if todo == 0 || len(due) < expiryBatch+len(seen)-todo {
+			return first
 		}
 	}
-	return first
 }
 
 // expireEntity deletes an entity whose expiry is due, fenced like a commit.
-func (p *Provider) expireEntity(ctx context.Context, sh *shardState, entity string, now time.Time) error {
+func (p *Provider) expireEntity(ctx context.Context, entity string, now time.Time) error {
+	shard := p.names.shardOf(entity)
+	sh := p.shard(shard)
+	if sh == nil {
+		return nil // released meanwhile: its next owner expires it
+	}
 	mu := p.stripe(entity)
 	mu.Lock()
 	defer mu.Unlock()
@@ -145,7 +188,6 @@ func (p *Provider) expireEntity(ctx context.Context, sh *shardState, entity stri
 	if err != nil {
 		return fmt.Errorf("expire %q: %w", entity, err)
 	}
-	shard := p.names.shardOf(entity)
 	rec := &record{kind: kindDelete, entity: entity}
 	subject := p.names.logSubject(entity)
 	sh.beginWrite(subject)

@@ -108,8 +108,10 @@ func (s *Store) purgeExpiries(b *cpebble.Batch, entity string, maxBelow uint64) 
 	return nil
 }
 
-// DueExpiries returns up to limit expiries due at now, earliest first.
-func (s *Store) DueExpiries(now time.Time, limit int) ([]Expiry, error) {
+// DueExpiries returns up to limit expiries due at now, earliest first, of
+// the entities keep accepts (nil: every entity); the others are skipped, so
+// that they cannot hold back the rest.
+func (s *Store) DueExpiries(now time.Time, limit int, keep func(entity string) bool) ([]Expiry, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -130,6 +132,9 @@ func (s *Store) DueExpiries(now time.Time, limit int) ([]Expiry, error) {
 		entity, rest, err := splitLengthPrefixed(k[9:])
 		if err != nil || len(rest) != 8 {
 			return nil, closeIter(it, fmt.Errorf("due expiries: %w", errCorruptKey))
+		}
+		if keep != nil && !keep(string(entity)) {
+			continue
 		}
 		out = append(out, Expiry{Entity: string(entity), Below: binary.BigEndian.Uint64(rest), At: time.Unix(0, at)})
 	}

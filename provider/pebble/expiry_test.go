@@ -18,7 +18,7 @@ func mustConsumed(t *testing.T, s *pstore.Store, entity, id string, want bool) {
 
 func dueAt(t *testing.T, s *pstore.Store, now time.Time) []pstore.Expiry {
 	t.Helper()
-	due, err := s.DueExpiries(now, 100)
+	due, err := s.DueExpiries(now, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
