@@ -164,7 +164,7 @@ func (s *Store) applyUpdate(b *cpebble.Batch, u *Update) error {
 		if err := s.purge(b, u.Entity); err != nil {
 			return err
 		}
-		if err := s.purgeExpiries(b, u.Entity, math.MaxUint64); err != nil {
+		if err := s.purgeExpiries(b, u.Entity, 0, math.MaxUint64); err != nil {
 			return err
 		}
 		rec = entityRecord{}
@@ -320,8 +320,10 @@ func (s *Store) unindex(b *cpebble.Batch, entity, key string) error {
 }
 
 // purge removes everything of entity: index entries first (they are found
-// through the metadata), then the history, metadata and consumed ranges and
-// the state record.
+// through the metadata), then the history, metadata, consumed ids and the
+// state record. Keys are deleted one by one, not by range: an entity has few,
+// and range tombstones in the memtable slow down every iterator opened
+// until they are flushed, which expiring thousands of entities would.
 func (s *Store) purge(b *cpebble.Batch, entity string) error {
 	for _, key := range s.indexedKeys {
 		if err := s.unindex(b, entity, key); err != nil {
@@ -329,16 +331,47 @@ func (s *Store) purge(b *cpebble.Batch, entity string) error {
 		}
 	}
 	sc := &s.scratch
-	for _, tag := range [...]byte{tagHistory, tagMetadata, tagConsumed} {
+	for _, tag := range [...]byte{tagHistory, tagMetadata, tagConsumed, tagLowWater} {
 		sc.key = appendEntityPrefix(sc.key[:0], tag, entity)
 		sc.key2 = appendPrefixEnd(sc.key2[:0], sc.key)
-		if err := b.DeleteRange(sc.key, sc.key2, nil); err != nil {
+		if err := deleteKeys(b, sc.key, sc.key2, nil); err != nil {
 			return fmt.Errorf("apply: purge entity %q: %w", entity, err)
 		}
 	}
 	sc.key = appendStateKey(sc.key[:0], entity)
 	if err := b.Delete(sc.key, nil); err != nil {
 		return fmt.Errorf("apply: purge entity %q: %w", entity, err)
+	}
+	return nil
+}
+
+// deleteKeys deletes, as b sees them, the keys from lower to upper
+// (exclusive) for which drop (nil: every key) reports true on the value.
+func deleteKeys(b *cpebble.Batch, lower, upper []byte, drop func(value []byte) bool) error {
+	it, err := b.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	var keys [][]byte
+	for valid := it.First(); valid; valid = it.Next() {
+		if drop != nil {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return closeIter(it, err)
+			}
+			if !drop(v) {
+				continue
+			}
+		}
+		keys = append(keys, append([]byte(nil), it.Key()...))
+	}
+	if err := closeIter(it, nil); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

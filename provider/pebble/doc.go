@@ -19,15 +19,20 @@
 //	'h' | len(entity) entity | partition | seq     -> event data
 //	'm' | len(entity) entity | key                 -> metadata value
 //	'i' | len(key) key | len(value) value | entity -> empty (index of indexed keys)
-//	'c' | len(entity) entity | id                  -> empty (consumed message ids)
+//	'c' | len(entity) entity | id                  -> partition consumed in (consumed message ids; empty
+//	                                                  when written before partitions were recorded: 0)
 //	's' | entity                                   -> entity state
 //	'w' | name                                     -> watermark value
 //	'k' | "indexed-keys"                           -> the indexed key set the index was built for
+//	'x' | at | len(entity) entity | below          -> empty (due index of expiries; expiry.go)
+//	'y' | len(entity) entity | below               -> at (the entity's expiries)
+//	'l' | len(entity) entity                       -> the lowest partition not expired
 //
 // Because the entity is length-prefixed, the keys of entity "a" never share a
 // prefix with those of entity "ab": one entity's history, metadata or
 // consumed ids are a single contiguous key range, read with bounded iterators
-// and purged with DeleteRange. Index entries of one key=value pair are a
+// and purged key by key (range tombstones in the memtable slow every new
+// iterator until they are flushed, and expiry purges entities all the time). Index entries of one key=value pair are a
 // contiguous range sorted by entity, which gives List its ascending order and
 // cursor.
 //

@@ -19,9 +19,15 @@ import (
 // expiry of its partitions below that number. An entity has at most one
 // expiry per below: a later one replaces it. The y table finds an entity's
 // due-index entries when they are replaced or the entity is purged.
+//
+//	l | len(entity) entity  ->  BE64(partition)                the lowest partition not expired
+//
+// The last one lets a partition expiry delete only what is left, never
+// walking over what earlier ones deleted.
 const (
-	tagDue    byte = 'x'
-	tagExpiry byte = 'y'
+	tagDue      byte = 'x'
+	tagExpiry   byte = 'y'
+	tagLowWater byte = 'l'
 )
 
 // Expiry is one scheduled expiry (see [Store.DueExpiries]).
@@ -73,11 +79,12 @@ func (s *Store) setExpiry(b *cpebble.Batch, entity string, below uint64, at time
 	return b.Set(key, binary.BigEndian.AppendUint64(nil, uint64(n)), nil)
 }
 
-// purgeExpiries removes every expiry of the entity up to maxBelow
-// (inclusive), with their due-index entries.
-func (s *Store) purgeExpiries(b *cpebble.Batch, entity string, maxBelow uint64) error {
-	lower := appendEntityPrefix(nil, tagExpiry, entity)
-	upper := appendPrefixEnd(nil, lower)
+// purgeExpiries removes the entity's expiries whose below is from minBelow
+// to maxBelow (inclusive; below 0 is the entity's own expiry), with their
+// due-index entries.
+func (s *Store) purgeExpiries(b *cpebble.Batch, entity string, minBelow, maxBelow uint64) error {
+	lower := appendExpiryKey(nil, entity, minBelow)
+	upper := appendPrefixEnd(nil, appendEntityPrefix(nil, tagExpiry, entity))
 	it, err := b.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("apply: entity %q: expiries: %w", entity, err)
@@ -188,50 +195,40 @@ func (s *Store) fillPartitionExpiry(b *cpebble.Batch, entity string, below uint6
 	if err != nil {
 		return err
 	}
-	if err := s.purgeExpiries(b, entity, below); err != nil {
+	lowKey := appendEntityPrefix(nil, tagLowWater, entity)
+	var buf [8]byte
+	v, _, err := getInto(b, lowKey, buf[:0])
+	if err != nil {
+		return err
+	}
+	low := consumedPartition(v)
+	// The partition expiries up to below are done by this one; the
+	// entity's own expiry (below 0) is not.
+	if err := s.purgeExpiries(b, entity, max(low, 1), below); err != nil {
 		return err
 	}
 	if !found {
 		return nil
 	}
 	upto := min(below, rec.Partition)
-	if upto > 0 {
-		lower := appendPartitionPrefix(nil, entity, 0)
-		upper := appendPartitionPrefix(nil, entity, upto)
-		if err := b.DeleteRange(lower, upper, nil); err != nil {
-			return err
-		}
+	if upto <= low {
+		return nil
 	}
-	// Consumed ids of the expired partitions.
+	// History of the partitions from low up to upto, key by key (see purge).
+	if err := deleteKeys(b, appendPartitionPrefix(nil, entity, low), appendPartitionPrefix(nil, entity, upto), nil); err != nil {
+		return err
+	}
+	// Consumed ids of those partitions.
 	lower := appendEntityPrefix(nil, tagConsumed, entity)
-	upper := appendPrefixEnd(nil, lower)
-	it, err := b.NewIter(&cpebble.IterOptions{LowerBound: lower, UpperBound: upper})
-	if err != nil {
+	if err := deleteKeys(b, lower, appendPrefixEnd(nil, lower), func(v []byte) bool { return consumedPartition(v) < upto }); err != nil {
 		return err
 	}
-	var drop [][]byte
-	for valid := it.First(); valid; valid = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return closeIter(it, err)
-		}
-		if consumedPartition(v) < upto {
-			drop = append(drop, append([]byte(nil), it.Key()...))
-		}
-	}
-	if err := closeIter(it, nil); err != nil {
-		return err
-	}
-	for _, k := range drop {
-		if err := b.Delete(k, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return b.Set(lowKey, binary.BigEndian.AppendUint64(nil, upto), nil)
 }
 
-// consumedPartition decodes the partition a consumed id was recorded in;
-// ids recorded before partitions were stored count as partition 0.
+// consumedPartition decodes the partition a consumed id was recorded in
+// (ids recorded before partitions were stored count as partition 0), or a
+// low-water partition (absent: 0).
 func consumedPartition(v []byte) uint64 {
 	if len(v) != 8 {
 		return 0

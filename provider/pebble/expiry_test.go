@@ -86,3 +86,26 @@ func TestEveryUpdateSetsTheEntityExpiryAnew(t *testing.T) {
 		t.Fatalf("a deleted entity's expiries are still due: %+v", due)
 	}
 }
+
+// TestPartitionExpiryKeepsTheEntityExpiry: carrying out a partition expiry
+// does not cancel the entity's own expiry (an instance that continued as
+// new, then finished).
+func TestPartitionExpiryKeepsTheEntityExpiry(t *testing.T) {
+	s := newStore(t)
+	early, late := time.Unix(1000, 0), time.Unix(2000, 0)
+	mustApply(t, s, []pstore.Update{
+		{Entity: "e", Partition: 1, ExpirePartitions: provider.PartitionExpiry{Below: 1, At: early}},
+		{Entity: "e", Partition: 2, ExpirePartitions: provider.PartitionExpiry{Below: 2, At: early.Add(time.Second)}},
+		{Entity: "e", Partition: 2, ExpireAt: late},
+	}, nil)
+	if err := s.ExpirePartitions("e", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExpirePartitions("e", 2); err != nil {
+		t.Fatal(err)
+	}
+	due := dueAt(t, s, late)
+	if len(due) != 1 || due[0].Below != 0 || !due[0].At.Equal(late) {
+		t.Fatalf("due = %+v, want the entity's own expiry at %v", due, late)
+	}
+}

@@ -23,6 +23,7 @@ func entityExpiryTests() []conformanceTest {
 		{"LockedEntityExpiresWholeOrNotAtAll", testLockedEntityExpiresWholeOrNotAtAll},
 		{"PartitionExpiryKeepsTheCurrentPartition", testPartitionExpiryKeepsTheCurrentPartition},
 		{"PartitionExpiriesAccumulate", testPartitionExpiriesAccumulate},
+		{"PartitionExpiryKeepsTheEntityExpiry", testPartitionExpiryKeepsTheEntityExpiry},
 		{"PartitionExpiryReachingTheCommitIsRejected", testPartitionExpiryReachingTheCommitIsRejected},
 	}
 }
@@ -215,4 +216,16 @@ func testPartitionExpiryReachingTheCommitIsRejected(t *testing.T, s *suite) {
 	requireErrorIs(t, "commit expiring partitions up to its own", err, provider.ErrInvalidArgument)
 	e.requireUnchanged("guarded", before)
 	e.commit(b, provider.Commit{Partition: 1})
+}
+
+// testPartitionExpiryKeepsTheEntityExpiry: an entity that expires after a
+// partition expiry came due (an instance that continued as new, then
+// finished) still expires.
+func testPartitionExpiryKeepsTheEntityExpiry(t *testing.T, s *suite) {
+	e := s.open(t)
+	e.commitTo(queueA, "finite", provider.Commit{Events: events(t, 1)})
+	e.commitTo(queueA, "finite", provider.Commit{Partition: 1, Events: events(t, 1),
+		ExpirePartitions: provider.PartitionExpiry{Below: 1, At: time.Now().Add(s.cfg.delay / 2)}})
+	e.commitTo(queueA, "finite", provider.Commit{Partition: 1, Events: events(t, 2), ExpireAt: time.Now().Add(s.cfg.delay)})
+	e.awaitExpired("finite")
 }

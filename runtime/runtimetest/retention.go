@@ -285,6 +285,7 @@ func testEternalMonitor(t *testing.T, s *retentionSuite) {
 	e.start(worker.Options{Retention: s.rc.retention})
 	e.startInstance("eternal", "monitor", 0)
 	samples, maxRetained := 0, 0
+	began, reported := time.Now(), uint64(0)
 	for {
 		st, err := e.client.Status(e.ctx(), "monitor")
 		if errors.Is(err, runtime.ErrInstanceNotFound) {
@@ -297,7 +298,12 @@ func testEternalMonitor(t *testing.T, s *retentionSuite) {
 		}
 		e.checkExecution(st.Partition)
 		if samples%20 == 0 {
-			maxRetained = max(maxRetained, e.retainedBelow("monitor", st.Partition))
+			retained := e.retainedBelow("monitor", st.Partition)
+			maxRetained = max(maxRetained, retained)
+			if st.Partition >= reported+1000 {
+				reported = st.Partition
+				t.Logf("after %v: execution %d, %d earlier ones held", time.Since(began).Round(time.Millisecond), st.Partition, retained)
+			}
 		}
 		samples++
 		if st.Partition == uint64(n) && st.Status == runtime.StatusRunning {
