@@ -17,6 +17,11 @@
 //   - A work queue (any other valid queue name) delivers one message per
 //     [Provider.FetchWork] with peek-lock to competing consumers.
 //
+// A commit may also schedule the entity's deletion, or that of its earlier
+// partitions, at a time the caller chose ([Commit.ExpireAt],
+// [Commit.ExpirePartitions]); what the expiry means is the caller's
+// business, as everything else.
+//
 // This package must not know anything about the runtime, its event types or
 // its status values. No package under provider/ may import the runtime.
 package provider

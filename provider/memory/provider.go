@@ -14,6 +14,8 @@
 // messages and a heap of lock expiries. Blocked fetchers wait on a broadcast
 // channel that is replaced on every change, plus a per-wait wake-up from the
 // [Clock] for the next time-based change; no goroutine runs in the background.
+// Expiries ([provider.Commit.ExpireAt]) wait in a heap by due time and are
+// carried out by the first operation at or after it.
 //
 // Like every provider, this package must not know what the events, metadata
 // and messages it stores mean, and it never imports the runtime.
