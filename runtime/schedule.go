@@ -121,6 +121,9 @@ func (e *Engine) scheduleTurn(b *provider.EntityBatch, msgs []inbound, prior Sta
 	case start != nil:
 		ev := &start.env.ev
 		res.name = ev.Name
+		// The start's retention (retention.go) is recorded now and
+		// carried by the fire.
+		res.fresh, res.retention = true, ev.Timeout
 		c.SetMetadata = provider.Metadata{
 			MetaStatus: string(StatusScheduled), MetaName: ev.Name, MetaPartition: strconv.FormatUint(partition, 10),
 			MetaScheduledAt: ev.Time.UTC().Format(time.RFC3339Nano), MetaCreatedAt: stamp, MetaUpdatedAt: stamp,
@@ -136,7 +139,7 @@ func (e *Engine) scheduleTurn(b *provider.EntityBatch, msgs []inbound, prior Sta
 		}
 		if terminate == nil {
 			fire := envelope{kind: msgStart, flags: flagFire, partition: partition,
-				ev: Event{Name: ev.Name, Version: ev.Version, Payload: ev.Payload, Time: ev.Time}}
+				ev: Event{Name: ev.Name, Version: ev.Version, Payload: ev.Payload, Time: ev.Time, Timeout: ev.Timeout}}
 			msgID := messageID(id, partition, idFire, uint64(now.UnixNano()))
 			c.SetMetadata[MetaScheduledMessage] = msgID
 			c.Send = append(c.Send, provider.Outgoing{Queue: e.orchestratorQueue, Message: provider.Message{

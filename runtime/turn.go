@@ -129,11 +129,19 @@ func (e *Engine) decide(cached *Instance, b *provider.EntityBatch, now time.Time
 	e.limitHistory(inst)
 	res = e.result(inst, b, prior, fresh, now, &st)
 	if fresh {
-		start := firstStart(msgs)
-		if prior.IsTerminal() {
+		var start *inbound
+		switch {
+		case prior.IsTerminal():
 			start = findReuseStart(msgs)
+		case prior == StatusScheduled:
+			start = findFire(msgs, b)
+		default:
+			start = firstStart(msgs)
 		}
-		res.fresh, res.retention = true, start.env.ev.Timeout
+		res.fresh = true
+		if start != nil {
+			res.retention = start.env.ev.Timeout
+		}
 	}
 	return res
 }

@@ -60,6 +60,7 @@ func RunRetention(t *testing.T, factory Factory, opts ...RetentionOption) {
 		{"FinishedInstanceExpiresAfterItsRetention", testFinishedInstanceExpires},
 		{"RetentionCountsFromTheFinish", testRetentionCountsFromTheFinish},
 		{"StartRetentionOverridesTheEngine", testStartRetentionOverrides},
+		{"ScheduledStartKeepsItsRetention", testScheduledStartRetention},
 		{"RaiseToAnExpiredInstanceResurrectsNothing", testRaiseToExpiredInstance},
 		{"LateMessageToAFinishedInstanceKeepsItsExpiry", testLateMessageKeepsExpiry},
 		{"StartOfAnExpiredIDIsANewInstance", testStartOfExpiredID},
@@ -205,6 +206,18 @@ func testStartRetentionOverrides(t *testing.T, s *retentionSuite) {
 	if at := e.expiresAt("kept"); time.Until(at) < 50*time.Minute {
 		t.Fatalf("expires at %v, want in about an hour", at)
 	}
+}
+
+// testScheduledStartRetention: a start with a start time ahead keeps its
+// own retention through the schedule.
+func testScheduledStartRetention(t *testing.T, s *retentionSuite) {
+	e := s.newRetentionEnv(t, time.Hour)
+	e.startInstance("echo", "later", "x", control.WithStartAt(time.Now().Add(500*time.Millisecond)), control.WithRetention(s.rc.retention))
+	e.expectCompleted(e.wait("later"), nil)
+	if at := e.expiresAt("later"); time.Until(at) > s.rc.retention {
+		t.Fatalf("expires at %v, want within the start's retention %v", at, s.rc.retention)
+	}
+	s.awaitGone(t, e, "later")
 }
 
 func testRaiseToExpiredInstance(t *testing.T, s *retentionSuite) {
