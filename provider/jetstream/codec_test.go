@@ -67,6 +67,8 @@ func TestEnvelopeRoundTrips(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(sampleRecord()))
 	f.Add(encodeRecord(&record{kind: kindDelete, entity: "x", purgeBelow: 5}))
+	f.Add(encodeRecord(&record{kind: kindCommit, entity: "x", partition: 2, expireAt: time.Unix(5, 0),
+		expireParts: provider.PartitionExpiry{Below: 2, At: time.Unix(4, 0)}}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := decodeRecord(b)
@@ -178,5 +180,37 @@ func TestSubjectsNeverCarryRawStrings(t *testing.T) {
 				t.Errorf("subject %q for entity %q is not a safe literal subject", s, entity)
 			}
 		}
+	}
+}
+
+// TestRecordCarriesExpiry: a commit's expiries survive the record's round
+// trip (a store rebuilt from the log schedules them again), and a record
+// without them is encoded exactly as before they existed.
+func TestRecordCarriesExpiry(t *testing.T) {
+	plain := &record{kind: kindCommit, entity: "e", partition: 3}
+	base := encodeRecord(plain)
+	for _, rec := range []*record{
+		{kind: kindCommit, entity: "e", partition: 3, expireAt: time.Unix(0, 1_700_000_000_123456789)},
+		{kind: kindCommit, entity: "e", partition: 3, expireParts: provider.PartitionExpiry{Below: 3, At: time.Unix(7, 0)}},
+		{kind: kindCommit, entity: "e", partition: 3, expireAt: time.Unix(9, 0), expireParts: provider.PartitionExpiry{Below: 1, At: time.Unix(8, 0)}},
+	} {
+		b := encodeRecord(rec)
+		if !bytes.HasPrefix(b, base) || len(b) == len(base) {
+			t.Fatalf("a record with expiry is not the plain record plus a trailer")
+		}
+		got, err := decodeRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.expireAt.Equal(rec.expireAt) || got.expireParts.Below != rec.expireParts.Below || !got.expireParts.At.Equal(rec.expireParts.At) {
+			t.Fatalf("decoded expiry %v %+v, want %v %+v", got.expireAt, got.expireParts, rec.expireAt, rec.expireParts)
+		}
+	}
+	got, err := decodeRecord(base)
+	if err != nil || !got.expireAt.IsZero() || got.expireParts.Below != 0 {
+		t.Fatalf("a plain record decodes with expiry %v %+v, %v", got.expireAt, got.expireParts, err)
+	}
+	if _, err := decodeRecord(append(base, 0, 0, 0)); err == nil {
+		t.Fatal("an empty expiry trailer was accepted")
 	}
 }
