@@ -164,9 +164,6 @@ func (s *Store) applyUpdate(b *cpebble.Batch, u *Update) error {
 		if err := s.purge(b, u.Entity); err != nil {
 			return err
 		}
-		if err := s.purgeExpiries(b, u.Entity, 0, math.MaxUint64); err != nil {
-			return err
-		}
 		rec = entityRecord{}
 	}
 	if u.Partition < rec.Partition {
@@ -320,8 +317,8 @@ func (s *Store) unindex(b *cpebble.Batch, entity, key string) error {
 }
 
 // purge removes everything of entity: index entries first (they are found
-// through the metadata), then the history, metadata, consumed ids and the
-// state record. Keys are deleted one by one, not by range: an entity has few,
+// through the metadata), then the history, metadata, consumed ids, expiries
+// (with their due-index entries) and the state record. Keys are deleted one by one, not by range: an entity has few,
 // and range tombstones in the memtable slow down every iterator opened
 // until they are flushed, which expiring thousands of entities would.
 func (s *Store) purge(b *cpebble.Batch, entity string) error {
@@ -337,6 +334,9 @@ func (s *Store) purge(b *cpebble.Batch, entity string) error {
 		if err := deleteKeys(b, sc.key, sc.key2, nil); err != nil {
 			return fmt.Errorf("apply: purge entity %q: %w", entity, err)
 		}
+	}
+	if err := s.purgeExpiries(b, entity, 0, math.MaxUint64); err != nil {
+		return err
 	}
 	sc.key = appendStateKey(sc.key[:0], entity)
 	if err := b.Delete(sc.key, nil); err != nil {

@@ -1,6 +1,7 @@
 package pebble_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -107,5 +108,43 @@ func TestPartitionExpiryKeepsTheEntityExpiry(t *testing.T) {
 	due := dueAt(t, s, late)
 	if len(due) != 1 || due[0].Below != 0 || !due[0].At.Equal(late) {
 		t.Fatalf("due = %+v, want the entity's own expiry at %v", due, late)
+	}
+}
+
+// TestSnapshotCarriesExpiries: a store restored from a snapshot (its log
+// trimmed below it) still expires what the snapshot's entities had
+// scheduled, and no longer what the entities it replaced had.
+func TestSnapshotCarriesExpiries(t *testing.T) {
+	src, dst := newStore(t), newStore(t)
+	at, partsAt := time.Unix(1000, 0), time.Unix(900, 0)
+	mustApply(t, src, []pstore.Update{
+		{Entity: "done", Events: []provider.Event{{Seq: 1, Data: []byte("a")}}, ExpireAt: at},
+		{Entity: "loop", Events: []provider.Event{{Seq: 1}}},
+		{Entity: "loop", Partition: 1, Events: []provider.Event{{Seq: 1}}, ExpirePartitions: provider.PartitionExpiry{Below: 1, At: partsAt}},
+		{Entity: "loop", Partition: 2, Events: []provider.Event{{Seq: 1}}, ExpirePartitions: provider.PartitionExpiry{Below: 2, At: at}},
+	}, nil)
+	if err := src.ExpirePartitions("loop", 1); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, dst, []pstore.Update{{Entity: "stale", ExpireAt: partsAt}}, nil)
+	var buf bytes.Buffer
+	all := func(string) bool { return true }
+	if _, err := src.WriteSnapshot(&buf, all, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.RestoreSnapshot(&buf, all, nil); err != nil {
+		t.Fatal(err)
+	}
+	due := dueAt(t, dst, at)
+	if len(due) != 2 || due[0].Entity != "done" || due[0].Below != 0 || due[1].Entity != "loop" || due[1].Below != 2 {
+		t.Fatalf("due after restore = %+v, want done's expiry and loop's below 2", due)
+	}
+	if err := dst.ExpirePartitions("loop", 2); err != nil {
+		t.Fatal(err)
+	}
+	for part, want := range []int{0, 0, 1} {
+		if h, err := dst.History("loop", uint64(part)); err != nil || len(h) != want {
+			t.Fatalf("loop partition %d after restore and expiry: %d events, %v; want %d", part, len(h), err, want)
+		}
 	}
 }

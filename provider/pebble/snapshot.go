@@ -14,16 +14,18 @@ import (
 
 // A logical snapshot is the stored state of a set of entities chosen by a
 // predicate (a log-based provider chooses one shard's entities), written as
-// the raw keys and values of their state records, history, metadata and
-// consumed ids, read from one consistent Pebble snapshot:
+// the raw keys and values of their state records, history, metadata,
+// consumed ids, expiries and expired-partition low-water marks, read from one
+// consistent Pebble snapshot:
 //
 //	magic "RSNP" version
 //	n { uvarint(len(key)) key uvarint(len(value)) value }   entity by entity
 //	0                                                        end marker
 //
-// Each entity's state record comes first, then its history, metadata and
-// consumed ids. Index entries are not written: they are derived from the
-// metadata by the restoring store, with its own indexed keys. The store does
+// Each entity's state record comes first, then its history, metadata,
+// consumed ids, expiries and low-water mark. Index entries and the expiries'
+// due index are not written: they are derived from the metadata and the
+// expiries by the restoring store, with its own indexed keys. The store does
 // not know what the predicate means, nor where the snapshot is kept.
 //
 // A logical snapshot (not a Pebble checkpoint) because a checkpoint holds the
@@ -85,7 +87,7 @@ func (s *Store) WriteSnapshot(w io.Writer, keep func(entity string) bool, visit 
 		}
 		bw.pair(states.Key(), v)
 		stats.Keys++
-		for _, tag := range [...]byte{tagHistory, tagMetadata, tagConsumed} {
+		for _, tag := range [...]byte{tagHistory, tagMetadata, tagConsumed, tagExpiry, tagLowWater} {
 			prefix = appendEntityPrefix(prefix[:0], tag, entity)
 			end = appendPrefixEnd(end[:0], prefix)
 			it, err := snap.NewIter(&cpebble.IterOptions{LowerBound: prefix, UpperBound: end})
@@ -237,6 +239,16 @@ func (s *Store) RestoreSnapshot(r io.Reader, keep func(entity string) bool, wate
 					return stats, fmt.Errorf("restore snapshot: %w", err)
 				}
 			}
+		case tagExpiry:
+			// The due index is derived, like the metadata index.
+			below, err := lastUint64(key)
+			if err != nil || len(value) != 8 {
+				return stats, fmt.Errorf("%w: expiry key %q", ErrCorruptSnapshot, key)
+			}
+			indexKey = appendDueKey(indexKey[:0], int64(binary.BigEndian.Uint64(value)), entity, below)
+			if err := b.Set(indexKey, nil, nil); err != nil {
+				return stats, fmt.Errorf("restore snapshot: %w", err)
+			}
 		}
 		stats.Keys++
 		stats.Bytes += int64(len(key) + len(value))
@@ -324,7 +336,7 @@ func keyEntity(key []byte) (string, error) {
 			return "", errCorruptKey
 		}
 		return string(key[1:]), nil
-	case tagHistory, tagMetadata, tagConsumed:
+	case tagHistory, tagMetadata, tagConsumed, tagExpiry, tagLowWater:
 		entity, _, err := splitLengthPrefixed(key[1:])
 		return string(entity), err
 	}
