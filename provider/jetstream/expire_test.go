@@ -145,3 +145,52 @@ func TestOnlyTheShardOwnerExpires(t *testing.T) {
 	r.start(t)
 	within(t, "the now owned shard's entity expires", func() bool { return !exists(t, r.p, inShard[1]) })
 }
+
+// TestExpirySurvivesASnapshotAndTrim: a store restored from a shard
+// snapshot, whose log was trimmed below it (the records that set the
+// expiries are gone), still carries the expiries out.
+func TestExpirySurvivesASnapshotAndTrim(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRig(t, sharedURL, crashTopology(), Options{Shards: 2, SnapshotRecords: -1, ExpiryInterval: time.Hour})
+	at := time.Now().Add(time.Second)
+	commitTo(t, r.p, "mortal", provider.Commit{Events: evs(1)})
+	commitTo(t, r.p, "mortal", provider.Commit{Events: evs(2), ExpireAt: at})
+	for part := range uint64(3) {
+		c := provider.Commit{Partition: part, Events: evs(1)}
+		if part == 2 {
+			c.ExpirePartitions = provider.PartitionExpiry{Below: 2, At: at}
+		}
+		commitTo(t, r.p, "eternal", c)
+	}
+	commitTo(t, r.p, "eternal", provider.Commit{Partition: 2, Events: evs(2)}) // the expiry's record is not the last
+	awaitSettled(t, r.p)
+	for shard := range 2 {
+		if _, err := r.p.SnapshotShard(ctx, shard); err != nil {
+			t.Fatalf("snapshot shard %d: %v", shard, err)
+		}
+	}
+	if n := logRecords(t, r.p, "eternal"); n != 1 {
+		t.Fatalf("eternal keeps %d log records after the trim, want 1", n)
+	}
+	r.crash()
+
+	r.dir = t.TempDir()
+	r.opts.ExpiryInterval = 50 * time.Millisecond
+	r.start(t)
+	if rec := r.p.Recovered().Records; rec != 0 {
+		t.Fatalf("the rebuild replayed %d records; want the snapshot restored and nothing replayed", rec)
+	}
+	within(t, "mortal expires", func() bool { return !exists(t, r.p, "mortal") })
+	within(t, "eternal's partitions 0 and 1 expire", func() bool {
+		for part := range uint64(2) {
+			if h, err := r.p.History(ctx, "eternal", part); err != nil || len(h) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if h, err := r.p.History(ctx, "eternal", 2); err != nil || !eventsEqual(h, evs(1, 2)) {
+		t.Fatalf("eternal's current partition = %v, %v; want events 1, 2", h, err)
+	}
+}
