@@ -34,6 +34,8 @@ func TestConformanceR3(t *testing.T) {
 	// buffered delivery (every third of the lock) came late enough once to
 	// have the server redeliver it ("message m-4 has Attempt 2, want 1").
 	providertest.Run(t, func(t *testing.T, topo provider.Topology) provider.Provider {
-		return newRig(t, url, topo, Options{Shards: 1, Replicas: 3}).p
+		r := newRig(t, url, topo, Options{Shards: 1, Replicas: 3})
+		r.awaitStreamLeaders(t)
+		return r.p
 	}, providertest.WithLockTimeout(3*time.Second))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider"
@@ -127,4 +128,48 @@ func (p *Provider) stopPulling() {
 		stopConsumes(p, sh.consumes)
 		sh.consumes = nil
 	}
+}
+
+// awaitStreamLeaders waits until the rig's streams have a leader and every
+// replica is current: a stream just created on a just formed cluster may
+// answer its first publishes with "no response from stream" meanwhile.
+func (r *rig) awaitStreamLeaders(t testing.TB) {
+	t.Helper()
+	js, err := natsjs.New(r.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, name := range []string{r.p.names.logStream(), r.p.names.workStream(), r.p.names.snapStream()} {
+		for {
+			s, err := js.Stream(ctx, name)
+			if err == nil {
+				info, ierr := s.Info(ctx)
+				if ierr == nil && streamReady(info) {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("stream %s has no leader with current replicas: %v", name, err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func streamReady(info *natsjs.StreamInfo) bool {
+	if info.Cluster == nil {
+		return true // not clustered
+	}
+	if info.Cluster.Leader == "" {
+		return false
+	}
+	for _, p := range info.Cluster.Replicas {
+		if !p.Current {
+			return false
+		}
+	}
+	return true
 }

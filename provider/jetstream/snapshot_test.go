@@ -474,6 +474,7 @@ func TestSnapshotOnReplicatedStreams(t *testing.T) {
 	topo := crashTopology()
 	topo.LockTimeout = 3 * time.Second
 	r := newRig(t, c.ClientURLs(), topo, Options{Shards: 1, Replicas: 3, SnapshotRecords: -1})
+	r.awaitStreamLeaders(t)
 	entities := entityNames(5)
 	runRounds(t, r.p, entities, 0, 2)
 	awaitSettled(t, r.p)
