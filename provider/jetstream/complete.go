@@ -38,6 +38,9 @@ func (p *Provider) completer() {
 		case <-p.completerWake:
 		case <-retry.C:
 		}
+		if p.opts.noCompleter {
+			continue
+		}
 		done := live.Busy()
 		clean := p.completeAll(p.closeCtx)
 		done()

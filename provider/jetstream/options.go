@@ -93,8 +93,6 @@ type Options struct {
 	// an idle one.
 	Liveness *liveness.Monitor
 
-	// recoveryFault, set by tests of this package, makes recovery fail
-	// after replaying that many records (0: never).
 	// MarkInterval is how often each owned shard's dispatch mark is
 	// written to the log (default 50 ms): the records settled since the
 	// last mark are the ones a successor would dispatch again after a
@@ -123,7 +121,12 @@ type Options struct {
 	// refused by the tombstone.
 	TombstoneGrace time.Duration
 
+	// recoveryFault, set by tests of this package, makes recovery fail
+	// after replaying that many records (0: never); noCompleter keeps the
+	// completer from settling failed commits, so that they are left to
+	// the next recovery.
 	recoveryFault int
+	noCompleter   bool
 	// snapshotCheck is how often the snapshot loop looks for due shards
 	// (default 1 s); snapshotFault stops snapshots at a fault point.
 	snapshotCheck time.Duration
