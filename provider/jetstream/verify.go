@@ -82,7 +82,7 @@ func EnsureStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamCon
 		s, err := js.Stream(ctx, cfg.Name)
 		switch {
 		case errors.Is(err, natsjs.ErrStreamNotFound):
-			s, err = js.CreateStream(ctx, cfg)
+			s, err = createStream(ctx, js, cfg)
 			if errors.Is(err, natsjs.ErrStreamNameAlreadyInUse) {
 				continue // created meanwhile by another process: compare
 			}
@@ -200,6 +200,30 @@ func awaitExisting(ctx context.Context, what string, notFound error, log func(st
 			}
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		case <-t.C:
+		}
+	}
+}
+
+// errCodeNoPeers is the server's "no suitable peers for placement": the
+// servers of a cluster have not all met yet, or one is restarting.
+const errCodeNoPeers = 10005
+
+// createStream creates the stream, retrying while the cluster is still
+// forming (no suitable peers for placement, no JetStream answering yet), as
+// when a process starts together with its NATS servers; ctx bounds it.
+func createStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamConfig) (natsjs.Stream, error) {
+	for {
+		s, err := js.CreateStream(ctx, cfg)
+		var apiErr *natsjs.APIError
+		forming := errors.Is(err, nats.ErrNoResponders) ||
+			(errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeNoPeers || apiErr.Code == 503))
+		if !forming {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
