@@ -20,7 +20,7 @@ import (
 )
 
 // readyTimeout bounds how long Start waits for a server to accept clients.
-const readyTimeout = 10 * time.Second
+const readyTimeout = 30 * time.Second
 
 // Options configures one embedded server.
 type Options struct {
