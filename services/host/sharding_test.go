@@ -17,6 +17,7 @@ import (
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/client"
 	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/host"
 )
 
@@ -338,23 +339,10 @@ func TestShardWithoutOwner(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if dl, err := js.Stream(ctx, api.DeadLetterStream(api.DefaultPrefix)); err != nil {
-		t.Fatal(err)
-	} else if info, err := dl.Info(ctx); err != nil || info.State.Msgs != 0 {
-		t.Fatalf("dead letters: %+v, %v; want none", info.State, err)
-	}
+	requireNoDeadLetters(ctx, t, js)
 
 	// The owner comes: every waiting submission starts.
-	cfgB := host.Config{
-		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "127.0.0.1:0", DrainTimeout: 10 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
-	pin(high)(&cfgB)
-	b, err := host.Start(ctx, host.Orchestrator, cfgB, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	startSecond(ctx, t, a, reg, pin(high))
 	for _, id := range orphans[:4] {
 		if st := waitTerminal(t, nc, id); st.Status != api.StatusCompleted {
 			t.Fatalf("%s: %s %s", id, st.Status, st.Error)
@@ -474,23 +462,10 @@ func TestSubmissionsWaitOutAnOutage(t *testing.T) {
 	})
 	t.Logf("%d submissions without an owner: %d deliveries, %d waiting, none dead-lettered; %d others started meanwhile",
 		orphanCount, info.Delivered.Consumer, info.NumAckPending, len(owned))
-	if dl, err := js.Stream(ctx, api.DeadLetterStream(api.DefaultPrefix)); err != nil {
-		t.Fatal(err)
-	} else if si, err := dl.Info(ctx); err != nil || si.State.Msgs != 0 {
-		t.Fatalf("dead letters: %+v, %v; want none", si.State, err)
-	}
+	requireNoDeadLetters(ctx, t, js)
 
 	// The owner comes: the backlog drains.
-	cfgB := host.Config{
-		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", DrainTimeout: 10 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
-	pin(high)(&cfgB)
-	b, err := host.Start(ctx, host.Orchestrator, cfgB, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	startSecond(ctx, t, a, reg, pin(high))
 	for i, id := range orphans {
 		if st := waitTerminal(t, nc, id); st.Status != api.StatusCompleted || string(st.Output) != fmt.Sprint(4*i) {
 			t.Fatalf("%s after the outage: %s %s %s", id, st.Status, st.Output, st.Error)
@@ -563,14 +538,7 @@ func TestClusterVerbShowsTheLeases(t *testing.T) {
 	a, nc := startNode(t, reg, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfgB := host.Config{
-		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", DrainTimeout: 10 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
-	b, err := host.Start(ctx, host.Orchestrator, cfgB, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := startSecond(ctx, t, a, reg, nil)
 	c := client.New(nc)
 	await := func(what string, done func(*client.ClusterInfo) bool) *client.ClusterInfo {
 		t.Helper()
@@ -612,5 +580,36 @@ func TestClusterVerbShowsTheLeases(t *testing.T) {
 	}
 	if pinned.Mode != api.ClusterPinned || len(pinned.Members) != 1 || fmt.Sprint(pinned.Members[0].Shards) != "[1 3]" {
 		t.Fatalf("pinned cluster reply %+v: want mode pinned, shards [1 3]", pinned)
+	}
+}
+
+// startSecond starts another orchestrator on a's NATS server, with its own
+// data directory, edited by edit; it is stopped at the end of the test.
+func startSecond(ctx context.Context, t *testing.T, a *host.Node, reg *runtime.Registry, edit func(*host.Config)) *host.Node {
+	t.Helper()
+	cfg := host.Config{
+		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", DrainTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	b, err := host.Start(ctx, host.Orchestrator, cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	return b
+}
+
+// requireNoDeadLetters fails the test if the dead-letter stream holds any.
+func requireNoDeadLetters(ctx context.Context, t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	dl, err := js.Stream(ctx, api.DeadLetterStream(api.DefaultPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := dl.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("dead letters: %+v, %v; want none", info.State, err)
 	}
 }
