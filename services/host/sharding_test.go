@@ -286,15 +286,7 @@ func TestShardWithoutOwner(t *testing.T) {
 	defer cancel()
 	shardOf := a.Provider().(interface{ ShardOf(string) int }).ShardOf
 
-	var orphans, owned []string
-	for i := 0; len(orphans) < 4 || len(owned) < 2; i++ {
-		id := fmt.Sprintf("o-%d", i)
-		if shardOf(id) >= 8 {
-			orphans = append(orphans, id)
-		} else {
-			owned = append(owned, id)
-		}
-	}
+	orphans, owned := idsByHalf(shardOf, "o", 4, 2)
 	for _, id := range owned[:2] {
 		ok(t, nc, api.VerbStart, `{"name":"twice","id":`+quote(id)+`,"input":1}`, nil)
 		waitTerminal(t, nc, id)
@@ -400,16 +392,7 @@ func TestSubmissionsWaitOutAnOutage(t *testing.T) {
 	defer cancel()
 	shardOf := a.Provider().(interface{ ShardOf(string) int }).ShardOf
 	const orphanCount = 24
-	var orphans, owned []string
-	for i := 0; len(orphans) < orphanCount || len(owned) < 3; i++ {
-		id := fmt.Sprintf("outage-%d", i)
-		if shardOf(id) >= 8 {
-			orphans = append(orphans, id)
-		} else {
-			owned = append(owned, id)
-		}
-	}
-	orphans, owned = orphans[:orphanCount], owned[:3]
+	orphans, owned := idsByHalf(shardOf, "outage", orphanCount, 3)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -612,4 +595,18 @@ func requireNoDeadLetters(ctx context.Context, t *testing.T, js jetstream.JetStr
 	if info, err := dl.Info(ctx); err != nil || info.State.Msgs != 0 {
 		t.Fatalf("dead letters: %+v, %v; want none", info.State, err)
 	}
+}
+
+// idsByHalf returns high ids <prefix>-<n> of shards 8-15 and low ids of
+// shards 0-7.
+func idsByHalf(shardOf func(string) int, prefix string, high, low int) (upper, lower []string) {
+	for i := 0; len(upper) < high || len(lower) < low; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if shardOf(id) >= 8 {
+			upper = append(upper, id)
+		} else {
+			lower = append(lower, id)
+		}
+	}
+	return upper[:high], lower[:low]
 }
