@@ -77,6 +77,29 @@ func (p *Provider) dispatch(ctx context.Context, rec *record, seq uint64, stopMi
 	return p.send(ctx, rec.sends)
 }
 
+// noteSent tells the entity queue of an owned shard that o, sent at now
+// and stored at ack's sequence, is on its way to its entity (see
+// awaitComplete). Delayed messages are not: the server stores them when
+// they are due.
+func (p *Provider) noteSent(o provider.Outgoing, ack *natsjs.PubAck, now time.Time) {
+	if ack == nil || !p.topo.IsEntityQueue(o.Queue) {
+		return
+	}
+	if nb := o.Message.NotBefore; !nb.IsZero() && nb.After(now) {
+		return
+	}
+	if !p.OwnsShard(p.ShardOf(o.Message.Entity)) {
+		return
+	}
+	q, err := p.entityQueue(o.Queue)
+	if err != nil {
+		return
+	}
+	q.mu.Lock()
+	q.noteSent(o.Message.Entity, ack.Sequence, now)
+	q.mu.Unlock()
+}
+
 // sendWindow bounds the asynchronous publishes one send keeps outstanding.
 // It stays well below nats.go's limit of pending asynchronous publishes per
 // JetStream context (4,000 by default), beyond which a publish stalls and
@@ -89,9 +112,11 @@ const sendWindow = 512
 func (p *Provider) send(ctx context.Context, out []provider.Outgoing) error {
 	now := time.Now()
 	if len(out) == 1 {
-		if err := p.publishDedup(ctx, p.outgoingMsg(out[0], now)); err != nil {
+		ack, err := p.publishDedupAck(ctx, p.outgoingMsg(out[0], now))
+		if err != nil {
 			return fmt.Errorf("send %q to queue %q: %w", out[0].Message.ID, out[0].Queue, err)
 		}
+		p.noteSent(out[0], ack, now)
 		return nil
 	}
 	for len(out) > sendWindow {
@@ -116,14 +141,17 @@ func (p *Provider) sendPipelined(ctx context.Context, out []provider.Outgoing, n
 	}
 	for i, f := range futures {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			p.noteSent(out[i], ack, now)
 		case err := <-f.Err():
+			var ack *natsjs.PubAck
 			if isDuplicateInProcess(err) {
-				err = p.publishDedup(ctx, f.Msg())
+				ack, err = p.publishDedupAck(ctx, f.Msg())
 			}
 			if err != nil {
 				return fmt.Errorf("send %q to queue %q: %w", out[i].Message.ID, out[i].Queue, err)
 			}
+			p.noteSent(out[i], ack, now)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -206,9 +234,11 @@ func (p *Provider) SendNew(ctx context.Context, o provider.Outgoing) (bool, erro
 			return false, nil
 		}
 	}
-	ack, err := p.publishDedupAck(ctx, p.outgoingMsg(o, time.Now()))
+	now := time.Now()
+	ack, err := p.publishDedupAck(ctx, p.outgoingMsg(o, now))
 	if err != nil {
 		return false, fmt.Errorf("send %q to queue %q: %w", o.Message.ID, o.Queue, err)
 	}
+	p.noteSent(o, ack, now)
 	return !ack.Duplicate, nil
 }

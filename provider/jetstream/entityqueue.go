@@ -30,6 +30,17 @@ type entityQueue struct {
 	// their messages were purged up to: a delivery at or below it that was
 	// already on its way when the purge ran is ignored.
 	purged map[string]purgeMark
+
+	// sent holds, per entity, the highest work-stream sequence of a message
+	// this provider published to the entity's subject and has not seen
+	// delivered yet: a fetch waits for it (awaitComplete), so that what
+	// was sent before a fetch is in its batch without asking the server.
+	sent map[string]sentMark
+}
+
+type sentMark struct {
+	seq uint64
+	at  time.Time
 }
 
 type purgeMark struct {
@@ -84,7 +95,7 @@ type heldLock struct {
 }
 
 func newEntityQueue(p *Provider, name string) *entityQueue {
-	return &entityQueue{p: p, name: name, entities: map[string]*entityState{}, purged: map[string]purgeMark{}, notify: make(chan struct{})}
+	return &entityQueue{p: p, name: name, entities: map[string]*entityState{}, purged: map[string]purgeMark{}, sent: map[string]sentMark{}, notify: make(chan struct{})}
 }
 
 func (st *entityState) fetchable() bool {
@@ -139,6 +150,23 @@ func (q *entityQueue) forget(st *entityState) {
 	}
 }
 
+// noteSent records that this provider stored a message for entity at
+// stream sequence seq. Lock held.
+func (q *entityQueue) noteSent(entity string, seq uint64, now time.Time) {
+	if m, ok := q.sent[entity]; ok && m.seq >= seq {
+		return
+	}
+	q.sent[entity] = sentMark{seq: seq, at: now}
+}
+
+// delivered forgets the sent mark of entity that a delivery at seq
+// covers: deliveries of new messages come in stream order. Lock held.
+func (q *entityQueue) delivered(entity string, seq uint64) {
+	if m, ok := q.sent[entity]; ok && m.seq <= seq {
+		delete(q.sent, entity)
+	}
+}
+
 func (st *entityState) await(seq uint64, due time.Time) {
 	if st.awaiting == nil {
 		st.awaiting = map[uint64]time.Time{}
@@ -182,6 +210,7 @@ func (q *entityQueue) onMessage(m natsjs.Msg) {
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.delivered(env.Entity, d.seq)
 	if consumed {
 		if st := q.entities[env.Entity]; st != nil {
 			delete(st.awaiting, d.seq)
@@ -347,6 +376,7 @@ func compareUint64(a, b uint64) int {
 // held.
 func (q *entityQueue) dropEntity(entity string, purgeBelow uint64) {
 	q.purged[entity] = purgeMark{below: purgeBelow, at: time.Now()}
+	delete(q.sent, entity)
 	st := q.entities[entity]
 	if st == nil {
 		return
@@ -370,6 +400,13 @@ func (q *entityQueue) keepAlive(now time.Time) {
 	for entity, mark := range q.purged {
 		if now.Sub(mark.at) > purgeMarkLife {
 			delete(q.purged, entity)
+		}
+	}
+	for entity, mark := range q.sent {
+		// Delivered elsewhere (the shard moved), or never coming
+		// (purged): a fetch gives up waiting after awaitLimit anyway.
+		if now.Sub(mark.at) > purgeMarkLife {
+			delete(q.sent, entity)
 		}
 	}
 	for _, st := range q.entities {

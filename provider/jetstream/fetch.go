@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	natsjs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/reprise/reprise/provider"
 )
 
@@ -148,17 +146,19 @@ func (d *delivery) message() provider.Message {
 }
 
 // awaitComplete waits (at most awaitLimit) until st holds every message
-// stored for the entity in q's subject before now: a message published
-// before the fetch may still be on its way from the server.
+// this provider stored for the entity before now (a message it sent may
+// still be on its way from the server) and the redeliveries it awaits.
+// Messages other processes store meanwhile are not waited for: the server
+// delivers them in stream order, and a later fetch has them.
 func (p *Provider) awaitComplete(ctx context.Context, q *entityQueue, st *entityState) error {
-	last, err := p.lastStored(ctx, p.names.entitySubject(q.name, st.entity))
-	if err != nil {
-		return err
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	last := q.sent[st.entity].seq
+	if st.complete(last, time.Now()) {
+		return nil
 	}
 	limit := time.NewTimer(awaitLimit)
 	defer limit.Stop()
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	for !st.complete(last, time.Now()) {
 		wake := q.notify
 		q.mu.Unlock()
@@ -179,19 +179,6 @@ func (p *Provider) awaitComplete(ctx context.Context, q *entityQueue, st *entity
 		}
 	}
 	return nil
-}
-
-// lastStored returns the stream sequence of the last message stored on
-// subject in the work stream (0 if none).
-func (p *Provider) lastStored(ctx context.Context, subject string) (uint64, error) {
-	m, err := p.workStream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, natsjs.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read last message of %s: %w", subject, err)
-	}
-	return m.Sequence, nil
 }
 
 // batchState is what a fetch reads from the store.
