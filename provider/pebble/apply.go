@@ -96,12 +96,16 @@ func (s *Store) Apply(updates []Update, watermarks map[string]uint64) error {
 
 	s.applyMu.Lock()
 	b := s.db.NewIndexedBatch()
-	if err := s.fill(b, updates, watermarks); err != nil {
+	view := applyView{}
+	if err := s.fill(b, view, updates, watermarks); err != nil {
 		s.applyMu.Unlock()
 		return errors.Join(err, b.Close())
 	}
 	if !s.sync {
 		err := b.Commit(s.writeOpts)
+		if err == nil {
+			s.cache.put(view)
+		}
 		s.applyMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("apply: commit batch: %w", err)
@@ -112,6 +116,9 @@ func (s *Store) Apply(updates []Update, watermarks map[string]uint64) error {
 	// may validate against it while this one waits for the fsync, which lets
 	// concurrent callers share one fsync.
 	err := s.db.ApplyNoSyncWait(b, s.writeOpts)
+	if err == nil {
+		s.cache.put(view)
+	}
 	s.applyMu.Unlock()
 	if err != nil {
 		// The commit pipeline may still reference the batch: leave it to
@@ -124,10 +131,11 @@ func (s *Store) Apply(updates []Update, watermarks map[string]uint64) error {
 	return b.Close()
 }
 
-// fill writes updates and watermarks into b.
-func (s *Store) fill(b *cpebble.Batch, updates []Update, watermarks map[string]uint64) error {
+// fill writes updates and watermarks into b, keeping view in step with
+// the entities it writes.
+func (s *Store) fill(b *cpebble.Batch, view applyView, updates []Update, watermarks map[string]uint64) error {
 	for i := range updates {
-		if err := s.applyUpdate(b, &updates[i]); err != nil {
+		if err := s.applyUpdate(b, view, &updates[i]); err != nil {
 			return err
 		}
 	}
@@ -144,27 +152,21 @@ func (s *Store) fill(b *cpebble.Batch, updates []Update, watermarks map[string]u
 
 // applyUpdate writes one update into b, reading through b so that earlier
 // updates of the same call are seen.
-func (s *Store) applyUpdate(b *cpebble.Batch, u *Update) error {
+func (s *Store) applyUpdate(b *cpebble.Batch, view applyView, u *Update) error {
 	sc := &s.scratch
-	sc.key = appendStateKey(sc.key[:0], u.Entity)
-	var found bool
-	var err error
-	sc.value, found, err = getInto(b, sc.key, sc.value[:0])
+	e, err := s.viewEntity(view, b, u.Entity)
 	if err != nil {
-		return fmt.Errorf("apply: read state of entity %q: %w", u.Entity, err)
+		return err
 	}
-	var rec entityRecord
-	if found {
-		if rec, err = decodeEntityRecord(sc.value); err != nil {
-			return fmt.Errorf("apply: entity %q: %w", u.Entity, err)
-		}
-	}
+	rec, found := e.rec, e.found
 
 	if u.Delete && found {
 		if err := s.purge(b, u.Entity); err != nil {
 			return err
 		}
 		rec = entityRecord{}
+		e.rec, e.found, e.expiry = entityRecord{}, false, 0
+		clear(e.meta)
 	}
 	if u.Partition < rec.Partition {
 		return fmt.Errorf("%w: entity %q is at partition %d, update names %d",
@@ -181,11 +183,11 @@ func (s *Store) applyUpdate(b *cpebble.Batch, u *Update) error {
 	if err := s.appendEvents(b, u, &rec); err != nil {
 		return err
 	}
-	if err := s.writeMetadata(b, u); err != nil {
+	if err := s.writeMetadata(b, e, u); err != nil {
 		return err
 	}
 	if u.carriesContent() {
-		if err := s.setExpiry(b, u.Entity, 0, u.ExpireAt); err != nil {
+		if err := s.setEntityExpiry(b, e, u.Entity, u.ExpireAt); err != nil {
 			return err
 		}
 	}
@@ -214,6 +216,7 @@ func (s *Store) applyUpdate(b *cpebble.Batch, u *Update) error {
 		// A bare Delete: the purge already removed the state record.
 		return nil
 	}
+	e.rec, e.found = rec, true
 	sc.key = appendStateKey(sc.key[:0], u.Entity)
 	if err := b.Set(sc.key, rec.encode(&sc.record), nil); err != nil {
 		return fmt.Errorf("apply: write state of entity %q: %w", u.Entity, err)
@@ -250,33 +253,30 @@ func (s *Store) appendEvents(b *cpebble.Batch, u *Update, rec *entityRecord) err
 }
 
 // writeMetadata applies u's metadata changes and keeps the index in step.
-func (s *Store) writeMetadata(b *cpebble.Batch, u *Update) error {
+func (s *Store) writeMetadata(b *cpebble.Batch, e *cachedEntity, u *Update) error {
 	sc := &s.scratch
 	for key, value := range u.SetMetadata {
 		if slices.Contains(u.DeleteMetadata, key) {
 			continue
 		}
 		sc.key = appendMetadataKey(sc.key[:0], u.Entity, key)
+		old, found := e.meta[key]
 		if s.isIndexed(key) {
-			old, found, err := getInto(b, sc.key, sc.value[:0])
-			sc.value = old
-			if err != nil {
-				return fmt.Errorf("apply: entity %q: read metadata %q: %w", u.Entity, key, err)
-			}
-			if found && string(old) == value {
+			if found && old == value {
 				continue
 			}
 			if found {
-				sc.key2 = appendIndexKey(sc.key2[:0], key, old, u.Entity)
+				sc.key2 = appendIndexKey(sc.key2[:0], key, []byte(old), u.Entity)
 				if err := b.Delete(sc.key2, nil); err != nil {
 					return fmt.Errorf("apply: entity %q: unindex %q: %w", u.Entity, key, err)
 				}
 			}
-			sc.key2 = appendIndexKey(sc.key2[:0], key, value, u.Entity)
+			sc.key2 = appendIndexKey(sc.key2[:0], key, []byte(value), u.Entity)
 			if err := b.Set(sc.key2, nil, nil); err != nil {
 				return fmt.Errorf("apply: entity %q: index %q: %w", u.Entity, key, err)
 			}
 		}
+		e.meta[key] = value
 		sc.value = append(sc.value[:0], value...)
 		if err := b.Set(sc.key, sc.value, nil); err != nil {
 			return fmt.Errorf("apply: entity %q: set metadata %q: %w", u.Entity, key, err)
@@ -284,11 +284,13 @@ func (s *Store) writeMetadata(b *cpebble.Batch, u *Update) error {
 	}
 	for _, key := range u.DeleteMetadata {
 		sc.key = appendMetadataKey(sc.key[:0], u.Entity, key)
-		if s.isIndexed(key) {
-			if err := s.unindex(b, u.Entity, key); err != nil {
-				return err
+		if old, found := e.meta[key]; found && s.isIndexed(key) {
+			sc.key2 = appendIndexKey(sc.key2[:0], key, []byte(old), u.Entity)
+			if err := b.Delete(sc.key2, nil); err != nil {
+				return fmt.Errorf("apply: entity %q: unindex %q: %w", u.Entity, key, err)
 			}
 		}
+		delete(e.meta, key)
 		if err := b.Delete(sc.key, nil); err != nil {
 			return fmt.Errorf("apply: entity %q: delete metadata %q: %w", u.Entity, key, err)
 		}

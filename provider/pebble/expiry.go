@@ -79,6 +79,30 @@ func (s *Store) setExpiry(b *cpebble.Batch, entity string, below uint64, at time
 	return b.Set(key, binary.BigEndian.AppendUint64(nil, uint64(n)), nil)
 }
 
+// setEntityExpiry is setExpiry of the entity-wide expiry (below 0), with
+// the old value from e, which it keeps in step.
+func (s *Store) setEntityExpiry(b *cpebble.Batch, e *cachedEntity, entity string, at time.Time) error {
+	if e.expiry != 0 {
+		if err := b.Delete(appendDueKey(nil, e.expiry, entity, 0), nil); err != nil {
+			return fmt.Errorf("apply: entity %q: unschedule expiry: %w", entity, err)
+		}
+	}
+	key := appendExpiryKey(nil, entity, 0)
+	if at.IsZero() {
+		if e.expiry != 0 {
+			e.expiry = 0
+			return b.Delete(key, nil)
+		}
+		return nil
+	}
+	n := unixNanos(at)
+	if err := b.Set(appendDueKey(nil, n, entity, 0), nil, nil); err != nil {
+		return fmt.Errorf("apply: entity %q: schedule expiry: %w", entity, err)
+	}
+	e.expiry = n
+	return b.Set(key, binary.BigEndian.AppendUint64(nil, uint64(n)), nil)
+}
+
 // purgeExpiries removes the entity's expiries whose below is from minBelow
 // to maxBelow (inclusive; below 0 is the entity's own expiry), with their
 // due-index entries.
@@ -184,7 +208,9 @@ func (s *Store) ExpirePartitions(entity string, below uint64) error {
 	if err := s.fillPartitionExpiry(b, entity, below); err != nil {
 		return fmt.Errorf("expire partitions of %q: %w", entity, err)
 	}
-	if err := b.Commit(s.writeOpts); err != nil {
+	err := b.Commit(s.writeOpts)
+	s.cache.evict(entity)
+	if err != nil {
 		return fmt.Errorf("expire partitions of %q: %w", entity, err)
 	}
 	return b.Close()

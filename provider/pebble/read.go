@@ -18,7 +18,14 @@ func (s *Store) Entity(entity string) (EntityState, error) {
 		return EntityState{}, err
 	}
 	defer s.life.RUnlock()
-	rec, _, err := readRecord(s.db, entity)
+	if st, ok := s.cachedState(entity); ok {
+		return st, nil
+	}
+	gen := s.cache.generation()
+	rec, found, err := readRecord(s.db, entity)
+	if err == nil && !found {
+		s.cache.putAbsent(entity, gen)
+	}
 	return rec.EntityState, err
 }
 
@@ -94,6 +101,19 @@ func (s *Store) Metadata(entity string) (provider.Metadata, error) {
 		return nil, err
 	}
 	defer s.life.RUnlock()
+	if md, ok, err := s.cachedMetadata(entity); ok {
+		return md, err
+	}
+	gen := s.cache.generation()
+	// A point read first: most entities read here without being cached
+	// do not exist (a start checking its id), and a Get costs less than
+	// an iterator.
+	if _, found, err := readRecord(s.db, entity); err != nil {
+		return nil, fmt.Errorf("metadata of entity %q: %w", entity, err)
+	} else if !found {
+		s.cache.putAbsent(entity, gen)
+		return nil, fmt.Errorf("%w: entity %q", provider.ErrNotFound, entity)
+	}
 
 	stateKey := appendStateKey(nil, entity)
 	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: stateKey, UpperBound: append(stateKey[:len(stateKey):len(stateKey)], 0)})
@@ -101,7 +121,12 @@ func (s *Store) Metadata(entity string) (provider.Metadata, error) {
 		return nil, fmt.Errorf("metadata of entity %q: %w", entity, err)
 	}
 	if !it.First() {
-		return nil, closeIter(it, fmt.Errorf("%w: entity %q", provider.ErrNotFound, entity))
+		err := closeIter(it, nil)
+		if err == nil {
+			s.cache.putAbsent(entity, gen)
+			err = fmt.Errorf("%w: entity %q", provider.ErrNotFound, entity)
+		}
+		return nil, err
 	}
 	v, err := it.ValueAndErr()
 	if err != nil {
@@ -142,6 +167,11 @@ func (s *Store) Consumed(entity, id string) (bool, error) {
 		return false, err
 	}
 	defer s.life.RUnlock()
+	if e := s.cache.get(entity); e != nil && (!e.found || !e.rec.Exists) {
+		// Consumed ids are only written with content, and purged with
+		// the entity.
+		return false, nil
+	}
 	ok, err := has(s.db, appendConsumedKey(nil, entity, id))
 	if err != nil {
 		return false, fmt.Errorf("consumed id of entity %q: %w", entity, err)
@@ -207,7 +237,7 @@ type slab struct {
 }
 
 const (
-	minSlabChunk = 4 << 10
+	minSlabChunk = 512
 	maxSlabChunk = 1 << 20
 )
 

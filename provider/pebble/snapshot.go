@@ -193,6 +193,7 @@ func (s *Store) RestoreSnapshot(r io.Reader, keep func(entity string) bool, wate
 	commit := func() error {
 		s.applyMu.Lock()
 		err := b.Commit(s.writeOpts)
+		s.cache.clear()
 		s.applyMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("restore snapshot: commit: %w", err)
@@ -289,7 +290,7 @@ func (s *Store) clearEntities(keep func(string) bool, watermarks map[string]uint
 		n := min(len(doomed), 1000)
 		s.applyMu.Lock()
 		b := s.db.NewIndexedBatch()
-		err := s.fill(b, nil, watermarks)
+		err := s.fill(b, applyView{}, nil, watermarks)
 		for _, e := range doomed[:n] {
 			if err == nil {
 				err = s.purge(b, e)
@@ -298,6 +299,7 @@ func (s *Store) clearEntities(keep func(string) bool, watermarks map[string]uint
 		if err == nil {
 			err = b.Commit(s.writeOpts)
 		}
+		s.cache.clear()
 		s.applyMu.Unlock()
 		if err = errors.Join(err, b.Close()); err != nil {
 			return fmt.Errorf("restore snapshot: clear entities: %w", err)

@@ -56,6 +56,8 @@ type Store struct {
 	// what it writes over. It also owns scratch.
 	applyMu sync.Mutex
 	scratch applyScratch
+
+	cache *entityCache
 }
 
 // Open opens (creating if needed) the store in opts.Dir. If the indexed key
@@ -91,7 +93,7 @@ func Open(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store in %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, indexedKeys: keys, sync: opts.Sync, writeOpts: cpebble.NoSync}
+	s := &Store{db: db, indexedKeys: keys, sync: opts.Sync, writeOpts: cpebble.NoSync, cache: newEntityCache()}
 	if opts.Sync {
 		s.writeOpts = cpebble.Sync
 	}
