@@ -105,15 +105,6 @@ func (s *Store) Metadata(entity string) (provider.Metadata, error) {
 		return md, err
 	}
 	gen := s.cache.generation()
-	// A point read first: most entities read here without being cached
-	// do not exist (a start checking its id), and a Get costs less than
-	// an iterator.
-	if _, found, err := readRecord(s.db, entity); err != nil {
-		return nil, fmt.Errorf("metadata of entity %q: %w", entity, err)
-	} else if !found {
-		s.cache.putAbsent(entity, gen)
-		return nil, fmt.Errorf("%w: entity %q", provider.ErrNotFound, entity)
-	}
 
 	stateKey := appendStateKey(nil, entity)
 	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: stateKey, UpperBound: append(stateKey[:len(stateKey):len(stateKey)], 0)})
@@ -167,11 +158,6 @@ func (s *Store) Consumed(entity, id string) (bool, error) {
 		return false, err
 	}
 	defer s.life.RUnlock()
-	if e := s.cache.get(entity); e != nil && (!e.found || !e.rec.Exists) {
-		// Consumed ids are only written with content, and purged with
-		// the entity.
-		return false, nil
-	}
 	ok, err := has(s.db, appendConsumedKey(nil, entity, id))
 	if err != nil {
 		return false, fmt.Errorf("consumed id of entity %q: %w", entity, err)
