@@ -88,7 +88,8 @@ func (p *Provider) noteSent(o provider.Outgoing, ack *natsjs.PubAck, now time.Ti
 	if nb := o.Message.NotBefore; !nb.IsZero() && nb.After(now) {
 		return
 	}
-	if !p.OwnsShard(p.ShardOf(o.Message.Entity)) {
+	shard := p.ShardOf(o.Message.Entity)
+	if !p.OwnsShard(shard) {
 		return
 	}
 	q, err := p.entityQueue(o.Queue)
@@ -96,7 +97,7 @@ func (p *Provider) noteSent(o provider.Outgoing, ack *natsjs.PubAck, now time.Ti
 		return
 	}
 	q.mu.Lock()
-	q.noteSent(o.Message.Entity, ack.Sequence, now)
+	q.noteSent(o.Message.Entity, shard, ack.Sequence, now)
 	q.mu.Unlock()
 }
 

@@ -36,6 +36,11 @@ type entityQueue struct {
 	// delivered yet: a fetch waits for it (awaitComplete), so that what
 	// was sent before a fetch is in its batch without asking the server.
 	sent map[string]sentMark
+	// deliveredUpTo is, per shard, the highest work-stream sequence the
+	// shard's consumer has delivered: a message at or below it that was
+	// sent by this provider has arrived already (new messages are
+	// delivered in stream order).
+	deliveredUpTo map[int]uint64
 }
 
 type sentMark struct {
@@ -95,7 +100,7 @@ type heldLock struct {
 }
 
 func newEntityQueue(p *Provider, name string) *entityQueue {
-	return &entityQueue{p: p, name: name, entities: map[string]*entityState{}, purged: map[string]purgeMark{}, sent: map[string]sentMark{}, notify: make(chan struct{})}
+	return &entityQueue{p: p, name: name, entities: map[string]*entityState{}, purged: map[string]purgeMark{}, sent: map[string]sentMark{}, deliveredUpTo: map[int]uint64{}, notify: make(chan struct{})}
 }
 
 func (st *entityState) fetchable() bool {
@@ -150,18 +155,22 @@ func (q *entityQueue) forget(st *entityState) {
 	}
 }
 
-// noteSent records that this provider stored a message for entity at
-// stream sequence seq. Lock held.
-func (q *entityQueue) noteSent(entity string, seq uint64, now time.Time) {
+// noteSent records that this provider stored a message for entity, of
+// shard, at stream sequence seq. Lock held.
+func (q *entityQueue) noteSent(entity string, shard int, seq uint64, now time.Time) {
+	if q.deliveredUpTo[shard] >= seq {
+		return
+	}
 	if m, ok := q.sent[entity]; ok && m.seq >= seq {
 		return
 	}
 	q.sent[entity] = sentMark{seq: seq, at: now}
 }
 
-// delivered forgets the sent mark of entity that a delivery at seq
-// covers: deliveries of new messages come in stream order. Lock held.
-func (q *entityQueue) delivered(entity string, seq uint64) {
+// delivered forgets the sent mark of entity that a delivery at seq, in
+// shard, covers: deliveries of new messages come in stream order. Lock held.
+func (q *entityQueue) delivered(entity string, shard int, seq uint64) {
+	q.deliveredUpTo[shard] = max(q.deliveredUpTo[shard], seq)
 	if m, ok := q.sent[entity]; ok && m.seq <= seq {
 		delete(q.sent, entity)
 	}
@@ -210,7 +219,7 @@ func (q *entityQueue) onMessage(m natsjs.Msg) {
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.delivered(env.Entity, d.seq)
+	q.delivered(env.Entity, p.ShardOf(env.Entity), d.seq)
 	if consumed {
 		if st := q.entities[env.Entity]; st != nil {
 			delete(st.awaiting, d.seq)
