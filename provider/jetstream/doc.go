@@ -57,8 +57,10 @@
 // pulls each owned shard's consumer, buffers deliveries per entity in memory
 // (renewing them with InProgress so that waiting does not count as an
 // attempt), and FetchEntity hands out one unlocked entity with every message
-// stored for it (it checks the subject's last stream sequence and waits for
-// deliveries still on their way). RenewEntityLock sends InProgress,
+// delivered for it, waiting for those still on their way that this provider
+// sent (their sequences are known from the PubAcks; new messages arrive in
+// stream order) and for redeliveries it expects; a message another process
+// stores meanwhile comes with a later fetch. RenewEntityLock sends InProgress,
 // AbandonEntity NakWithDelay; Message.Attempt is the server's delivery count.
 // Work queues are fetched one message per pull request; their peek-lock is
 // the same un-acked delivery. A work message fetched Topology.MaxDeliveries
