@@ -1,0 +1,194 @@
+// Package groupsync makes writes durable in groups: many callers that each
+// need "everything written before my call is on stable storage" share one
+// flush (group commit).
+//
+// It owns one flusher goroutine and the flush generations; it knows nothing
+// of what was written, nor by whom.
+package groupsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrClosed is returned by a wait that Close ended before its flush.
+var ErrClosed = errors.New("groupsync: closed")
+
+// gen is one flush: every caller that asked while it had not yet started
+// waits for it.
+type gen struct {
+	done   chan struct{}
+	err    error
+	wanted bool
+	// wait is gen.Wait as a func value, made once per flush so that Begin
+	// hands it out without allocating.
+	wait func(context.Context) error
+}
+
+func newGen() *gen {
+	g := &gen{done: make(chan struct{})}
+	g.wait = g.Wait
+	return g
+}
+
+// Wait returns once the flush has finished (its error), or when ctx ends.
+func (g *gen) Wait(ctx context.Context) error {
+	select {
+	case <-g.done:
+		return g.err
+	default:
+	}
+	select {
+	case <-g.done:
+		return g.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Syncer runs flushes for its callers, one at a time, each covering every
+// caller that arrived before it started. Its methods are safe for
+// concurrent use.
+type Syncer struct {
+	flush func() error
+
+	mu     sync.Mutex
+	next   *gen // the flush that starts next; callers arriving now need it
+	closed bool
+
+	kick    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+	flushes atomic.Uint64
+	// closeFile is the directory NewFS opened, closed by Close.
+	closeFile *os.File
+}
+
+// New returns a Syncer whose flushes call flush, and starts its flusher
+// goroutine; Close stops it.
+func New(flush func() error) *Syncer {
+	s := &Syncer{
+		flush:   flush,
+		next:    newGen(),
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go s.run()
+	return s
+}
+
+// NewFS returns a Syncer whose flush is syncfs(2) on the filesystem holding
+// dir: one system call writes back every dirty page of that filesystem and
+// commits its journal.
+//
+// Why syncfs of the whole filesystem rather than fsync of files: the
+// writes to make durable are made by an embedded NATS server (JetStream
+// block files, consumer state) and by Pebble, in files this process does not
+// open itself and whose names change as blocks roll over. No NATS API asks
+// the server to sync on demand, but the server has already written every
+// message it acknowledged with write(2) (the file store writes a stored
+// message in place before its PubAck, and an ack's tombstone before the ack
+// is confirmed), so the data is in the page cache of that filesystem, and
+// one syncfs after the acknowledgement makes it durable. Keep dir on a
+// filesystem of its own when other heavy writers share the machine: syncfs
+// flushes their dirty pages too.
+func NewFS(dir string) (*Syncer, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("groupsync: open %s: %w", dir, err)
+	}
+	fd := int(f.Fd())
+	s := New(func() error {
+		if err := unix.Syncfs(fd); err != nil {
+			return fmt.Errorf("syncfs %s: %w", dir, err)
+		}
+		return nil
+	})
+	s.closeFile = f
+	return s, nil
+}
+
+// Begin asks for a flush that starts after this call and returns the wait
+// for it: wait(ctx) returns nil once everything written before Begin is on
+// stable storage, the flush's error, ErrClosed, or ctx's error. The flush
+// runs in the background meanwhile, so the caller can do other work before
+// waiting.
+func (s *Syncer) Begin() (wait func(context.Context) error) {
+	s.mu.Lock()
+	g := s.next
+	if s.closed {
+		s.mu.Unlock()
+		return closedWait
+	}
+	g.wanted = true
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return g.wait
+}
+
+func closedWait(context.Context) error { return ErrClosed }
+
+// Sync returns once everything written before the call is on stable
+// storage: it waits for a flush that started after the call, shared with
+// every caller waiting for the same one.
+func (s *Syncer) Sync(ctx context.Context) error {
+	return s.Begin()(ctx)
+}
+
+// Flushes returns how many flushes have run.
+func (s *Syncer) Flushes() uint64 { return s.flushes.Load() }
+
+// run is the flusher: each pass takes the generation callers wait for,
+// opens the next one to later callers, and flushes.
+func (s *Syncer) run() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		}
+		s.mu.Lock()
+		g := s.next
+		if !g.wanted {
+			s.mu.Unlock()
+			continue
+		}
+		s.next = newGen()
+		s.mu.Unlock()
+		g.err = s.flush()
+		s.flushes.Add(1)
+		close(g.done)
+	}
+}
+
+// Close stops the flusher after the flush in progress; callers still
+// waiting get ErrClosed, later calls too.
+func (s *Syncer) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	g := s.next
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.stopped
+	g.err = ErrClosed
+	close(g.done)
+	if s.closeFile != nil {
+		return s.closeFile.Close()
+	}
+	return nil
+}
