@@ -46,7 +46,8 @@ func validateCommit(c provider.Commit) error {
 //     entity's last log sequence read at fetch (fencing);
 //  3. apply the record to the store with the shard's log watermark;
 //  4. dispatch outgoing messages and cancels, advance the dispatch watermark;
-//  5. ack the consumed deliveries.
+//  5. ack the consumed deliveries (with Options.Durable, once the record
+//     is synced: the sync begins after step 2 and runs during 3 and 4).
 //
 // Step 2 is the durability point: after it the commit has happened, and a
 // failure later leaves it to be completed by the next use of the entity or by
@@ -201,6 +202,9 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		p.endWrite(sh, subject, 0)
 		return commitTaken, fmt.Errorf("publish commit record of %q (outcome unknown; completed in the background): %w", entity, err)
 	}
+	// The record is stored: make it durable while it is applied and
+	// dispatched, and wait for that before acking (durable.go).
+	durable := p.beginDurable()
 	pending := &pendingRecord{seq: seq, rec: rec}
 	fail := func(err error) (commitOutcome, error) {
 		p.markRepair(entity, shard, pending)
@@ -226,6 +230,11 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 
 	if fault == stepAck {
 		return commitTaken, injected(stepAck)
+	}
+	if err := durable(ctx); err != nil {
+		// Not acked: the deliveries come back and are acked as consumed
+		// once the record is durable.
+		return commitTaken, fmt.Errorf("commit of %q: %w: %w", entity, ErrNotDurable, err)
 	}
 	if err := p.ack(ctx, held.msgs); err != nil {
 		// The commit stands; un-acked deliveries come back and are acked

@@ -15,8 +15,17 @@ import (
 // its compare-and-set), deletes the entity from the store, then purges the
 // log subject below the tombstone and the entity's queued and delayed
 // messages in every queue. An entity that never committed has no tombstone
-// written; its messages are purged all the same.
+// written; its messages are purged all the same. With Options.Durable the
+// tombstone is synced before anything is purged, and the purges before
+// returning.
 func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
+	if err := p.deleteEntity(ctx, entity); err != nil {
+		return err
+	}
+	return p.syncDurable(ctx)
+}
+
+func (p *Provider) deleteEntity(ctx context.Context, entity string) error {
 	if err := p.checkOpen(); err != nil {
 		return err
 	}
@@ -71,6 +80,15 @@ func (p *Provider) DeleteEntity(ctx context.Context, entity string) error {
 		return fmt.Errorf("delete %q: publish tombstone: %w", entity, err)
 	}
 	seq := ack.Sequence
+	if err := p.syncDurable(ctx); err != nil {
+		// Not applied nor purged: the completer (or the next use of the
+		// entity) does both from the log.
+		if sh != nil {
+			p.markRepair(entity, shard, &pendingRecord{seq: seq, rec: rec})
+			p.endWrite(sh, subject, 0)
+		}
+		return fmt.Errorf("delete %q: tombstone: %w", entity, err)
+	}
 	if sh == nil {
 		if err := p.applyRecord(seq, rec); err != nil {
 			return fmt.Errorf("delete %q: %w", entity, err)

@@ -174,7 +174,10 @@ func (p *Provider) Send(ctx context.Context, msgs ...provider.Outgoing) error {
 			return err
 		}
 	}
-	return p.send(ctx, msgs)
+	if err := p.send(ctx, msgs); err != nil {
+		return err
+	}
+	return p.syncDurable(ctx)
 }
 
 // publishDedup publishes m, waiting out a concurrent publish of the same
@@ -232,7 +235,8 @@ func (p *Provider) SendNew(ctx context.Context, o provider.Outgoing) (bool, erro
 			return false, fmt.Errorf("send %q to queue %q: %w", o.Message.ID, o.Queue, err)
 		}
 		if consumed {
-			return false, nil
+			// The record that consumed it may not be durable yet.
+			return false, p.syncDurable(ctx)
 		}
 	}
 	now := time.Now()
@@ -241,5 +245,9 @@ func (p *Provider) SendNew(ctx context.Context, o provider.Outgoing) (bool, erro
 		return false, fmt.Errorf("send %q to queue %q: %w", o.Message.ID, o.Queue, err)
 	}
 	p.noteSent(o, ack, now)
+	// A duplicate's first copy may not be durable yet either.
+	if err := p.syncDurable(ctx); err != nil {
+		return false, err
+	}
 	return !ack.Duplicate, nil
 }

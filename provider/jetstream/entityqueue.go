@@ -225,7 +225,7 @@ func (q *entityQueue) onMessage(m natsjs.Msg) {
 			delete(st.awaiting, d.seq)
 			q.signal()
 		}
-		_ = m.Ack()
+		p.ackWhenDurable(m)
 		return
 	}
 	q.add(d)

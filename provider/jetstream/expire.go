@@ -205,7 +205,13 @@ func (p *Provider) expireEntity(ctx context.Context, entity string, now time.Tim
 		return fmt.Errorf("expire %q: publish tombstone: %w", entity, err)
 	}
 	pending := &pendingRecord{seq: seq, rec: rec}
-	if err := p.applyRecord(seq, rec); err != nil {
+	// The tombstone is durable before the store forgets the entity and
+	// its log is purged (durable.go).
+	err = p.syncDurable(ctx)
+	if err == nil {
+		err = p.applyRecord(seq, rec)
+	}
+	if err != nil {
 		p.markRepair(entity, shard, pending)
 		p.endWrite(sh, subject, 0)
 		return fmt.Errorf("expire %q: %w", entity, err)

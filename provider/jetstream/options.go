@@ -93,6 +93,16 @@ type Options struct {
 	// an idle one.
 	Liveness *liveness.Monitor
 
+	// Durable, when set, is synced before the provider acknowledges
+	// anything (Send, SendNew, CompleteWork, the acks of a commit's
+	// consumed deliveries) and before it lets a stored message go (marks,
+	// trimming, dead-lettering, purges): what it acknowledged then
+	// survives a power loss of a single server (durable.go lists every
+	// point). Nil: acknowledged means stored by the server, which survives
+	// a process crash, and a power loss only with the server's own sync
+	// settings or replicas.
+	Durable Durability
+
 	// MarkInterval is how often each owned shard's dispatch mark is
 	// written to the log (default 50 ms): the records settled since the
 	// last mark are the ones a successor would dispatch again after a

@@ -45,6 +45,9 @@ type Provider struct {
 	faults  faultState
 	tokens  atomic.Uint64
 
+	// late are deliveries to ack after the next sync (durable.go).
+	late lateAcks
+
 	repairMu sync.Mutex
 	repairs  map[string]*repairEntry
 

@@ -188,7 +188,7 @@ func (p *Provider) ackConsumedBuffered(entity string) {
 			kept := st.buffered[:0]
 			for _, d := range st.buffered {
 				if ok, err := p.store.Consumed(entity, consumedID(q.name, d.env)); err == nil && ok {
-					_ = d.msg.Ack()
+					p.ackWhenDurable(d.msg)
 					continue
 				}
 				kept = append(kept, d)

@@ -327,6 +327,12 @@ func (p *Provider) snapshotShard(ctx context.Context, sh *shardState) (SnapshotI
 	if err := p.writeSnapHead(ctx, h, prevSeq); err != nil {
 		return SnapshotInfo{}, err
 	}
+	// The snapshot must be durable before the log below it and the older
+	// snapshots are purged (durable.go). Until it is, nothing is trimmed:
+	// the next snapshot pass trims under this head (Trimmed < Seq).
+	if err := p.syncDurable(ctx); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("snapshot shard %d: %w", sh.id, err)
+	}
 	sh.setSnap(h)
 	sh.tailCount.covered(seq)
 	// Everything at or below seq is applied: a restart over this store

@@ -160,8 +160,9 @@ func (p *Provider) writeMarks(ctx context.Context, only ...*shardState) {
 		w, own uint64
 		f      natsjs.PubAckFuture
 	}
-	var writes []write
+	var writes, due []write
 	local := map[string]uint64{}
+	late := p.takeLateAcks()
 	for _, sh := range shards {
 		if !p.valid(sh) {
 			continue
@@ -175,15 +176,31 @@ func (p *Provider) writeMarks(ctx context.Context, only ...*shardState) {
 		if storeIt {
 			local[logWatermark(sh.id)] = w
 		}
-		if !needs {
-			continue
+		if needs {
+			due = append(due, write{sh: sh, w: w, own: own})
 		}
-		f, err := p.js.PublishMsgAsync(p.markMsg(sh.id, w, own))
+	}
+	if p.opts.Durable != nil && (len(due) > 0 || len(local) > 0 || len(late) > 0) {
+		// A mark (and the store's watermark) names records as dispatched:
+		// they, and the messages they sent, must be durable first; so must
+		// the records that consumed the late acks' deliveries (durable.go).
+		if err := p.syncDurable(ctx); err != nil {
+			p.log.Warn("write dispatch marks", "err", err)
+			// The late deliveries come back after the ack wait.
+			return
+		}
+	}
+	for _, m := range late {
+		_ = m.Ack()
+	}
+	for _, wr := range due {
+		f, err := p.js.PublishMsgAsync(p.markMsg(wr.sh.id, wr.w, wr.own))
 		if err != nil {
-			p.log.Warn("write dispatch mark", "shard", sh.id, "err", err)
+			p.log.Warn("write dispatch mark", "shard", wr.sh.id, "err", err)
 			continue
 		}
-		writes = append(writes, write{sh: sh, w: w, own: own, f: f})
+		wr.f = f
+		writes = append(writes, wr)
 	}
 	for _, wr := range writes {
 		select {

@@ -196,6 +196,10 @@ func (p *Provider) deadLetter(ctx context.Context, origin string, m natsjs.Msg, 
 	if err := p.publishDedup(ctx, out); err != nil {
 		return fmt.Errorf("dead-letter %q from %q: %w", env.ID, origin, err)
 	}
+	// The copy must be durable before the original goes.
+	if err := p.syncDurable(ctx); err != nil {
+		return fmt.Errorf("dead-letter %q from %q: %w", env.ID, origin, err)
+	}
 	if err := m.DoubleAck(ctx); err != nil {
 		return fmt.Errorf("ack dead-lettered %q in %q: %w", env.ID, origin, err)
 	}
@@ -226,7 +230,8 @@ func (p *Provider) findWorkLock(l provider.WorkLock, take bool) (*workLock, erro
 // the message. A crash in between redelivers the message; its replies are
 // then dropped as duplicates, or acked as consumed by their entity. When
 // the send or the ack fails, the lock stays held (until its deadline), so
-// the call can be repeated.
+// the call can be repeated. With Options.Durable the replies are synced
+// before the ack, and the ack before returning.
 func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replies []provider.Outgoing) error {
 	if err := p.checkOpen(); err != nil {
 		return err
@@ -240,7 +245,11 @@ func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replie
 	if err != nil {
 		return err
 	}
-	if err := p.send(ctx, replies); err != nil {
+	err = p.send(ctx, replies)
+	if err == nil {
+		err = p.syncDurable(ctx)
+	}
+	if err != nil {
 		p.work.mu.Lock()
 		p.work.locks[l.Token] = wl
 		p.work.mu.Unlock()
@@ -253,6 +262,11 @@ func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replie
 		p.work.locks[l.Token] = wl
 		p.work.mu.Unlock()
 		return fmt.Errorf("ack %q in work queue %q (replies sent): %w", l.ID, l.Queue, err)
+	}
+	// The ack's removal of the message durable too: an activity whose
+	// completion returned must not run again after a power loss.
+	if err := p.syncDurable(ctx); err != nil {
+		return fmt.Errorf("ack %q in work queue %q (replies sent and durable): %w", l.ID, l.Queue, err)
 	}
 	return nil
 }
