@@ -93,6 +93,7 @@ func hostConfig(o options, dir string, log *slog.Logger) host.Config {
 		Concurrency:         o.concurrencyTurns,
 		ActivityConcurrency: o.concurrencyActivities,
 		NATSSync:            o.natsSync,
+		FSync:               o.fsync,
 		SnapshotRecords:     o.snapshotRecords,
 		Retention:           o.retention,
 		Logger:              log,

@@ -90,6 +90,7 @@ type options struct {
 	concurrencyTurns      int
 	concurrencyActivities int
 	natsSync              bool
+	fsync                 bool
 	retention             time.Duration
 	verbose               bool
 	snapshotRecords       int
@@ -129,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrencyTurns, "turns", 0, "in-process deployment: orchestration turns at once (default: the host's default)")
 	fs.IntVar(&o.concurrencyActivities, "activities", 0, "in-process deployment: activities at once (default: the host's default)")
 	fs.BoolVar(&o.natsSync, "nats-sync", false, "in-process deployment: fsync every JetStream write")
+	fs.BoolVar(&o.fsync, "fsync", false, "in-process deployment: group commit, acknowledge after a shared syncfs of the data directory (survives power loss)")
 	fs.DurationVar(&o.retention, "retention", 0, "in-process deployment: how long finished instances are kept (default: the host's, 7 days)")
 	fs.BoolVar(&o.verbose, "v", false, "log the deployment's info messages to stderr")
 	fs.IntVar(&o.snapshotRecords, "snapshot-records", 0, "in-process deployment: -snapshot-records of the orchestrator (default: the host's default; -1: no snapshots)")
@@ -161,6 +163,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-timer must not be negative")
 	case o.storageEvery < 0:
 		return o, errors.New("-storage-every must not be negative")
+	case o.fsync && o.remote != "":
+		return o, errors.New("-fsync is for the in-process deployment: start the remote orchestrator with it (go run ./bench serve -fsync)")
 	case o.rebuild && (o.remote != "" || len(o.workloads) != 1 || o.rate > 0):
 		return o, errors.New("-rebuild runs one closed-loop workload on the in-process deployment (no -remote, -rate or several workloads)")
 	}

@@ -70,6 +70,13 @@ type Config struct {
 	// NATSSync makes the embedded server fsync every write, so acknowledged
 	// work survives power loss (default false: it survives a process crash).
 	NATSSync bool
+	// FSync makes what the orchestrator acknowledges survive a power loss
+	// by group commit: before acknowledging, the provider waits for a
+	// syncfs(2) of the data directory's filesystem that started after the
+	// write, shared by every caller waiting meanwhile (internal/groupsync).
+	// Embedded NATS only: with an external NATS its servers' replicas or
+	// sync settings decide durability.
+	FSync bool
 	// DataDir holds the embedded server's store and the Pebble store
 	// (default ./data).
 	DataDir string
@@ -310,6 +317,9 @@ func (c Config) validate(role Role) error {
 		if _, _, err := net.SplitHostPort(c.UIAddr); err != nil {
 			errs = append(errs, fmt.Errorf("UI address %q: %w", c.UIAddr, err))
 		}
+	}
+	if c.FSync && c.NATSURL != "" {
+		errs = append(errs, errors.New("-fsync works with the embedded NATS server only (no -nats-url): with an external NATS, durability is its servers' business (R3 streams, -replicas 3, or their sync settings)"))
 	}
 	if c.NATSURL == "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {

@@ -21,6 +21,7 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 		"REPRISE_OWNED_SHARDS":  "0-3,8",
 		"REPRISE_REUSE":         "replace_finished",
 		"REPRISE_NATS_SYNC":     "true",
+		"REPRISE_FSYNC":         "true",
 	}
 	var c Config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
@@ -32,7 +33,7 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 	}
 	c = c.withDefaults()
 	if c.NATSURL != "nats://env:4222" || c.Shards != 64 || c.DataDir != "/tmp/x" || c.DrainTimeout != 5*time.Second ||
-		!slices.Equal(c.OwnedShards, []int{0, 1, 2, 3, 8}) || c.Reuse != api.ReuseReplaceFinished || c.NATSSync {
+		!slices.Equal(c.OwnedShards, []int{0, 1, 2, 3, 8}) || c.Reuse != api.ReuseReplaceFinished || c.NATSSync || !c.FSync {
 		t.Fatalf("config %+v", c)
 	}
 	if c.MetricsAddr != DefaultMetricsAddr || c.NATSListen != DefaultNATSListen || c.MaxPayloadBytes != api.DefaultMaxPayloadBytes {
@@ -96,6 +97,7 @@ func TestValidateRejectsBadSettings(t *testing.T) {
 		{func(c *Config) { c.Orchestrators = 17 }, "orchestrators is 17"},
 		{func(c *Config) { c.Orchestrators = 3; c.Ordinal = 3 }, "ordinal is 3"},
 		{func(c *Config) { c.Ordinal = -2 }, "ordinal is -2"},
+		{func(c *Config) { c.FSync = true; c.NATSURL = "nats://elsewhere:4222" }, "-fsync works with the embedded NATS server only"},
 	} {
 		cfg := Config{}
 		c.edit(&cfg)

@@ -88,6 +88,16 @@ func Settings() []Setting {
 				c.NATSSync = b
 				return nil
 			}},
+		{Flag: "fsync", Env: "REPRISE_FSYNC", Default: "false", Roles: "orchestrator", Bool: true,
+			Usage: "group commit: acknowledge only what an fsync (syncfs of the data directory) made durable; survives power loss (embedded NATS only)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.FSync = b
+				return nil
+			}},
 		{Flag: "data-dir", Env: "REPRISE_DATA_DIR", Default: DefaultDataDir, Roles: "orchestrator",
 			Usage: "directory of the Pebble store and the embedded NATS server's store",
 			set:   str(func(c *Config) *string { return &c.DataDir })},

@@ -19,6 +19,7 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/internal/groupsync"
 	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/liveness"
 	"github.com/reprise/reprise/provider"
@@ -49,8 +50,10 @@ type Node struct {
 	limits Limits
 
 	embedded *natsembed.Server
-	nc       *nats.Conn
-	js       natsjs.JetStream
+	// syncer is the group commit of -fsync (nil without).
+	syncer *groupsync.Syncer
+	nc     *nats.Conn
+	js     natsjs.JetStream
 	// store is the orchestrator's Pebble store (a worker has none).
 	store *pebble.Store
 	// conn and pebbleStore publish nc and store to the metrics collectors,
@@ -206,6 +209,12 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 			return err
 		}
 		n.embedded = srv
+		if cfg.FSync {
+			if n.syncer, err = groupsync.NewFS(cfg.DataDir); err != nil {
+				return fmt.Errorf("-fsync: %w", err)
+			}
+			n.log.Info("group commit on", "dir", cfg.DataDir)
+		}
 		url = srv.ClientURL()
 		n.log.Info("embedded NATS server started", "url", url, "store", filepath.Join(cfg.DataDir, "nats"))
 	}
@@ -258,7 +267,12 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	if cfg.beforeRecovery != nil {
 		cfg.beforeRecovery(n.HealthAddr())
 	}
+	var durable jetstream.Durability // nil, not a nil *groupsync.Syncer
+	if n.syncer != nil {
+		durable = n.syncer
+	}
 	prov, err := jetstream.New(ctx, nc, n.store, topo, jetstream.Options{
+		Durable:     durable,
 		Prefix:      cfg.Prefix,
 		Shards:      cfg.Shards,
 		OwnedShards: n.owned,
@@ -500,6 +514,12 @@ func (n *Node) release(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close provider: %w", err))
 		}
 	}
+	if n.syncer != nil {
+		// After the provider, whose last dispatch marks sync.
+		if err := n.syncer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close group syncer: %w", err))
+		}
+	}
 	if n.nc != nil {
 		// Flush what was published (notifications), then close.
 		_ = n.nc.FlushTimeout(2 * time.Second)
@@ -518,6 +538,15 @@ func (n *Node) release(ctx context.Context) error {
 		n.http.stop()
 	}
 	return errors.Join(errs...)
+}
+
+// Fsyncs returns how many group-commit flushes (syncfs of the data
+// directory) the node has run: 0 without -fsync.
+func (n *Node) Fsyncs() uint64 {
+	if n.syncer == nil {
+		return 0
+	}
+	return n.syncer.Flushes()
 }
 
 // Ready reports whether the node serves: started, not stopping, and
