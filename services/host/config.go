@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reprise/reprise/api"
+	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
 	"github.com/reprise/reprise/services/cluster"
 )
@@ -188,6 +189,9 @@ type Config struct {
 	// address once /healthz and /readyz are served and before the provider
 	// recovers its shards; the start waits for it to return.
 	beforeRecovery func(healthAddr string)
+	// wrapProvider, when set (by tests), wraps the provider the runtime
+	// and the API use (after the metrics).
+	wrapProvider func(provider.Provider) provider.Provider
 }
 
 // Defaults.

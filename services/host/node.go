@@ -314,6 +314,9 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 
 	// Every provider call of the runtime and the API is timed.
 	timed := metrics.InstrumentProvider(prov, n.metrics)
+	if cfg.wrapProvider != nil {
+		timed = cfg.wrapProvider(timed)
+	}
 	client := control.New(timed, control.Options{MaxPayloadBytes: cfg.MaxPayloadBytes})
 	wopts := worker.Options{
 		Limits:                   n.limits.Runtime(),
