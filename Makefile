@@ -10,7 +10,7 @@ PROMETHEUS_VERSION := v0.316.0
 PROMTOOL      := $(BIN)/promtool-$(PROMETHEUS_VERSION)
 TEST_FLAGS    ?= -race -count=1 -timeout 14m
 
-.PHONY: power-loss eternal all build test test-go test-rules lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage rebuild-bench exactly-once cluster cluster-chaos
+.PHONY: power-loss chaos-fsync eternal all build test test-go test-rules lint vet staticcheck bench run fmt clean images chaos fuzz-smoke bench-storage rebuild-bench exactly-once cluster cluster-chaos
 
 all: build test
 
@@ -99,6 +99,12 @@ chaos:
 ## without -fsync, which must lose acknowledged work (the negative control). Skipped when not root.
 power-loss:
 	REPRISE_POWER_LOSS=1 $(GO) test ./services/host -run '^TestPowerLoss$$' -count=1 -v -timeout 10m
+
+## chaos-fsync: the chaos run in the durable mode (-fsync, group commit; NATS embedded in the orchestrator, as
+## -fsync needs): the short variant (2 kills of the orchestrator with its server, 1 worker kill mid-activity);
+## CHAOS_FLAGS=-chaos.long for the long embedded one.
+chaos-fsync:
+	$(GO) test ./bench/chaos -race -count=1 -run '^TestChaos$$' -v -chaos.fsync $(CHAOS_FLAGS) -timeout 20m
 
 ## exactly-once: the exactly-once crash tests at full size: 1,000 mixed instances run, the process and its
 ## embedded NATS are killed, the Pebble store is deleted, the restart past a 1 s duplicate window re-runs nothing.

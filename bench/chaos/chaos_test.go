@@ -24,8 +24,9 @@ import (
 )
 
 var (
-	longRun = flag.Bool("chaos.long", false, "run the long chaos variants (make chaos): ≥5 orchestrator kills, ≥2 NATS restarts; then the embedded-NATS variant")
-	seedArg = flag.Uint64("chaos.seed", 0, "random seed of the kill points (0: from the clock; the seed is logged)")
+	longRun  = flag.Bool("chaos.long", false, "run the long chaos variants (make chaos): ≥5 orchestrator kills, ≥2 NATS restarts; then the embedded-NATS variant")
+	fsyncArg = flag.Bool("chaos.fsync", false, "run the orchestrator in the durable mode (-fsync, group commit), with NATS embedded in it (-fsync needs the embedded server): the short or, with -chaos.long, the long embedded variant")
+	seedArg  = flag.Uint64("chaos.seed", 0, "random seed of the kill points (0: from the clock; the seed is logged)")
 )
 
 // plan is one variant of the suite.
@@ -47,6 +48,8 @@ type plan struct {
 	// embedded runs NATS inside the orchestrator (the one-command default):
 	// an orchestrator kill kills the server with it.
 	embedded bool
+	// fsync runs the orchestrator with -fsync (embedded only).
+	fsync bool
 }
 
 var (
@@ -56,6 +59,10 @@ var (
 		fanout: 4, growthMin: 50, growthMax: 400, deadline: 15 * time.Minute}
 	embeddedPlan = plan{orchestratorKills: 4, workerKills: 1, inFlight: 24, minInstances: 200,
 		fanout: 4, growthMin: 50, growthMax: 400, deadline: 15 * time.Minute, embedded: true}
+	// shortEmbeddedPlan is the short variant with NATS embedded (for
+	// -chaos.fsync).
+	shortEmbeddedPlan = plan{orchestratorKills: 2, workerKills: 1, inFlight: 12, minInstances: 60,
+		fanout: 3, growthMin: 20, growthMax: 120, deadline: 3 * time.Minute, embedded: true}
 )
 
 // Timing of the processes: a short lock timeout makes work held by a killed
@@ -71,6 +78,15 @@ const (
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the node binaries")
+	}
+	if *fsyncArg {
+		p := shortEmbeddedPlan
+		if *longRun {
+			p = embeddedPlan
+		}
+		p.fsync = true
+		runChaos(t, p)
+		return
 	}
 	if !*longRun {
 		runChaos(t, shortPlan)
@@ -90,7 +106,7 @@ func runChaos(t *testing.T, p plan) {
 	defer cancel()
 
 	began := time.Now()
-	c := newCluster(t, servicetest.Build(t, "./internal/chaosnode", "chaosnode"), p.embedded)
+	c := newCluster(t, servicetest.Build(t, "./internal/chaosnode", "chaosnode"), p.embedded, p.fsync)
 	t.Logf("built and started in %s", time.Since(began).Round(time.Millisecond))
 	nc, err := nats.Connect(c.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -294,18 +310,21 @@ type cluster struct {
 	disruptions []disruption
 	// embedded: NATS runs inside the orchestrator.
 	embedded bool
+	// fsync: the orchestrator runs with -fsync.
+	fsync bool
 	// resent counts the messages orchestrator recoveries sent again
 	// because their dispatch was not confirmed (their log's "recovered"
 	// lines).
 	resent int
 }
 
-func newCluster(t *testing.T, bin string, embedded bool) *cluster {
+func newCluster(t *testing.T, bin string, embedded, fsync bool) *cluster {
 	dir := t.TempDir()
 	c := &cluster{
 		t:        t,
 		bin:      bin,
 		embedded: embedded,
+		fsync:    fsync,
 		execLog:  filepath.Join(dir, "executions.log"),
 		natsAddr: servicetest.FreeAddr(t),
 		storeDir: filepath.Join(dir, "nats"),
@@ -336,6 +355,9 @@ func (c *cluster) startOrchestrator() {
 	args := append([]string{"orchestrator"}, natsArgs...)
 	args = append(args, "-data-dir", c.dataDir, "-metrics-addr", "127.0.0.1:0", "-ui-addr", "off",
 		"-activities=false", "-lock-timeout", lockTimeout, "-concurrency", "8")
+	if c.fsync {
+		args = append(args, "-fsync")
+	}
 	c.orch = servicetest.StartEnv(c.t, "orchestrator", c.bin, c.env, args...)
 	if n := recoveredMessages(c.orch.Lines()); n > 0 {
 		c.t.Logf("orchestrator %d re-sent %d messages whose dispatch was not confirmed before the kill", c.orch.Pid(), n)

@@ -10,6 +10,7 @@
 //
 //	go test ./bench/chaos                                    # short variant
 //	go test ./bench/chaos -run Chaos -chaos.long -timeout 20m # make chaos
+//	go test ./bench/chaos -run '^TestChaos$' -chaos.fsync    # durable mode (-fsync), short (make chaos-fsync)
 //
 // The top-level README.md ("Failure cases") lists the failure cases the suites cover and what a
 // user sees in each.
