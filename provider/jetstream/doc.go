@@ -254,6 +254,13 @@
 //
 // On a 3-replica stream an acknowledged commit survives the loss of a node;
 // on a single server it survives a process crash, and power loss only with
-// the server's sync_always. Pebble writes without fsync: it is rebuilt from
-// the log above its watermarks, or from nothing.
+// the server's sync_always or with Options.Durable: the provider then syncs
+// (a group commit shared by concurrent callers) before every
+// acknowledgement it gives and every message it lets go; durable.go lists
+// each point and why it is enough. Pebble writes without fsync: it is
+// rebuilt from the log above its watermarks, or from nothing. After a
+// power loss it may even be ahead of the log (a commit applies its record
+// while the record's sync runs); with Options.Durable, recovery finds such
+// a shard and rebuilds it from its snapshot and the log
+// (resetIfAheadOfLog).
 package jetstream

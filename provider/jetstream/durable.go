@@ -1,12 +1,15 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/provider/pebble"
 )
 
 // Durability makes what the NATS server has stored durable on demand (see
@@ -108,4 +111,72 @@ func (p *Provider) takeLateAcks() []natsjs.Msg {
 	msgs := p.late.msgs
 	p.late.msgs = nil
 	return msgs
+}
+
+// resetIfAheadOfLog empties the store's state of shard when the store holds
+// a record the log does not: after a power loss, the store's files may have
+// reached the disk with a record applied whose own write to the log did not
+// (a commit applies its record while the record's sync runs, and a sync in
+// progress may write the store's files after the record's). An entity whose
+// last log sequence in the store is above its log subject's last message
+// is such a case; its next commit would be fenced for ever, and the
+// messages its lost record consumed would be dropped as consumed. The
+// shard is then rebuilt as a new store's would be: from its snapshot and
+// the log. It returns the shard's log watermark to recover from.
+//
+// Only with Options.Durable: without it, nothing survives a power loss for
+// certain, and a process crash cannot put the store ahead (the server has
+// every record it acknowledged). The check reads the store's entities of
+// the shard, and the log only for those above the log's last sequence when
+// New began (normally none).
+func (p *Provider) resetIfAheadOfLog(ctx context.Context, shard int, applied uint64) (uint64, error) {
+	if p.opts.Durable == nil {
+		return applied, nil
+	}
+	keep := func(e string) bool { return p.names.shardOf(e) == shard }
+	type candidate struct {
+		entity string
+		st     pebble.EntityState
+	}
+	var cands []candidate
+	err := p.store.VisitEntities(keep, func(entity string, st pebble.EntityState) {
+		if st.LogSeq > p.logStart {
+			cands = append(cands, candidate{entity, st})
+		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("check the store against the log: %w", err)
+	}
+	ahead := ""
+	for _, c := range cands {
+		var last uint64
+		m, err := p.logStream.GetLastMsgForSubject(ctx, p.names.logSubject(c.entity))
+		switch {
+		case errors.Is(err, natsjs.ErrMsgNotFound):
+			if !c.st.Exists {
+				continue // a deleted entity whose tombstone was trimmed (forgetIfTrimmed)
+			}
+		case err != nil:
+			return 0, fmt.Errorf("check the store against the log: %w", err)
+		default:
+			last = m.Sequence
+		}
+		if last < c.st.LogSeq {
+			ahead = c.entity
+			break
+		}
+	}
+	if ahead == "" {
+		return applied, nil
+	}
+	p.log.Warn("the store holds log records the log lost (a power loss): rebuilding the shard from its snapshot and the log",
+		"shard", shard, "entity", ahead)
+	var empty bytes.Buffer
+	if _, err := p.store.WriteSnapshot(&empty, func(string) bool { return false }, func(string, pebble.EntityState) {}); err != nil {
+		return 0, fmt.Errorf("reset shard %d: %w", shard, err)
+	}
+	if _, err := p.store.RestoreSnapshot(&empty, keep, map[string]uint64{logWatermark(shard): 0}); err != nil {
+		return 0, fmt.Errorf("reset shard %d: %w", shard, err)
+	}
+	return 0, nil
 }

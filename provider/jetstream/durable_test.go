@@ -10,6 +10,7 @@ import (
 
 	"github.com/reprise/reprise/internal/groupsync"
 	"github.com/reprise/reprise/provider"
+	"github.com/reprise/reprise/provider/pebble"
 	"github.com/reprise/reprise/provider/providertest"
 )
 
@@ -138,5 +139,52 @@ func TestWhatIsNotDurableIsNotAcknowledged(t *testing.T) {
 	}
 	if n := depth(t, p, qWork); n != 0 {
 		t.Fatalf("work queue depth %d after the completion, want 0", n)
+	}
+}
+
+// TestStoreAheadOfTheLogIsRebuilt: after a power loss the store may hold a
+// record that the log lost (its sync had not finished). The next start
+// finds the entity above its log subject, rebuilds the shard from the log,
+// and the entity commits again instead of being fenced for ever.
+func TestStoreAheadOfTheLogIsRebuilt(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, sharedURL, crashTopology(), Options{Shards: 4, Durable: &switchDurable{}})
+	ctx := context.Background()
+	if err := r.p.Send(ctx, provider.Outgoing{Queue: qMain, Message: provider.Message{ID: "trigger", Entity: "x", Data: []byte("go")}}); err != nil {
+		t.Fatal(err)
+	}
+	b := fetchWithin(t, r.p, qMain, 10*time.Second)
+	if b == nil {
+		t.Fatal("the trigger was not fetched")
+	}
+	if err := r.p.Commit(ctx, b.Lock, provider.Commit{Events: evs(1, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	// The power loss: a later commit of x reached the store, its record
+	// not the log.
+	info, err := r.p.logStream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := &record{kind: kindCommit, entity: "x", events: evs(3), consumed: []string{"next"}}
+	if err := r.store.Apply([]pebble.Update{lost.update(info.State.LastSeq + 5)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.crash()
+	r.start(t)
+
+	hist, err := r.p.History(ctx, "x", 0)
+	if err != nil || !eventsEqual(hist, evs(1, 2)) {
+		t.Fatalf("history of x after the restart: %v, %v; want the log's events 1 and 2", hist, err)
+	}
+	if err := r.p.Send(ctx, provider.Outgoing{Queue: qMain, Message: provider.Message{ID: "next", Entity: "x", Data: []byte("again")}}); err != nil {
+		t.Fatal(err)
+	}
+	b = fetchWithin(t, r.p, qMain, 10*time.Second)
+	if b == nil || len(b.Messages) != 1 || b.Messages[0].ID != "next" {
+		t.Fatalf("fetch after the restart: %+v, want the message the lost record consumed", b)
+	}
+	if err := r.p.Commit(ctx, b.Lock, provider.Commit{Events: evs(3)}); err != nil {
+		t.Fatalf("commit of x after the restart: %v", err)
 	}
 }

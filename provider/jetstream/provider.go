@@ -47,6 +47,8 @@ type Provider struct {
 
 	// late are deliveries to ack after the next sync (durable.go).
 	late lateAcks
+	// logStart is the log's last sequence when New began (durable.go).
+	logStart uint64
 
 	repairMu sync.Mutex
 	repairs  map[string]*repairEntry
@@ -156,6 +158,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	if err := p.ensureStreams(ctx); err != nil {
 		return fail(err)
 	}
+	p.logStart = p.logStream.CachedInfo().State.LastSeq
 	p.maxRecord = MaxRecordBytes(nc.MaxPayload())
 	for _, name := range topo.EntityQueues {
 		p.queues[name] = newEntityQueue(p, name)

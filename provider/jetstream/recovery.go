@@ -242,6 +242,9 @@ func (p *Provider) recoverShard(ctx context.Context, shard int) (*shardState, ui
 	if err != nil {
 		return nil, 0, err
 	}
+	if applied, err = p.resetIfAheadOfLog(ctx, shard, applied); err != nil {
+		return nil, 0, err
+	}
 	head, err := p.restoreIfBehind(ctx, shard, applied)
 	if err != nil {
 		return nil, 0, err
