@@ -60,9 +60,10 @@ var ErrNotDurable = errors.New("jetstream: writes not made durable")
 //   - Snapshots: the chunks and the head are synced before the log is
 //     trimmed below them.
 //
-// Acks of deliveries whose commit has been synced, InProgress, Nak and Term
-// need no sync: losing one after a power loss only brings a message back,
-// which is then acked as consumed or handled again.
+// Acks of deliveries whose commit has been synced, of a second stored copy
+// of a message already buffered (entityqueue.add: the first copy stays),
+// InProgress, Nak and Term need no sync: losing one after a power loss only
+// brings a message back, which is then acked as consumed or handled again.
 
 // syncDurable is Options.Durable.Sync, or nothing without it.
 func (p *Provider) syncDurable(ctx context.Context) error {
