@@ -10,6 +10,8 @@ import (
 	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reprise/reprise/services/host"
 )
 
 // streamCounts is what every stream of the deployment's account has stored
@@ -64,6 +66,10 @@ func costsBetween(before, after streamCounts, n int) []streamCost {
 type costMeter struct {
 	js     natsjs.JetStream
 	before streamCounts
+	// node and fsyncs count the group-commit flushes of -fsync (node is
+	// nil with -remote).
+	node   *host.Node
+	fsyncs uint64
 }
 
 func newCostMeter(d *deployment) *costMeter {
@@ -77,7 +83,20 @@ func newCostMeter(d *deployment) *costMeter {
 	if err != nil {
 		return nil
 	}
-	return &costMeter{js: js, before: before}
+	m := &costMeter{js: js, before: before, node: d.node}
+	if d.node != nil {
+		m.fsyncs = d.node.Fsyncs()
+	}
+	return m
+}
+
+// fsyncsPer returns the group-commit flushes per orchestration since the
+// meter was made.
+func (m *costMeter) fsyncsPer(n int) float64 {
+	if m == nil || m.node == nil || n <= 0 {
+		return 0
+	}
+	return float64(m.node.Fsyncs()-m.fsyncs) / float64(n)
 }
 
 // done returns the per orchestration costs of the n orchestrations run since
@@ -108,7 +127,11 @@ func writeCosts(w io.Writer, results []result) {
 			stored += c.Stored
 			removed += c.Removed
 		}
-		fmt.Fprintf(w, "%s: JetStream writes per orchestration %.2f stored + %.2f removed (%s)\n",
-			r.Workload, stored, removed, strings.Join(parts, ", "))
+		fsyncs := ""
+		if r.Fsyncs > 0 {
+			fsyncs = fmt.Sprintf("; %.2f fsyncs (group commit)", r.Fsyncs)
+		}
+		fmt.Fprintf(w, "%s: JetStream writes per orchestration %.2f stored + %.2f removed (%s)%s\n",
+			r.Workload, stored, removed, strings.Join(parts, ", "), fsyncs)
 	}
 }

@@ -33,6 +33,9 @@ type result struct {
 	Remote bool `json:"remote,omitempty"`
 	// Costs are the JetStream writes per orchestration, by stream.
 	Costs []streamCost `json:"jetstream_writes,omitempty"`
+	// Fsyncs is the group-commit flushes (syncfs) per orchestration with
+	// -fsync (0 otherwise).
+	Fsyncs float64 `json:"fsyncs_per_orchestration,omitempty"`
 }
 
 // usage is the process's CPU time and peak RSS so far.
