@@ -60,6 +60,10 @@ var ErrNotDurable = errors.New("jetstream: writes not made durable")
 //   - Snapshots: the chunks and the head are synced before the log is
 //     trimmed below them.
 //
+// Options.Durable covers what this provider acknowledges: a worker in
+// another process, with its own provider and no Durable, completes its work
+// without a sync.
+//
 // Acks of deliveries whose commit has been synced, of a second stored copy
 // of a message already buffered (entityqueue.add: the first copy stays),
 // InProgress, Nak and Term need no sync: losing one after a power loss only
