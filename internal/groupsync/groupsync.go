@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +27,8 @@ type gen struct {
 	done   chan struct{}
 	err    error
 	wanted bool
+	// callers counts the Begin calls this flush serves.
+	callers int
 	// wait is gen.Wait as a func value, made once per flush so that Begin
 	// hands it out without allocating.
 	wait func(context.Context) error
@@ -128,6 +131,7 @@ func (s *Syncer) Begin() (wait func(context.Context) error) {
 		return closedWait
 	}
 	g.wanted = true
+	g.callers++
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -150,13 +154,36 @@ func (s *Syncer) Flushes() uint64 { return s.flushes.Load() }
 
 // run is the flusher: each pass takes the generation callers wait for,
 // opens the next one to later callers, and flushes.
+// Group commit under load, as PostgreSQL's commit_delay: when the last
+// flush served at least busyCallers callers, the next one starts no sooner
+// than groupWindow after it began, so that more callers share it. A lone
+// caller is flushed at once. Each flush (syncfs) briefly holds up the
+// writers of the filesystem, the NATS server among them: measured with
+// hello at 100 in flight on 2 cores, flushing back to back ran 2,351/s
+// (0.72 flushes per instance), a 2 ms window 2,918/s (0.15).
+const (
+	busyCallers = 4
+	groupWindow = 2 * time.Millisecond
+)
+
 func (s *Syncer) run() {
 	defer close(s.stopped)
+	var (
+		lastStart   time.Time
+		lastCallers int
+	)
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-s.kick:
+		}
+		if lastCallers >= busyCallers {
+			// Under load, gather: let the callers of the next flush
+			// arrive until groupWindow after the previous one began.
+			if !s.sleep(groupWindow - time.Since(lastStart)) {
+				return
+			}
 		}
 		s.mu.Lock()
 		g := s.next
@@ -166,9 +193,25 @@ func (s *Syncer) run() {
 		}
 		s.next = newGen()
 		s.mu.Unlock()
+		lastStart, lastCallers = time.Now(), g.callers
 		g.err = s.flush()
 		s.flushes.Add(1)
 		close(g.done)
+	}
+}
+
+// sleep waits d (nothing if d <= 0); false if the syncer is closing.
+func (s *Syncer) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
 	}
 }
 
