@@ -329,11 +329,14 @@ func (p *Provider) dropRepairs(shard int) {
 	}
 }
 
-// stopConsumes stops pull subscriptions and waits (bounded) until their
-// callbacks have returned.
+// stopConsumes drains pull subscriptions and waits (bounded) until their
+// callbacks have returned. Draining, not stopping: a message the server
+// sent before the unsubscribe still reaches the callback, which returns a
+// delivery of a shard being released to the server at once (onMessage),
+// instead of leaving it locked here until its ack wait ends.
 func stopConsumes(p *Provider, all []natsjs.ConsumeContext) {
 	for _, cc := range all {
-		cc.Stop()
+		cc.Drain()
 	}
 	limit := time.NewTimer(requestTimeout)
 	defer limit.Stop()
