@@ -209,13 +209,17 @@ func awaitExisting(ctx context.Context, what string, notFound error, log func(st
 const errCodeNoPeers = 10005
 
 // createStream creates the stream, retrying while the cluster is still
-// forming (no suitable peers for placement, no JetStream answering yet), as
-// when a process starts together with its NATS servers; ctx bounds it.
+// forming (no suitable peers for placement, no JetStream answering yet, a
+// request unanswered), as when a process starts together with its NATS
+// servers; ctx bounds it.
 func createStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamConfig) (natsjs.Stream, error) {
 	for {
 		s, err := js.CreateStream(ctx, cfg)
 		var apiErr *natsjs.APIError
-		forming := errors.Is(err, nats.ErrNoResponders) ||
+		// A request that timed out while ctx is live went unanswered: the
+		// cluster has no JetStream meta leader yet.
+		unanswered := ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout))
+		forming := errors.Is(err, nats.ErrNoResponders) || unanswered ||
 			(errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeNoPeers || apiErr.Code == 503))
 		if !forming {
 			return s, err

@@ -865,13 +865,17 @@ const errCodeNoPeers jetstream.ErrorCode = 10005
 
 // retryTransient runs f until it succeeds, fails for a reason other than a
 // JetStream cluster that is still forming (no peers for a placement yet,
-// JetStream temporarily unavailable, no responders), or ctx ends: a process
+// JetStream temporarily unavailable, no responders, a request unanswered),
+// or ctx ends: a process
 // started with its NATS servers must not fail because it was faster.
 func retryTransient(ctx context.Context, f func() error) error {
 	for {
 		err := f()
 		var apiErr *jetstream.APIError
-		transient := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		// A request that timed out while ctx is live went unanswered:
+		// the cluster has no JetStream meta leader yet.
+		unanswered := ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout))
+		transient := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) || unanswered ||
 			(errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeNoPeers || apiErr.Code == 503))
 		if err == nil || !transient {
 			return err
