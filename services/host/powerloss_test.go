@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/reprise/reprise/client"
+	"github.com/reprise/reprise/internal/servicetest"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/runtime"
 )
@@ -341,16 +341,6 @@ func tail(s string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // runPowerLoss runs the scenario and returns what acknowledged work was
 // lost, one line each.
 func runPowerLoss(t *testing.T, fsync bool) []string {
@@ -371,7 +361,7 @@ func runPowerLoss(t *testing.T, fsync bool) []string {
 	mnt := filepath.Join(base, "mnt")
 	mountImage(t, img, mnt, true)
 	runs := filepath.Join(t.TempDir(), "runs.log") // outside the image: every real run counts
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 
 	first, err := startChild(t, filepath.Join(mnt, "data"), addr, runs, fsync)
 	if err != nil {
