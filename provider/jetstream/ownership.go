@@ -160,6 +160,10 @@ func (p *Provider) acquireLocked(ctx context.Context, shard int) error {
 }
 
 // consumeShard starts pulling queue q's consumer of shard.
+// consumePullExpiry is how long each pull request of a shard consumer
+// lasts; its idle heartbeat is half of it.
+const consumePullExpiry = 5 * time.Second
+
 func (p *Provider) consumeShard(ctx context.Context, q *entityQueue, shard int) (natsjs.ConsumeContext, error) {
 	cons, err := p.ensureEntityConsumer(ctx, q.name, shard)
 	if err != nil {
@@ -167,6 +171,11 @@ func (p *Provider) consumeShard(ctx context.Context, q *entityQueue, shard int) 
 	}
 	cc, err := cons.Consume(q.onMessage,
 		natsjs.PullMaxMessages(p.opts.PullBatch),
+		// A pull request that reached no consumer leader (a replicated
+		// consumer just created or electing one) is noticed by its missing
+		// heartbeats and sent again: within about consumePullExpiry, not
+		// the 30 s default, in which a shard would receive nothing.
+		natsjs.PullExpiry(consumePullExpiry),
 		natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
 			if !p.closed.Load() {
 				p.log.Debug("consume", "queue", q.name, "shard", shard, "err", err)
