@@ -38,9 +38,6 @@ type entityCache struct {
 	gen uint64
 }
 
-// absent is the cached entry of an entity without any state.
-var absent = &cachedEntity{meta: map[string]string{}}
-
 // generation returns the current write generation.
 func (c *entityCache) generation() uint64 {
 	c.mu.Lock()
@@ -59,7 +56,8 @@ func (c *entityCache) putAbsent(entity string, gen uint64) {
 	if _, ok := c.entries[entity]; ok {
 		return
 	}
-	c.entries[entity] = absent
+	// An entity without any state: no record, metadata or expiry.
+	c.entries[entity] = &cachedEntity{}
 	c.trim(nil)
 }
 
@@ -126,9 +124,10 @@ func (s *Store) viewEntity(v applyView, b *cpebble.Batch, entity string) (*cache
 	}
 	e := &cachedEntity{}
 	if c := s.cache.get(entity); c != nil {
-		// absent's meta is shared: the clone below is the view's own.
+		// The cached entry is shared: the view gets its own metadata.
 		*e = *c
-		e.meta = maps.Clone(c.meta)
+		e.meta = make(map[string]string, len(c.meta))
+		maps.Copy(e.meta, c.meta)
 		v[entity] = e
 		return e, nil
 	}
