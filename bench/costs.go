@@ -70,6 +70,10 @@ type costMeter struct {
 	// nil with -remote).
 	node   *host.Node
 	fsyncs uint64
+	// msgsIn and msgsOut are the embedded server's message counters
+	// (hasMsgs false with -remote).
+	msgsIn, msgsOut uint64
+	hasMsgs         bool
 }
 
 func newCostMeter(d *deployment) *costMeter {
@@ -86,6 +90,7 @@ func newCostMeter(d *deployment) *costMeter {
 	m := &costMeter{js: js, before: before, node: d.node}
 	if d.node != nil {
 		m.fsyncs = d.node.Fsyncs()
+		m.msgsIn, m.msgsOut, m.hasMsgs = d.node.NATSMessages()
 	}
 	return m
 }
@@ -97,6 +102,19 @@ func (m *costMeter) fsyncsPer(n int) float64 {
 		return 0
 	}
 	return float64(m.node.Fsyncs()-m.fsyncs) / float64(n)
+}
+
+// natsMessagesPer returns the messages the embedded NATS server received
+// and sent per orchestration since the meter was made (0, 0 with -remote).
+func (m *costMeter) natsMessagesPer(n int) (in, out float64) {
+	if m == nil || !m.hasMsgs || n <= 0 {
+		return 0, 0
+	}
+	i, o, ok := m.node.NATSMessages()
+	if !ok {
+		return 0, 0
+	}
+	return float64(i-m.msgsIn) / float64(n), float64(o-m.msgsOut) / float64(n)
 }
 
 // done returns the per orchestration costs of the n orchestrations run since
@@ -131,7 +149,11 @@ func writeCosts(w io.Writer, results []result) {
 		if r.Fsyncs > 0 {
 			fsyncs = fmt.Sprintf("; %.2f fsyncs (group commit)", r.Fsyncs)
 		}
-		fmt.Fprintf(w, "%s: JetStream writes per orchestration %.2f stored + %.2f removed (%s)%s\n",
-			r.Workload, stored, removed, strings.Join(parts, ", "), fsyncs)
+		msgs := ""
+		if r.NATSIn > 0 {
+			msgs = fmt.Sprintf("; NATS messages %.1f in + %.1f out", r.NATSIn, r.NATSOut)
+		}
+		fmt.Fprintf(w, "%s: JetStream writes per orchestration %.2f stored + %.2f removed (%s)%s%s\n",
+			r.Workload, stored, removed, strings.Join(parts, ", "), fsyncs, msgs)
 	}
 }

@@ -36,6 +36,11 @@ type result struct {
 	// Fsyncs is the group-commit flushes (syncfs) per orchestration with
 	// -fsync (0 otherwise).
 	Fsyncs float64 `json:"fsyncs_per_orchestration,omitempty"`
+	// NATSIn and NATSOut are the messages the embedded NATS server
+	// received from and sent to its clients per orchestration (JetStream's
+	// API, acks, pulls and deliveries included; 0 with -remote).
+	NATSIn  float64 `json:"nats_msgs_in_per_orchestration,omitempty"`
+	NATSOut float64 `json:"nats_msgs_out_per_orchestration,omitempty"`
 }
 
 // usage is the process's CPU time and peak RSS so far.

@@ -552,6 +552,21 @@ func (n *Node) Fsyncs() uint64 {
 	return n.syncer.Flushes()
 }
 
+// NATSMessages returns how many messages the embedded NATS server has
+// received from its clients and sent to them (its varz in_msgs and
+// out_msgs, JetStream's internal traffic included); ok is false without an
+// embedded server.
+func (n *Node) NATSMessages() (in, out uint64, ok bool) {
+	if n.embedded == nil {
+		return 0, 0, false
+	}
+	v, err := n.embedded.NATS().Varz(nil)
+	if err != nil {
+		return 0, 0, false
+	}
+	return uint64(v.InMsgs), uint64(v.OutMsgs), true
+}
+
 // Ready reports whether the node serves: started, not stopping, and
 // connected to NATS.
 func (n *Node) Ready() bool { return n.ready.Load() && n.nc != nil && n.nc.IsConnected() }
