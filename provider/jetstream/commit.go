@@ -46,8 +46,11 @@ func validateCommit(c provider.Commit) error {
 //     entity's last log sequence read at fetch (fencing);
 //  3. apply the record to the store with the shard's log watermark;
 //  4. dispatch outgoing messages and cancels, advance the dispatch watermark;
-//  5. ack the consumed deliveries (with Options.Durable, once the record
-//     is synced: the sync begins after step 2 and runs during 3 and 4).
+//  5. ack the consumed deliveries, without waiting for the server's
+//     confirmation (with Options.Durable, once the record is synced: the
+//     sync begins after step 2 and runs during 3 and 4). A lost ack brings
+//     a delivery back, acked then as consumed; QueueDepth waits for the
+//     acks made before it (ackbarrier.go).
 //
 // Step 2 is the durability point: after it the commit has happened, and a
 // failure later leaves it to be completed by the next use of the entity or by
@@ -236,7 +239,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		// once the record is durable.
 		return commitTaken, fmt.Errorf("commit of %q: %w: %w", entity, ErrNotDurable, err)
 	}
-	if err := p.ack(ctx, held.msgs); err != nil {
+	if err := p.ackUnconfirmed(q.name, shard, held.msgs); err != nil {
 		// The commit stands; un-acked deliveries come back and are acked
 		// as consumed.
 		p.log.Warn("commit: ack failed", "entity", entity, "err", err)
@@ -340,21 +343,4 @@ func (p *Provider) endWrite(sh *shardState, subject string, seq uint64) {
 	if sh.endWrite(subject, seq) {
 		p.wakeCompleter()
 	}
-}
-
-// ack acks deliveries, waiting for the server to confirm the last one (acks
-// of one connection are processed in order).
-func (p *Provider) ack(ctx context.Context, msgs []*delivery) error {
-	for i, d := range msgs {
-		if i < len(msgs)-1 {
-			if err := d.msg.Ack(); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := d.msg.DoubleAck(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -47,6 +47,9 @@ type Provider struct {
 
 	// late are deliveries to ack after the next sync (durable.go).
 	late lateAcks
+	// acks are the commits' unconfirmed acks, for QueueDepth's barrier
+	// (ackbarrier.go).
+	acks unconfirmedAcks
 	// logStart is the log's last sequence when New began (durable.go).
 	logStart uint64
 

@@ -100,6 +100,9 @@ func (p *Provider) QueueDepth(ctx context.Context, queue string) (int, error) {
 	if err := provider.ValidateQueueName(queue); err != nil {
 		return 0, err
 	}
+	if err := p.ackBarrier(ctx, queue); err != nil {
+		return 0, err
+	}
 	deadline := time.Now().Add(depthSettle)
 	for {
 		queued, delayed, err := p.storedCounts(ctx, queue)
