@@ -68,8 +68,9 @@ type costMeter struct {
 	before streamCounts
 	// node and fsyncs count the group-commit flushes of -fsync (node is
 	// nil with -remote).
-	node   *host.Node
-	fsyncs uint64
+	node      *host.Node
+	fsyncs    uint64
+	fsyncTime time.Duration
 	// msgsIn and msgsOut are the embedded server's message counters
 	// (hasMsgs false with -remote).
 	msgsIn, msgsOut uint64
@@ -89,7 +90,7 @@ func newCostMeter(d *deployment) *costMeter {
 	}
 	m := &costMeter{js: js, before: before, node: d.node}
 	if d.node != nil {
-		m.fsyncs = d.node.Fsyncs()
+		m.fsyncs, m.fsyncTime = d.node.Fsyncs(), d.node.FsyncTime()
 		m.msgsIn, m.msgsOut, m.hasMsgs = d.node.NATSMessages()
 	}
 	return m
@@ -102,6 +103,19 @@ func (m *costMeter) fsyncsPer(n int) float64 {
 		return 0
 	}
 	return float64(m.node.Fsyncs()-m.fsyncs) / float64(n)
+}
+
+// fsyncMean returns the mean duration of the group-commit flushes since
+// the meter was made.
+func (m *costMeter) fsyncMean() time.Duration {
+	if m == nil || m.node == nil {
+		return 0
+	}
+	n := m.node.Fsyncs() - m.fsyncs
+	if n == 0 {
+		return 0
+	}
+	return (m.node.FsyncTime() - m.fsyncTime) / time.Duration(n)
 }
 
 // natsMessagesPer returns the messages the embedded NATS server received
@@ -147,7 +161,7 @@ func writeCosts(w io.Writer, results []result) {
 		}
 		fsyncs := ""
 		if r.Fsyncs > 0 {
-			fsyncs = fmt.Sprintf("; %.2f fsyncs (group commit)", r.Fsyncs)
+			fsyncs = fmt.Sprintf("; %.2f fsyncs (group commit) of %.3f ms each", r.Fsyncs, r.FsyncMS)
 		}
 		msgs := ""
 		if r.NATSIn > 0 {

@@ -291,6 +291,7 @@ func runWorkload(ctx context.Context, d *deployment, w workload, o options, runI
 	res := summarize(w, o, &rec, elapsed, before, after)
 	res.Costs = meter.done(res.N)
 	res.Fsyncs = meter.fsyncsPer(res.N)
+	res.FsyncMS = float64(meter.fsyncMean().Microseconds()) / 1000
 	res.NATSIn, res.NATSOut = meter.natsMessagesPer(res.N)
 	return res, nil
 }

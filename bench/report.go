@@ -36,6 +36,8 @@ type result struct {
 	// Fsyncs is the group-commit flushes (syncfs) per orchestration with
 	// -fsync (0 otherwise).
 	Fsyncs float64 `json:"fsyncs_per_orchestration,omitempty"`
+	// FsyncMS is the mean duration of those flushes, in milliseconds.
+	FsyncMS float64 `json:"fsync_mean_ms,omitempty"`
 	// NATSIn and NATSOut are the messages the embedded NATS server
 	// received from and sent to its clients per orchestration (JetStream's
 	// API, acks, pulls and deliveries included; 0 with -remote).

@@ -69,6 +69,10 @@ type Syncer struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	flushes atomic.Uint64
+	// arrivals counts the calls of Begin, Sync and SyncSoon.
+	arrivals atomic.Uint64
+	// flushNanos is the time spent in flushes.
+	flushNanos atomic.Int64
 	// closeFile is the directory NewFS opened, closed by Close.
 	closeFile *os.File
 }
@@ -133,14 +137,42 @@ func (s *Syncer) Begin() (wait func(context.Context) error) {
 	g.wanted = true
 	g.callers++
 	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
+	s.arrivals.Add(1)
+	s.kickFlusher()
 	return g.wait
 }
 
 func closedWait(context.Context) error { return ErrClosed }
+
+// SyncSoon is Sync for a caller that can wait a little: it shares the next
+// flush another caller starts, and starts one itself only when none has
+// started within d. A writer whose data the next commit of someone else
+// will flush anyway (a result its consumer commits at once) then costs no
+// flush of its own, and does not hold up that commit's flush with one
+// started just before it.
+func (s *Syncer) SyncSoon(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	g := s.next
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	g.wanted = true
+	g.callers++
+	s.mu.Unlock()
+	s.arrivals.Add(1)
+	t := time.AfterFunc(d, s.kickFlusher)
+	defer t.Stop()
+	return g.Wait(ctx)
+}
+
+// kickFlusher wakes the flusher for the next flush.
+func (s *Syncer) kickFlusher() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
 
 // Sync returns once everything written before the call is on stable
 // storage: it waits for a flush that started after the call, shared with
@@ -151,6 +183,9 @@ func (s *Syncer) Sync(ctx context.Context) error {
 
 // Flushes returns how many flushes have run.
 func (s *Syncer) Flushes() uint64 { return s.flushes.Load() }
+
+// FlushTime returns the time spent in flushes so far.
+func (s *Syncer) FlushTime() time.Duration { return time.Duration(s.flushNanos.Load()) }
 
 // run is the flusher: each pass takes the generation callers wait for,
 // opens the next one to later callers, and flushes.
@@ -195,6 +230,7 @@ func (s *Syncer) run() {
 		s.mu.Unlock()
 		lastStart, lastCallers = time.Now(), g.callers
 		g.err = s.flush()
+		s.flushNanos.Add(int64(time.Since(lastStart)))
 		s.flushes.Add(1)
 		close(g.done)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeDisk counts writes and what each flush made durable.
@@ -32,10 +33,23 @@ func (d *fakeDisk) flush() error {
 }
 
 func TestConcurrentCallersShareFlushesAndEachSeesItsWriteDurable(t *testing.T) {
-	d := &fakeDisk{}
-	s := New(d.flush)
-	defer s.Close()
 	const callers = 2000
+	// The first flush lasts until every caller has asked (a slow disk):
+	// the callers that came after it began share the next one.
+	var s *Syncer
+	d := &fakeDisk{}
+	first := true
+	flush := func() error {
+		if first {
+			first = false
+			for s.arrivals.Load() < callers {
+				runtime.Gosched()
+			}
+		}
+		return d.flush()
+	}
+	s = New(flush)
+	defer s.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, callers)
 	for range callers {
@@ -57,8 +71,8 @@ func TestConcurrentCallersShareFlushesAndEachSeesItsWriteDurable(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := s.Flushes(); n == 0 || n >= callers/2 {
-		t.Fatalf("%d flushes for %d callers, want far fewer than callers", n, callers)
+	if n := s.Flushes(); n == 0 || n > 2 {
+		t.Fatalf("%d flushes for %d callers, want 2 (the first, and one for those who came while it ran)", n, callers)
 	}
 	t.Logf("%d callers, %d flushes", callers, s.Flushes())
 }
@@ -149,5 +163,41 @@ func TestSyncfsOfADirectory(t *testing.T) {
 	}
 	if _, err := NewFS("/nonexistent/dir"); err == nil {
 		t.Fatal("NewFS of a missing directory succeeded")
+	}
+}
+
+// TestSyncSoonSharesTheNextFlush: a SyncSoon caller starts no flush of its
+// own while another caller starts one within its delay, and returns with
+// that flush; alone, it starts its own once the delay has passed.
+func TestSyncSoonSharesTheNextFlush(t *testing.T) {
+	d := &fakeDisk{}
+	s := New(d.flush)
+	defer s.Close()
+	mine := d.written.Add(1)
+	done := make(chan error, 1)
+	go func() { done <- s.SyncSoon(context.Background(), time.Hour) }()
+	for s.arrivals.Load() < 1 {
+		runtime.Gosched()
+	}
+	if err := s.Begin()(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d.durable.Load() < mine {
+		t.Fatal("SyncSoon returned before its write was flushed")
+	}
+	if n := s.Flushes(); n != 1 {
+		t.Fatalf("%d flushes, want 1 shared by both callers", n)
+	}
+
+	// Alone: its own flush, after the delay.
+	mine = d.written.Add(1)
+	if err := s.SyncSoon(context.Background(), time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if d.durable.Load() < mine || s.Flushes() != 2 {
+		t.Fatalf("alone: durable %d (want %d), %d flushes (want 2)", d.durable.Load(), mine, s.Flushes())
 	}
 }

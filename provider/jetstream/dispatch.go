@@ -177,7 +177,7 @@ func (p *Provider) Send(ctx context.Context, msgs ...provider.Outgoing) error {
 	if err := p.send(ctx, msgs); err != nil {
 		return err
 	}
-	return p.syncDurable(ctx)
+	return p.syncDurableSoon(ctx)
 }
 
 // publishDedup publishes m, waiting out a concurrent publish of the same
@@ -236,7 +236,7 @@ func (p *Provider) SendNew(ctx context.Context, o provider.Outgoing) (bool, erro
 		}
 		if consumed {
 			// The record that consumed it may not be durable yet.
-			return false, p.syncDurable(ctx)
+			return false, p.syncDurableSoon(ctx)
 		}
 	}
 	now := time.Now()
@@ -246,7 +246,7 @@ func (p *Provider) SendNew(ctx context.Context, o provider.Outgoing) (bool, erro
 	}
 	p.noteSent(o, ack, now)
 	// A duplicate's first copy may not be durable yet either.
-	if err := p.syncDurable(ctx); err != nil {
+	if err := p.syncDurableSoon(ctx); err != nil {
 		return false, err
 	}
 	return !ack.Duplicate, nil

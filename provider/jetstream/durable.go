@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
@@ -23,7 +24,20 @@ type Durability interface {
 	// Begin starts what Sync does and returns the wait for it: wait(ctx)
 	// returns what Sync would have. The caller does other work meanwhile.
 	Begin() (wait func(context.Context) error)
+	// SyncSoon is Sync for a caller that can wait up to d for a sync
+	// someone else starts: it returns once everything stored before the
+	// call is on stable storage.
+	SyncSoon(ctx context.Context, d time.Duration) error
 }
+
+// soonSyncDelay is how long Send, SendNew and CompleteWork wait for a sync
+// someone else starts (Durability.SyncSoon) before starting one: what they
+// store (a start, an event, a result) is consumed by a commit at once,
+// whose sync then covers it too, and a sync of their own started just
+// before that commit's would hold the commit's back by a whole flush.
+// Measured with hello at one in flight: 4.24 flushes per instance with
+// every sync started at once, 3.09 with CompleteWork's waiting.
+const soonSyncDelay = time.Millisecond
 
 // ErrNotDurable wraps a failed Options.Durable sync: what was written may
 // not survive a power loss, and was not acknowledged.
@@ -34,11 +48,14 @@ var ErrNotDurable = errors.New("jetstream: writes not made durable")
 //   - Send, SendNew (every start, raise, terminate, ... of the API): after
 //     the publish, before returning. A SendNew that finds the message
 //     already sent or consumed syncs too: the copy it found may not be
-//     durable yet.
+//     durable yet. They wait up to soonSyncDelay for a sync someone else
+//     starts (the commit that consumes the message).
 //   - CompleteWork: after the replies are published, before the work
 //     message is acked (a result lost with its task acked would be lost
 //     work); and after the ack, before returning, so that an activity
 //     whose completion returned does not run again after a power loss.
+//     Both wait up to soonSyncDelay for a sync someone else starts (the
+//     commit that consumes the result) before starting their own.
 //   - Commit: the sync begins right after the record's publish (the
 //     durability point) and is waited for before the consumed deliveries
 //     are acked, so apply and dispatch run meanwhile. A failed sync leaves
@@ -75,6 +92,18 @@ func (p *Provider) syncDurable(ctx context.Context) error {
 		return nil
 	}
 	if err := p.opts.Durable.Sync(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotDurable, err)
+	}
+	return nil
+}
+
+// syncDurableSoon is Options.Durable.SyncSoon with soonSyncDelay, or
+// nothing without it.
+func (p *Provider) syncDurableSoon(ctx context.Context) error {
+	if p.opts.Durable == nil {
+		return nil
+	}
+	if err := p.opts.Durable.SyncSoon(ctx, soonSyncDelay); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotDurable, err)
 	}
 	return nil

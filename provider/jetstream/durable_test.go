@@ -48,6 +48,10 @@ func (d *switchDurable) Sync(context.Context) error {
 	return nil
 }
 
+func (d *switchDurable) SyncSoon(ctx context.Context, _ time.Duration) error {
+	return d.Sync(ctx)
+}
+
 func (d *switchDurable) Begin() func(context.Context) error {
 	d.syncs.Add(1)
 	failing := d.fail.Load()

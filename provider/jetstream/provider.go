@@ -186,8 +186,9 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		go p.snapshotLoop()
 	}
 	if p.store != nil {
-		p.wg.Add(1)
+		p.wg.Add(2)
 		go p.expirer()
+		go p.keepWorkBlock()
 	}
 	return p, nil
 }

@@ -247,7 +247,7 @@ func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replie
 	}
 	err = p.send(ctx, replies)
 	if err == nil {
-		err = p.syncDurable(ctx)
+		err = p.syncDurableSoon(ctx)
 	}
 	if err != nil {
 		p.work.mu.Lock()
@@ -265,7 +265,7 @@ func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replie
 	}
 	// The ack's removal of the message durable too: an activity whose
 	// completion returned must not run again after a power loss.
-	if err := p.syncDurable(ctx); err != nil {
+	if err := p.syncDurableSoon(ctx); err != nil {
 		return fmt.Errorf("ack %q in work queue %q (replies sent and durable): %w", l.ID, l.Queue, err)
 	}
 	return nil

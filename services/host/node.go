@@ -567,6 +567,15 @@ func (n *Node) NATSMessages() (in, out uint64, ok bool) {
 	return uint64(v.InMsgs), uint64(v.OutMsgs), true
 }
 
+// FsyncTime returns the time the node's group-commit flushes took so far
+// (0 without -fsync).
+func (n *Node) FsyncTime() time.Duration {
+	if n.syncer == nil {
+		return 0
+	}
+	return n.syncer.FlushTime()
+}
+
 // Ready reports whether the node serves: started, not stopping, and
 // connected to NATS.
 func (n *Node) Ready() bool { return n.ready.Load() && n.nc != nil && n.nc.IsConnected() }
