@@ -48,9 +48,10 @@ func validateCommit(c provider.Commit) error {
 //  4. dispatch outgoing messages and cancels, advance the dispatch watermark;
 //  5. ack the consumed deliveries, without waiting for the server's
 //     confirmation (with Options.Durable, once the record is synced: the
-//     sync begins after step 2 and runs during 3 and 4). A lost ack brings
-//     a delivery back, acked then as consumed; QueueDepth waits for the
-//     acks made before it (ackbarrier.go).
+//     sync begins after step 2 and runs during 3 and 4, and the lock is
+//     released before the wait). A lost ack brings a delivery back, acked
+//     then as consumed; QueueDepth waits for the acks made before it
+//     (ackbarrier.go).
 //
 // Step 2 is the durability point: after it the commit has happened, and a
 // failure later leaves it to be completed by the next use of the entity or by
@@ -233,6 +234,22 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 
 	if fault == stepAck {
 		return commitTaken, injected(stepAck)
+	}
+	if p.opts.Durable != nil {
+		// The entity's next batch may be fetched while the record's sync
+		// runs: its commit appends after this record, so whatever sync
+		// makes it durable makes this one durable too, and it acks
+		// nothing before its own sync. The deliveries of this lock stay
+		// un-acked until the sync; should it fail, they come back and are
+		// acked as consumed.
+		q.mu.Lock()
+		if st.lock == held {
+			st.lock = nil
+			q.enqueue(st)
+			q.signal()
+			q.forget(st)
+		}
+		q.mu.Unlock()
 	}
 	if err := durable(ctx); err != nil {
 		// Not acked: the deliveries come back and are acked as consumed

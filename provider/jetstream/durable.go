@@ -60,6 +60,10 @@ var ErrNotDurable = errors.New("jetstream: writes not made durable")
 //     durability point) and is waited for before the consumed deliveries
 //     are acked, so apply and dispatch run meanwhile. A failed sync leaves
 //     the deliveries un-acked: they come back and are acked as consumed.
+//     The entity's lock is released before the wait: its next commit
+//     appends a record after this one (compare-and-set on its sequence),
+//     so a sync that makes the next record durable makes this one durable
+//     too, and the next commit acks nothing before its own sync.
 //   - Dispatch marks (writeMarks): a mark says the records below it are
 //     dispatched; it is published only after a sync that began after the
 //     dispatches (and their records, written before them) were written.

@@ -12,7 +12,9 @@ import (
 // so that a turn resumes where the last one stopped instead of replaying.
 // It is an LRU bounded by count and by approximate retained bytes. An
 // instance is taken out for the duration of a turn (entity locks already
-// serialise turns per instance) and put back after its commit succeeded.
+// serialise turns per instance) and put back before its commit, since the
+// provider may release the lock, and the next turn begin, before Commit
+// returns; a commit that fails takes it back (takeBack).
 type instanceCache struct {
 	maxCount int
 	maxBytes int64
@@ -53,6 +55,25 @@ func (c *instanceCache) take(id string) *runtime.Instance {
 	c.mu.Unlock()
 	c.hits.Add(1)
 	return ent.inst
+}
+
+// takeBack removes inst, cached for id, and reports whether it was still
+// there: false when a later turn of the instance took it meanwhile (and
+// owns it now).
+func (c *instanceCache) takeBack(id string, inst *runtime.Instance) bool {
+	if c == nil || c.maxCount <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[id]
+	if !ok || el.Value.(*cacheEntry).inst != inst {
+		return false
+	}
+	ent := c.lru.Remove(el).(*cacheEntry)
+	delete(c.items, id)
+	c.bytes -= ent.size
+	return true
 }
 
 // put caches inst as the most recent entry, evicting (and stopping) the

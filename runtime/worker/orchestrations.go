@@ -69,19 +69,24 @@ func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *ru
 		}
 		return false
 	}
+	// Cached before the commit: a provider may release the lock before
+	// Commit returns (a durable one, while the record's sync runs), and the
+	// next turn should find the instance.
+	if res.Instance != nil {
+		w.cache.put(id, res.Instance)
+	}
 	err := w.p.Commit(ctx, b.Lock, res.Commit)
 	if errors.Is(err, provider.ErrTooLarge) {
 		// Nothing was stored: fail the instance in a small commit instead.
-		if res.Instance != nil {
-			res.Instance.Stop()
-		}
+		w.dropCached(id, res.Instance)
 		*res = w.engine.TooLarge(b, err, w.opts.Now())
+		if res.Instance != nil {
+			w.cache.put(id, res.Instance)
+		}
 		err = w.p.Commit(ctx, b.Lock, res.Commit)
 	}
 	if err != nil {
-		if res.Instance != nil {
-			res.Instance.Stop()
-		}
+		w.dropCached(id, res.Instance)
 		w.log.Error("commit turn", "instance", id, "err", err)
 		if !errors.Is(err, provider.ErrLockLost) {
 			if err := w.p.AbandonEntity(ctx, b.Lock, 100*time.Millisecond); err != nil && !errors.Is(err, provider.ErrLockLost) {
@@ -90,8 +95,15 @@ func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *ru
 		}
 		return false
 	}
-	if res.Instance != nil {
-		w.cache.put(id, res.Instance)
-	}
 	return true
+}
+
+// dropCached stops inst, put in the cache for a commit that failed, unless
+// a later turn took it meanwhile: the commit may have happened after all
+// (its outcome unknown), and that turn checks the instance against the
+// history it fetched.
+func (w *Worker) dropCached(id string, inst *runtime.Instance) {
+	if inst != nil && w.cache.takeBack(id, inst) {
+		inst.Stop()
+	}
 }
