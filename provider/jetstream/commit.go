@@ -207,8 +207,14 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		return commitTaken, fmt.Errorf("publish commit record of %q (outcome unknown; completed in the background): %w", entity, err)
 	}
 	// The record is stored: make it durable while it is applied and
-	// dispatched, and wait for that before acking (durable.go).
-	durable := p.beginDurable()
+	// dispatched, and wait for that before acking (durable.go). A commit
+	// that sends messages shares the sync of the commits that consume
+	// them if one comes soon enough.
+	durable := p.beginDurable
+	if len(rec.sends) > 0 {
+		durable = p.beginDurableSoon
+	}
+	wait := durable()
 	pending := &pendingRecord{seq: seq, rec: rec}
 	fail := func(err error) (commitOutcome, error) {
 		p.markRepair(entity, shard, pending)
@@ -251,7 +257,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		}
 		q.mu.Unlock()
 	}
-	if err := durable(ctx); err != nil {
+	if err := wait(ctx); err != nil {
 		// Not acked: the deliveries come back and are acked as consumed
 		// once the record is durable.
 		return commitTaken, fmt.Errorf("commit of %q: %w: %w", entity, ErrNotDurable, err)

@@ -48,8 +48,8 @@ func (d *switchDurable) Sync(context.Context) error {
 	return nil
 }
 
-func (d *switchDurable) SyncSoon(ctx context.Context, _ time.Duration) error {
-	return d.Sync(ctx)
+func (d *switchDurable) BeginSoon(time.Duration) func(context.Context) error {
+	return d.Begin()
 }
 
 func (d *switchDurable) Begin() func(context.Context) error {

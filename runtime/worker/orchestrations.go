@@ -36,11 +36,16 @@ func (w *Worker) orchestrationLoop(fetchCtx, workCtx context.Context) {
 // that whoever learns of the status finds the metrics already updated).
 func (w *Worker) processBatch(ctx context.Context, b *provider.EntityBatch) {
 	began := time.Now()
+	prev, mine := w.order.enter(b.Lock.Entity)
+	defer w.order.leave(b.Lock.Entity, mine)
 	res := w.runTurn(ctx, b)
 	committed := w.applyTurn(ctx, b, &res)
 	w.observeTurn(&res.Stats, b, time.Since(began), committed)
 	if !committed || res.Status == "" {
 		return
+	}
+	if prev != nil {
+		<-prev // the previous turn's commit is durable too: it reports first
 	}
 	if res.StatusChanged && w.opts.OnStatusChange != nil {
 		w.opts.OnStatusChange(runtime.StatusChange{ID: b.Lock.Entity, Name: res.Name, Status: res.Status, Partition: res.Commit.Partition})

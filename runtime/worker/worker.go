@@ -95,6 +95,8 @@ type Worker struct {
 	engine *runtime.Engine
 	cache  *instanceCache
 	log    *slog.Logger
+	// order keeps each instance's reports in the order of its turns.
+	order turnOrder
 
 	mu      sync.Mutex
 	started bool
