@@ -131,6 +131,126 @@ func hex4(b []byte, at int) (rune, bool) {
 // member twice, none that matches a member of v's struct only when letter
 // case is ignored.
 func checkMembers(data []byte, v any) error {
+	keys, ok := topLevelKeys(data)
+	if !ok {
+		return checkMembersDecoding(data, v)
+	}
+	var known map[string]string
+	for i, k := range keys {
+		for _, prev := range keys[:i] {
+			if bytes.Equal(prev, k) {
+				return Errorf(CodeBadRequest, "member %q appears twice", k)
+			}
+		}
+		if !foldable(k) {
+			continue // lower case: it matches a member name exactly or not at all
+		}
+		if known == nil {
+			known = memberNames(v)
+		}
+		if exact, ok := known[strings.ToLower(string(k))]; ok && exact != string(k) {
+			return Errorf(CodeBadRequest, "unknown member %q: member names are case-sensitive; did you mean %q?", k, exact)
+		}
+	}
+	return nil
+}
+
+// foldable reports whether strings.ToLower may change name: it has an
+// upper-case ASCII letter or a byte outside ASCII. The member names of the
+// request structs are lower case (TestRequestMemberNamesAreLowerCase), so a
+// name that lower-casing leaves as it is matches one of them exactly or
+// not at all.
+func foldable(name []byte) bool {
+	for _, c := range name {
+		if c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// topLevelKeys returns the member names of the object in data as they are
+// written, for checkMembers' fast path; ok is false when a name has an
+// escape or the body is not what a well-formed object looks like (then
+// checkMembersDecoding decodes the names and reports what is wrong). It
+// finds the names only: json.Unmarshal checks the syntax afterwards.
+func topLevelKeys(data []byte) (keys [][]byte, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return nil, true
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return nil, false
+		}
+		end := i + 1
+		for end < len(data) && data[end] != '"' {
+			if data[end] == '\\' {
+				return nil, false
+			}
+			end++
+		}
+		if end >= len(data) {
+			return nil, false
+		}
+		keys = append(keys, data[i+1:end])
+		i = skipSpace(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return nil, false
+		}
+		// Skip the value: up to the ',' or '}' at this depth.
+		depth, inString := 0, false
+		for i++; ; i++ {
+			if i >= len(data) {
+				return nil, false
+			}
+			c := data[i]
+			if inString {
+				switch c {
+				case '\\':
+					i++
+				case '"':
+					inString = false
+				}
+				continue
+			}
+			switch c {
+			case '"':
+				inString = true
+			case '{', '[':
+				depth++
+			case ']':
+				depth--
+			case '}':
+				if depth == 0 {
+					return keys, true
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					i = skipSpace(data, i+1)
+					goto next
+				}
+			}
+		}
+	next:
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// checkMembersDecoding is checkMembers by decoding the names (escapes
+// included), and the error for a body topLevelKeys could not read.
+func checkMembersDecoding(data []byte, v any) error {
 	known := memberNames(v)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if _, err := dec.Token(); err != nil { // '{'

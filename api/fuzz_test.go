@@ -177,3 +177,41 @@ func FuzzInstanceID(f *testing.F) {
 }
 
 func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
+
+// TestRequestMemberNamesAreLowerCase: DecodeRequest's fast path relies on
+// every request struct's JSON member names (embedded structs included)
+// being lower case: a member name with no upper-case letter then matches a
+// known name exactly or not at all.
+func TestRequestMemberNamesAreLowerCase(t *testing.T) {
+	var walk func(reflect.Type)
+	walk = func(rt reflect.Type) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if name != strings.ToLower(name) {
+				t.Errorf("%s.%s: JSON member name %q is not lower case", rt.Name(), f.Name, name)
+			}
+		}
+	}
+	for verb, mk := range requestTypes() {
+		rt := reflect.TypeOf(mk())
+		for rt.Kind() == reflect.Pointer {
+			rt = rt.Elem()
+		}
+		if rt.Kind() != reflect.Struct {
+			t.Errorf("verb %s: request type %s is not a struct", verb, rt)
+			continue
+		}
+		walk(rt)
+	}
+}
