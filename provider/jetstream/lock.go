@@ -77,15 +77,7 @@ func (p *Provider) progress(ctx context.Context, msgs []*delivery) error {
 
 // ackRequest sends an ack-protocol message and waits for the server's reply.
 func (p *Provider) ackRequest(ctx context.Context, m natsjs.Msg, body []byte) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, requestTimeout)
-		defer cancel()
-	}
-	if _, err := p.nc.RequestWithContext(ctx, m.Reply(), body); err != nil {
-		return fmt.Errorf("ack protocol %q: %w", body, err)
-	}
-	return nil
+	return p.ackReply(ctx, m.Reply(), body)
 }
 
 // requestTimeout bounds a server request made without a caller deadline.

@@ -252,6 +252,7 @@ func (p *Provider) Close() error {
 		close(p.closing)
 		p.closeDone()
 		p.stopShards()
+		p.stopPullers()
 		p.wg.Wait()
 		// A last dispatch mark, so that a successor re-sends nothing.
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)

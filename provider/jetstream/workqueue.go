@@ -2,7 +2,6 @@ package jetstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -14,19 +13,22 @@ import (
 	"github.com/reprise/reprise/provider"
 )
 
-// workQueues holds the consumers of the work queues used so far and the
-// peek-locks this provider holds.
+// workQueues holds the consumers of the work queues used so far, their
+// pullers (workpull.go) and the peek-locks this provider holds.
 type workQueues struct {
 	mu        sync.Mutex
 	consumers map[string]natsjs.Consumer
 	locks     map[string]*workLock
+	pullers   map[string]*workPuller
+	// pullersClosed is set by Close: no puller is made afterwards.
+	pullersClosed bool
 }
 
 // workLock is one fetched, un-acked work message.
 type workLock struct {
 	queue    string
 	id       string
-	msg      natsjs.Msg
+	msg      *nats.Msg
 	env      envelope
 	seq      uint64
 	attempt  int
@@ -71,41 +73,41 @@ func (p *Provider) workQueue(ctx context.Context, queue string) (natsjs.Consumer
 // FetchWork pulls one message of the work queue and returns it under a
 // peek-lock: the un-acked delivery, for the consumer's ack wait (the lock
 // timeout). A message delivered more than Topology.MaxDeliveries times is
-// moved to the dead-letter queue instead of being returned.
+// moved to the dead-letter queue instead of being returned. Deliveries come
+// through the queue's puller (workpull.go); the lock's deadline is counted
+// from a time at or before the server's delivery, so that it never outlives
+// the server's ack wait.
 func (p *Provider) FetchWork(ctx context.Context, queue string) (*provider.WorkItem, error) {
 	if err := p.checkOpen(); err != nil {
 		return nil, err
 	}
-	cons, err := p.workQueue(ctx, queue)
+	if _, err := p.workQueue(ctx, queue); err != nil {
+		return nil, err
+	}
+	wp, err := p.workPuller(queue)
 	if err != nil {
 		return nil, err
 	}
 	ctx, stop := p.untilClosed(ctx)
 	defer stop()
 	for {
-		m, err := p.pullOne(ctx, cons)
+		a, err := wp.next(ctx)
 		if err != nil {
 			if p.closed.Load() {
 				return nil, p.closedErr()
 			}
 			return nil, err
 		}
-		if m == nil {
-			continue
-		}
-		received := time.Now()
-		// Restart the server's ack wait after received, so that the
-		// server-side lock outlives the deadline computed from it.
-		_ = m.InProgress()
+		m := a.msg
 		meta, err := m.Metadata()
 		if err != nil {
 			return nil, fmt.Errorf("work queue %q: delivery metadata: %w", queue, err)
 		}
-		env, err := decodeEnvelope(m.Data())
+		env, err := decodeEnvelope(m.Data)
 		if err != nil {
 			p.log.Error("work queue: terminating undecodable message", "queue", queue,
 				"seq", meta.Sequence.Stream, "err", err)
-			_ = m.Term()
+			_ = p.nc.Publish(m.Reply, ackTerm)
 			continue
 		}
 		if p.topo.MaxDeliveries > 0 && int(meta.NumDelivered) > p.topo.MaxDeliveries {
@@ -117,7 +119,7 @@ func (p *Provider) FetchWork(ctx context.Context, queue string) (*provider.WorkI
 		token := "w" + strconv.FormatUint(p.tokens.Add(1), 36)
 		wl := &workLock{
 			queue: queue, id: env.ID, msg: m, env: env, seq: meta.Sequence.Stream,
-			attempt: int(meta.NumDelivered), deadline: received.Add(p.topo.LockTimeout),
+			attempt: int(meta.NumDelivered), deadline: a.base.Add(p.topo.LockTimeout),
 		}
 		p.work.mu.Lock()
 		// A redelivery of the same message voids an older lock on it
@@ -142,53 +144,11 @@ func (p *Provider) FetchWork(ctx context.Context, queue string) (*provider.WorkI
 	}
 }
 
-// pullOne makes one pull request for one message; nil, nil when none came
-// within workPullWait.
-func (p *Provider) pullOne(ctx context.Context, cons natsjs.Consumer) (natsjs.Msg, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if d, ok := ctx.Deadline(); ok && time.Until(d) < minPullWait {
-		// Too short for a pull request: nothing can arrive in time.
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	pctx, cancel := context.WithTimeout(ctx, workPullWait)
-	defer cancel()
-	batch, err := cons.Fetch(1, natsjs.FetchContext(pctx))
-	var got natsjs.Msg
-	if err == nil {
-		for m := range batch.Messages() {
-			got = m
-		}
-		if got != nil {
-			return got, nil
-		}
-		err = batch.Error()
-	}
-	switch {
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case err == nil, errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return nil, nil
-	case errors.Is(err, nats.ErrNoResponders):
-		// The consumer has no leader right now (a replicated consumer
-		// electing one): pull again shortly.
-		select {
-		case <-time.After(50 * time.Millisecond):
-			return nil, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return nil, fmt.Errorf("pull: %w", err)
-}
-
 // deadLetter moves a work message that exceeded MaxDeliveries to the
 // dead-letter queue, to its owning entity, marked DeadLettered, then acks
 // the original. The copy's Nats-Msg-Id is derived from the original's
 // sequence, so a retry after a crash does not duplicate it.
-func (p *Provider) deadLetter(ctx context.Context, origin string, m natsjs.Msg, env envelope, seq uint64) error {
+func (p *Provider) deadLetter(ctx context.Context, origin string, m *nats.Msg, env envelope, seq uint64) error {
 	dl := envelope{ID: env.ID, Entity: env.Entity, Data: env.Data, DeadLettered: true, Origin: origin}
 	out := nats.NewMsg(p.names.entitySubject(p.topo.DeadLetterQueue, env.Entity))
 	out.Data = encodeEnvelope(dl)
@@ -200,7 +160,7 @@ func (p *Provider) deadLetter(ctx context.Context, origin string, m natsjs.Msg, 
 	if err := p.syncDurable(ctx); err != nil {
 		return fmt.Errorf("dead-letter %q from %q: %w", env.ID, origin, err)
 	}
-	if err := m.DoubleAck(ctx); err != nil {
+	if err := p.ackReply(ctx, m.Reply, ackAck); err != nil {
 		return fmt.Errorf("ack dead-lettered %q in %q: %w", env.ID, origin, err)
 	}
 	p.log.Info("dead-lettered", "queue", origin, "id", env.ID, "to", p.topo.DeadLetterQueue)
@@ -255,7 +215,7 @@ func (p *Provider) CompleteWork(ctx context.Context, l provider.WorkLock, replie
 		p.work.mu.Unlock()
 		return err
 	}
-	if err := wl.msg.DoubleAck(ctx); err != nil {
+	if err := p.ackReply(ctx, wl.msg.Reply, ackAck); err != nil {
 		// The lock is kept, so that the caller may try again while it
 		// holds (the replies are deduplicated; an ack is idempotent).
 		p.work.mu.Lock()
@@ -281,7 +241,7 @@ func (p *Provider) RenewWorkLock(ctx context.Context, l provider.WorkLock) (time
 		return time.Time{}, err
 	}
 	start := time.Now()
-	if err := p.ackRequest(ctx, wl.msg, []byte("+WPI")); err != nil {
+	if err := p.ackReply(ctx, wl.msg.Reply, ackProgress); err != nil {
 		return time.Time{}, fmt.Errorf("renew lock on %q in work queue %q: %w", l.ID, l.Queue, err)
 	}
 	p.work.mu.Lock()
@@ -306,11 +266,11 @@ func (p *Provider) AbandonWork(ctx context.Context, l provider.WorkLock, delay t
 	if p.lastAttempt(wl) {
 		return p.deadLetter(ctx, wl.queue, wl.msg, wl.env, wl.seq)
 	}
-	body := []byte("-NAK")
+	body := ackNak
 	if delay > 0 {
 		body = fmt.Appendf(nil, "-NAK {\"delay\": %d}", delay.Nanoseconds())
 	}
-	if err := p.ackRequest(ctx, wl.msg, body); err != nil {
+	if err := p.ackReply(ctx, wl.msg.Reply, body); err != nil {
 		return fmt.Errorf("abandon %q in work queue %q: %w", l.ID, l.Queue, err)
 	}
 	return nil
@@ -335,6 +295,7 @@ func (p *Provider) expireWorkLocks(ctx context.Context, now time.Time) {
 		}
 	}
 	p.work.mu.Unlock()
+	p.releaseUnclaimed(now)
 	for _, wl := range last {
 		if err := p.deadLetter(ctx, wl.queue, wl.msg, wl.env, wl.seq); err != nil {
 			p.log.Warn("dead-letter after lock expiry", "queue", wl.queue, "id", wl.id, "err", err)
