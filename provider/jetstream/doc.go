@@ -62,10 +62,17 @@
 // stream order) and for redeliveries it expects; a message another process
 // stores meanwhile comes with a later fetch. RenewEntityLock sends InProgress,
 // AbandonEntity NakWithDelay; Message.Attempt is the server's delivery count.
-// Work queues are fetched one message per pull request; their peek-lock is
-// the same un-acked delivery. A work message fetched Topology.MaxDeliveries
-// times that is abandoned or whose lock expires is copied to the dead-letter
-// entity queue (DeadLettered set, same id, entity and data) and acked.
+// Work queues are pulled through one subscription per queue and provider
+// (workpull.go): its pull requests ask for about as many messages as
+// fetches are waiting, and a delivery whose fetch gave up goes to the next
+// fetch or, when none comes within a third of the lock timeout or the
+// provider closes, back to the server with Nak (which counts as a delivery).
+// The peek-lock is the un-acked delivery; its deadline runs from the pull
+// request's sending (or the reception less a margin), so it never outlives
+// the server's ack wait, and no InProgress is sent. A work message fetched
+// Topology.MaxDeliveries times that is abandoned or whose lock expires is
+// copied to the dead-letter entity queue (DeadLettered set, same id, entity
+// and data) and acked.
 //
 // # Commit protocol
 //
