@@ -275,16 +275,19 @@ func (n *eoNode) awaitIdle() {
 	n.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		idle := n.p.Settled()
+		settled := n.p.Settled()
+		idle := settled
+		var depths []string
 		for _, q := range []string{runtime.DefaultActivityQueue, runtime.DefaultOrchestratorQueue} {
 			d, err := n.p.QueueDepth(n.ctx(), q)
 			idle = idle && err == nil && d == 0
+			depths = append(depths, fmt.Sprintf("%s: %d (err %v)", q, d, err))
 		}
 		if idle {
 			return
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatal("not idle after a minute")
+			n.t.Fatalf("not idle after a minute: settled %v, queue depths %s", settled, strings.Join(depths, ", "))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
