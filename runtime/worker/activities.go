@@ -9,10 +9,13 @@ import (
 	"github.com/reprise/reprise/runtime"
 )
 
-// activityLoop fetches tasks from one work queue and runs each on its own
+// activityLoop fetches tasks from one work queue and runs each on a runner
 // goroutine, bounded by sem (shared by all queues and their loops). A slot
 // is taken before the fetch, so the activities running and the fetches
-// waiting never exceed the activity concurrency.
+// waiting never exceed the activity concurrency. A runner that finished its
+// task waits a while for the next one (handOff) before it ends: a new
+// goroutine per task grew its stack anew each time, 3 % of the CPU of
+// chain-10 in the bench.
 func (w *Worker) activityLoop(fetchCtx, workCtx context.Context, queue string, sem chan struct{}) {
 	defer w.loops.Done()
 	for {
@@ -33,11 +36,38 @@ func (w *Worker) activityLoop(fetchCtx, workCtx context.Context, queue string, s
 		}
 		w.observeRedeliveries(queue, []provider.Message{item.Message})
 		w.inflight.Add(1)
-		go func() {
-			defer w.inflight.Done()
-			defer func() { <-sem }()
-			w.runActivity(workCtx, item)
-		}()
+		select {
+		case w.handOff <- item:
+		default:
+			w.runners.Add(1)
+			go w.activityRunner(workCtx, item, sem)
+		}
+	}
+}
+
+// runnerIdle is how long an activity runner waits for another task before
+// it ends.
+const runnerIdle = time.Second
+
+// activityRunner runs item, then the tasks handed to it (handOff) until
+// none comes for runnerIdle or the worker stops. Each task holds one slot
+// of sem and one count of w.inflight, released when it is done.
+func (w *Worker) activityRunner(workCtx context.Context, item *provider.WorkItem, sem chan struct{}) {
+	defer w.runners.Done()
+	idle := time.NewTimer(runnerIdle)
+	defer idle.Stop()
+	for {
+		w.runActivity(workCtx, item)
+		<-sem
+		w.inflight.Done()
+		idle.Reset(runnerIdle)
+		select {
+		case item = <-w.handOff:
+		case <-idle.C:
+			return
+		case <-workCtx.Done():
+			return
+		}
 	}
 }
 

@@ -97,6 +97,9 @@ type Worker struct {
 	log    *slog.Logger
 	// order keeps each instance's reports in the order of its turns.
 	order turnOrder
+	// handOff passes a fetched activity task to an idle runner
+	// (activityRunner).
+	handOff chan *provider.WorkItem
 
 	mu      sync.Mutex
 	started bool
@@ -107,6 +110,9 @@ type Worker struct {
 	workCancel  context.CancelFunc
 	loops       sync.WaitGroup
 	inflight    sync.WaitGroup
+	// runners are the activity runners (activityRunner), ended by
+	// workCancel when idle.
+	runners sync.WaitGroup
 	// turns and results bracket each turn and each activity completion
 	// for WorkerOptions.Liveness (nil without it).
 	turns, results *liveness.Loop
@@ -150,7 +156,7 @@ func New(p provider.Provider, reg *runtime.Registry, opts Options) (*Worker, err
 	if opts.Observer == nil {
 		opts.Observer = runtime.NopObserver{}
 	}
-	w := &Worker{p: p, reg: reg, opts: opts, log: opts.Logger}
+	w := &Worker{p: p, reg: reg, opts: opts, log: opts.Logger, handOff: make(chan *provider.WorkItem)}
 	if !opts.DisableOrchestrations {
 		w.turns = opts.Liveness.Loop("orchestration turns")
 	}
@@ -255,6 +261,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		<-done
 	}
 	w.workCancel()
+	w.runners.Wait()
 	w.cache.clear()
 	return err
 }
