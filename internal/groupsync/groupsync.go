@@ -204,12 +204,16 @@ func (s *Syncer) FlushTime() time.Duration { return time.Duration(s.flushNanos.L
 // caller is flushed at once. Each flush (syncfs) briefly holds up the
 // writers of the filesystem, the NATS server among them: measured with
 // hello at 100 in flight on 2 cores, flushing back to back ran 2,351/s
-// (0.72 flushes per instance), a 2 ms window 2,918/s (0.15). busyCallers
-// is above what one instance in flight brings to a flush (its start, its
-// turns' commits, its activity's result and ack: 5 or 6).
+// (0.72 flushes per instance), a 2 ms window 2,918/s (0.15). With the
+// commits that send sharing the next flush (BeginSoon), measured again
+// alternately at 100 in flight (orchestrations/s): 2 ms: hello 2,596 and
+// 2,500, fanout-5 875 and 893, chain-10 402 and 428; 4 ms: 2,785 and
+// 2,387, 1,016 and 998, 436 and 458; 8 ms: 1,785 and 1,788, 702 and 698,
+// 323. busyCallers is above what one instance in flight brings to a flush
+// (its start, its turns' commits, its activity's result and ack: 5 or 6).
 const (
 	busyCallers = 12
-	groupWindow = 2 * time.Millisecond
+	groupWindow = 4 * time.Millisecond
 )
 
 func (s *Syncer) run() {
