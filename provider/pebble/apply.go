@@ -167,6 +167,7 @@ func (s *Store) applyUpdate(b *cpebble.Batch, view applyView, u *Update) error {
 		rec = entityRecord{}
 		e.rec, e.found, e.expiry = entityRecord{}, false, 0
 		clear(e.meta)
+		e.startHistory(0)
 	}
 	if u.Partition < rec.Partition {
 		return fmt.Errorf("%w: entity %q is at partition %d, update names %d",
@@ -178,10 +179,14 @@ func (s *Store) applyUpdate(b *cpebble.Batch, view applyView, u *Update) error {
 		// becomes current, and a purge resets the partition to 0.
 		rec.Partition = u.Partition
 		rec.hasHead, rec.head = false, 0
+		e.startHistory(u.Partition)
 	}
 
 	if err := s.appendEvents(b, u, &rec); err != nil {
 		return err
+	}
+	for _, ev := range u.Events {
+		e.appendHistory(rec.Partition, ev)
 	}
 	if err := s.writeMetadata(b, e, u); err != nil {
 		return err

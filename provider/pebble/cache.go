@@ -23,6 +23,44 @@ type cachedEntity struct {
 	meta  map[string]string
 	// expiry is the entity-wide expiry in unix nanoseconds (0: none).
 	expiry int64
+	// hist, when histOK, is the whole history of partition histPart, in
+	// Seq order, with histBytes bytes of event data: known when the
+	// entity's Applies have written every event of the partition (a new
+	// entity, a new partition) and it is no larger than maxCachedHistory.
+	// It is shared: an Apply's view appends to a copy.
+	hist      []provider.Event
+	histPart  uint64
+	histBytes int
+	histOK    bool
+}
+
+// maxCachedHistory bounds the event bytes of one cached history: with
+// entityCacheSize entities, the cache holds at most 64 MiB of histories.
+const maxCachedHistory = 8 << 10
+
+// startHistory records that partition starts empty in e.
+func (e *cachedEntity) startHistory(partition uint64) {
+	e.hist, e.histPart, e.histBytes, e.histOK = nil, partition, 0, true
+}
+
+// appendHistory adds ev, written to partition, to e's history if e holds
+// that partition's history and ev follows its last event; otherwise, or
+// past maxCachedHistory, e no longer holds a history.
+func (e *cachedEntity) appendHistory(partition uint64, ev provider.Event) {
+	if !e.histOK || e.histPart != partition {
+		e.dropHistory()
+		return
+	}
+	if n := len(e.hist); n > 0 && ev.Seq <= e.hist[n-1].Seq || e.histBytes+len(ev.Data) > maxCachedHistory {
+		e.dropHistory()
+		return
+	}
+	e.hist = append(e.hist, provider.Event{Seq: ev.Seq, Data: append([]byte(nil), ev.Data...)})
+	e.histBytes += len(ev.Data)
+}
+
+func (e *cachedEntity) dropHistory() {
+	e.hist, e.histBytes, e.histOK = nil, 0, false
 }
 
 // entityCache is a write-through cache of recently written entities: Apply
@@ -124,16 +162,21 @@ func (s *Store) viewEntity(v applyView, b *cpebble.Batch, entity string) (*cache
 	}
 	e := &cachedEntity{}
 	if c := s.cache.get(entity); c != nil {
-		// The cached entry is shared: the view gets its own metadata.
+		// The cached entry is shared: the view gets its own metadata, and
+		// appends to its own copy of the history.
 		*e = *c
 		e.meta = make(map[string]string, len(c.meta))
 		maps.Copy(e.meta, c.meta)
+		e.hist = c.hist[:len(c.hist):len(c.hist)]
 		v[entity] = e
 		return e, nil
 	}
 	var err error
 	if e.rec, e.found, err = readRecord(b, entity); err != nil {
 		return nil, fmt.Errorf("apply: read state of entity %q: %w", entity, err)
+	}
+	if !e.found {
+		e.startHistory(0) // no state record: no events either
 	}
 	e.meta = map[string]string{}
 	if e.found && e.rec.Exists {
@@ -172,6 +215,27 @@ func (s *Store) cachedState(entity string) (EntityState, bool) {
 		return EntityState{}, false
 	}
 	return e.rec.EntityState, true
+}
+
+// cachedHistory returns a copy of the history of the entity's partition
+// from the cache (one allocation for the events, one for their data), with
+// ok false when the cache does not hold it.
+func (s *Store) cachedHistory(entity string, partition uint64) ([]provider.Event, bool) {
+	e := s.cache.get(entity)
+	if e == nil || !e.histOK || e.histPart != partition {
+		return nil, false
+	}
+	if len(e.hist) == 0 {
+		return nil, true
+	}
+	out := make([]provider.Event, len(e.hist))
+	data := make([]byte, 0, e.histBytes)
+	for i, ev := range e.hist {
+		start := len(data)
+		data = append(data, ev.Data...)
+		out[i] = provider.Event{Seq: ev.Seq, Data: data[start:len(data):len(data)]}
+	}
+	return out, true
 }
 
 // cachedMetadata returns a copy of the entity's metadata from the cache,

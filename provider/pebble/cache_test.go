@@ -13,10 +13,11 @@ import (
 )
 
 // TestCacheMatchesTheDatabase applies random updates (metadata set and
-// deleted, indexed values changed, deletions, expiries, partition expiries)
-// and after each one checks that what the store answers from its entity
-// cache is what the database holds: the same state and metadata read with
-// the cache cleared, index entries and due expiries that match the
+// deleted, indexed values changed, deletions, expiries, partition expiries,
+// new partitions, events out of order) and after each one checks that what
+// the store answers from its entity cache is what the database holds: the
+// same state, metadata and current partition's history read with the cache
+// cleared, index entries and due expiries that match the
 // metadata and expiry.
 func TestCacheMatchesTheDatabase(t *testing.T) {
 	s, err := Open(Options{Dir: t.TempDir(), IndexedKeys: []string{"phase", "owner"}, CacheBytes: 8 << 20})
@@ -30,6 +31,7 @@ func TestCacheMatchesTheDatabase(t *testing.T) {
 	keys := []string{"phase", "owner", "plain"}
 	base := time.Unix(1_000_000, 0)
 	seq := map[string]uint64{}
+	part := map[string]uint64{}
 	logSeq := uint64(0)
 	for step := range 600 {
 		e := entities[rng.IntN(len(entities))]
@@ -43,9 +45,23 @@ func TestCacheMatchesTheDatabase(t *testing.T) {
 		switch r := rng.IntN(10); {
 		case r == 0:
 			u.Delete = true
-			seq[e] = 0
+			seq[e], part[e] = 0, 0
+		case r == 2:
+			// A new partition (continue-as-new), its first events.
+			part[e]++
+			seq[e] = 1
+			u.Partition = part[e]
+			u.SetMetadata = provider.Metadata{"phase": values[rng.IntN(len(values))]}
+			u.Events = []provider.Event{{Seq: 1, Data: []byte("first")}, {Seq: 2, Data: []byte("second")}}
+			seq[e] = 2
+		case r == 3 && seq[e] > 2:
+			// An event below the head (a gap filled): the cache must not
+			// keep a history out of order.
+			u.Partition = part[e]
+			u.Events = []provider.Event{{Seq: seq[e] + 2, Data: []byte("ahead")}, {Seq: seq[e] + 1, Data: []byte("gap")}}
+			seq[e] += 2
 		case r == 1:
-			if err := s.ExpirePartitions(e, 1); err != nil {
+			if err := s.ExpirePartitions(e, part[e]); err != nil {
 				t.Fatalf("step %d: expire partitions: %v", step, err)
 			}
 			checkCache(t, s, step, entities)
@@ -59,7 +75,8 @@ func TestCacheMatchesTheDatabase(t *testing.T) {
 				u.DeleteMetadata = []string{keys[rng.IntN(len(keys))]}
 			}
 			seq[e]++
-			u.Events = []provider.Event{{Seq: seq[e], Data: []byte("ev")}}
+			u.Partition = part[e]
+			u.Events = []provider.Event{{Seq: seq[e], Data: fmt.Appendf(nil, "ev%d", step)}}
 			if rng.IntN(2) == 0 {
 				u.ExpireAt = base.Add(time.Duration(rng.IntN(100)) * time.Second)
 			}
@@ -76,6 +93,7 @@ func checkCache(t *testing.T, s *Store, step int, entities []string) {
 	type view struct {
 		state EntityState
 		meta  provider.Metadata
+		hist  string
 		err   string
 	}
 	read := func() map[string]view {
@@ -85,8 +103,12 @@ func checkCache(t *testing.T, s *Store, step int, entities []string) {
 			if err != nil {
 				t.Fatalf("step %d: entity %q: %v", step, e, err)
 			}
+			hist, err := s.History(e, st.Partition)
+			if err != nil {
+				t.Fatalf("step %d: history %q: %v", step, e, err)
+			}
 			md, err := s.Metadata(e)
-			v := view{state: st, meta: md}
+			v := view{state: st, meta: md, hist: fmt.Sprint(hist)}
 			if err != nil {
 				if !errors.Is(err, provider.ErrNotFound) {
 					t.Fatalf("step %d: metadata %q: %v", step, e, err)
@@ -106,7 +128,7 @@ func checkCache(t *testing.T, s *Store, step int, entities []string) {
 	s.cache = kept
 	for _, e := range entities {
 		c, d := cached[e], fromDB[e]
-		if c.state != d.state || c.err != d.err || !maps.Equal(c.meta, d.meta) {
+		if c.state != d.state || c.err != d.err || !maps.Equal(c.meta, d.meta) || c.hist != d.hist {
 			t.Fatalf("step %d: entity %q from the cache %+v, from the database %+v", step, e, c, d)
 		}
 		for _, key := range []string{"phase", "owner"} {

@@ -39,6 +39,9 @@ func (s *Store) History(entity string, partition uint64) ([]provider.Event, erro
 		return nil, err
 	}
 	defer s.life.RUnlock()
+	if events, ok := s.cachedHistory(entity, partition); ok {
+		return events, nil
+	}
 
 	it, err := s.db.NewIter(partitionBounds(entity, partition))
 	if err != nil {
