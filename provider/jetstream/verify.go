@@ -212,9 +212,17 @@ const errCodeNoPeers = 10005
 // forming (no suitable peers for placement, no JetStream answering yet, a
 // request unanswered), as when a process starts together with its NATS
 // servers; ctx bounds it.
+// streamAttemptTimeout bounds one request of createStream.
+const streamAttemptTimeout = 15 * time.Second
+
 func createStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamConfig) (natsjs.Stream, error) {
 	for {
-		s, err := js.CreateStream(ctx, cfg)
+		// Each attempt has its own timeout: a request the meta leader
+		// lost (an election under load) is asked again rather than
+		// waited for until ctx ends.
+		actx, cancel := context.WithTimeout(ctx, streamAttemptTimeout)
+		s, err := js.CreateStream(actx, cfg)
+		cancel()
 		var apiErr *natsjs.APIError
 		// A request that timed out while ctx is live went unanswered: the
 		// cluster has no JetStream meta leader yet.

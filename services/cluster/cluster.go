@@ -221,7 +221,7 @@ func Join(ctx context.Context, js jetstream.JetStream, target Shards, opts Optio
 		return nil, err
 	}
 	var kv jetstream.KeyValue
-	err = retryTransient(ctx, func() (err error) {
+	err = retryTransient(ctx, func(ctx context.Context) (err error) {
 		kv, err = js.CreateOrUpdateKeyValue(ctx, leasesConfig(opts, storage))
 		return err
 	})
@@ -783,7 +783,7 @@ func CheckSettings(ctx context.Context, js jetstream.JetStream, opts Options) er
 // checkSettings writes the settings if the cluster has none, else compares.
 func checkSettings(ctx context.Context, js jetstream.JetStream, opts Options, storage jetstream.StorageType) error {
 	var kv jetstream.KeyValue
-	err := retryTransient(ctx, func() (err error) {
+	err := retryTransient(ctx, func(ctx context.Context) (err error) {
 		kv, err = openSettings(ctx, js, opts, storage)
 		return err
 	})
@@ -868,9 +868,14 @@ const errCodeNoPeers jetstream.ErrorCode = 10005
 // JetStream temporarily unavailable, no responders, a request unanswered),
 // or ctx ends: a process
 // started with its NATS servers must not fail because it was faster.
-func retryTransient(ctx context.Context, f func() error) error {
+func retryTransient(ctx context.Context, f func(ctx context.Context) error) error {
 	for {
-		err := f()
+		// Each attempt has its own timeout: a request the meta leader
+		// lost (an election under load) is asked again rather than
+		// waited for until ctx ends.
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := f(actx)
+		cancel()
 		var apiErr *jetstream.APIError
 		// A request that timed out while ctx is live went unanswered:
 		// the cluster has no JetStream meta leader yet.
@@ -887,6 +892,9 @@ func retryTransient(ctx context.Context, f func() error) error {
 		}
 	}
 }
+
+// attemptTimeout bounds one attempt of retryTransient.
+const attemptTimeout = 15 * time.Second
 
 func memberKey(id string) string { return "member." + id }
 func shardKey(s int) string      { return "shard." + strconv.Itoa(s) }
