@@ -128,18 +128,26 @@ func NewFS(dir string) (*Syncer, error) {
 // runs in the background meanwhile, so the caller can do other work before
 // waiting.
 func (s *Syncer) Begin() (wait func(context.Context) error) {
-	s.mu.Lock()
-	g := s.next
-	if s.closed {
-		s.mu.Unlock()
+	g := s.join()
+	if g == nil {
 		return closedWait
 	}
-	g.wanted = true
-	g.callers++
-	s.mu.Unlock()
-	s.arrivals.Add(1)
 	s.kickFlusher()
 	return g.wait
+}
+
+// join counts a caller in the next flush and returns it (nil once closed).
+func (s *Syncer) join() *gen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	g := s.next
+	g.wanted = true
+	g.callers++
+	s.arrivals.Add(1)
+	return g
 }
 
 func closedWait(context.Context) error { return ErrClosed }
@@ -158,16 +166,10 @@ func (s *Syncer) SyncSoon(ctx context.Context, d time.Duration) error {
 // the flush its wait returns with is the next one another caller starts,
 // or, if none has started within d, one it starts then.
 func (s *Syncer) BeginSoon(d time.Duration) (wait func(context.Context) error) {
-	s.mu.Lock()
-	g := s.next
-	if s.closed {
-		s.mu.Unlock()
+	g := s.join()
+	if g == nil {
 		return closedWait
 	}
-	g.wanted = true
-	g.callers++
-	s.mu.Unlock()
-	s.arrivals.Add(1)
 	t := time.AfterFunc(d, s.kickFlusher)
 	return func(ctx context.Context) error {
 		defer t.Stop()

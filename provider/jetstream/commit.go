@@ -89,12 +89,7 @@ func (p *Provider) Commit(ctx context.Context, l provider.EntityLock, c provider
 	case commitLapsed:
 		q.restore(st, held)
 	case commitDone:
-		if st.lock == held {
-			st.lock = nil
-			q.enqueue(st)
-			q.signal()
-			q.forget(st)
-		}
+		q.endCommitted(st, held)
 	}
 	q.mu.Unlock()
 	return err
@@ -249,12 +244,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		// un-acked until the sync; should it fail, they come back and are
 		// acked as consumed.
 		q.mu.Lock()
-		if st.lock == held {
-			st.lock = nil
-			q.enqueue(st)
-			q.signal()
-			q.forget(st)
-		}
+		q.endCommitted(st, held)
 		q.mu.Unlock()
 	}
 	if err := wait(ctx); err != nil {

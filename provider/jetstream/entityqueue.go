@@ -346,6 +346,19 @@ func (q *entityQueue) releaseLock(st *entityState, held *heldLock, nak bool, del
 	q.forget(st)
 }
 
+// endCommitted ends held (if it is still st's lock) once its commit is
+// applied: its deliveries are consumed, and the entity's next messages can
+// be fetched. Lock held.
+func (q *entityQueue) endCommitted(st *entityState, held *heldLock) {
+	if st.lock != held {
+		return
+	}
+	st.lock = nil
+	q.enqueue(st)
+	q.signal()
+	q.forget(st)
+}
+
 // restore puts a lock's deliveries back into the buffer, as if never
 // fetched. Lock held.
 func (q *entityQueue) restore(st *entityState, held *heldLock) {

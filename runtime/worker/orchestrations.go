@@ -37,7 +37,14 @@ func (w *Worker) orchestrationLoop(fetchCtx, workCtx context.Context) {
 func (w *Worker) processBatch(ctx context.Context, b *provider.EntityBatch) {
 	began := time.Now()
 	prev, mine := w.order.enter(b.Lock.Entity)
-	defer w.order.leave(b.Lock.Entity, mine)
+	defer func() {
+		// Done only after the turns before it, also when this one
+		// reports nothing: the next turn waits for all of them.
+		if prev != nil {
+			<-prev
+		}
+		w.order.leave(b.Lock.Entity, mine)
+	}()
 	res := w.runTurn(ctx, b)
 	committed := w.applyTurn(ctx, b, &res)
 	w.observeTurn(&res.Stats, b, time.Since(began), committed)
