@@ -93,7 +93,11 @@
 //  3. Apply the record to Pebble in one batch.
 //  4. Dispatch: purge the schedules of the cancelled messages, publish the
 //     outgoing messages (delayed ones as schedules). The record is settled.
-//  5. Ack the consumed deliveries (the last one with a server reply).
+//  5. Ack the consumed deliveries, without waiting for a server reply (a
+//     lost ack brings a delivery back, then acked as consumed); QueueDepth
+//     first confirms the acks made before it (ackbarrier.go). With
+//     Options.Durable the acks wait for the record's sync, and the entity's
+//     lock is released before that wait (durable.go).
 //
 // # Exactly once: settled records and dispatch marks
 //
