@@ -197,8 +197,9 @@ func (n *eoNode) crash() {
 	n.stop()
 }
 
-// taskCounter counts activity tasks fetched and completed (CompleteWork
-// returned without error: the server has the result and the ack).
+// taskCounter counts activity tasks fetched and ended: CompleteWork
+// returned without error (the server has the result and the ack), or
+// AbandonWork did (the task is back in its queue, not in flight).
 type taskCounter struct {
 	fetched, completed atomic.Int64
 }
