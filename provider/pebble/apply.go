@@ -167,7 +167,7 @@ func (s *Store) applyUpdate(b *cpebble.Batch, view applyView, u *Update) error {
 		rec = entityRecord{}
 		e.rec, e.found, e.expiry = entityRecord{}, false, 0
 		clear(e.meta)
-		e.startHistory(0)
+		e.startEmpty()
 	}
 	if u.Partition < rec.Partition {
 		return fmt.Errorf("%w: entity %q is at partition %d, update names %d",
@@ -209,6 +209,7 @@ func (s *Store) applyUpdate(b *cpebble.Batch, view applyView, u *Update) error {
 		if err := b.Set(sc.key, sc.number[:], nil); err != nil {
 			return fmt.Errorf("apply: entity %q: consumed id: %w", u.Entity, err)
 		}
+		e.addConsumed(id)
 	}
 
 	if u.LogSeq != 0 {

@@ -32,7 +32,16 @@ type cachedEntity struct {
 	histPart  uint64
 	histBytes int
 	histOK    bool
+	// consumed, when consumedOK, are all the entity's consumed ids: known
+	// when the entity's Applies have written every one of them (a new
+	// entity, a purged one) and there are no more than maxCachedConsumed.
+	// It is shared: an Apply's view appends to a copy.
+	consumed   []string
+	consumedOK bool
 }
+
+// maxCachedConsumed bounds the consumed ids one cached entity holds.
+const maxCachedConsumed = 64
 
 // maxCachedHistory bounds the event bytes of one cached history: with
 // entityCacheSize entities, the cache holds at most 64 MiB of histories.
@@ -61,6 +70,40 @@ func (e *cachedEntity) appendHistory(partition uint64, ev provider.Event) {
 
 func (e *cachedEntity) dropHistory() {
 	e.hist, e.histBytes, e.histOK = nil, 0, false
+}
+
+// startEmpty records that e has no events and no consumed ids: it has no
+// state record, or was just purged.
+func (e *cachedEntity) startEmpty() {
+	e.startHistory(0)
+	e.consumed, e.consumedOK = nil, true
+}
+
+// addConsumed adds a consumed id to e's set if e holds all of them; past
+// maxCachedConsumed e no longer does.
+func (e *cachedEntity) addConsumed(id string) {
+	if !e.consumedOK {
+		return
+	}
+	if len(e.consumed) >= maxCachedConsumed {
+		e.consumed, e.consumedOK = nil, false
+		return
+	}
+	e.consumed = append(e.consumed, id)
+}
+
+// hasConsumed reports whether id is among e's consumed ids, and whether e
+// knows (consumedOK).
+func (e *cachedEntity) hasConsumed(id string) (consumed, known bool) {
+	if !e.consumedOK {
+		return false, false
+	}
+	for _, c := range e.consumed {
+		if c == id {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 // entityCache is a write-through cache of recently written entities: Apply
@@ -94,8 +137,11 @@ func (c *entityCache) putAbsent(entity string, gen uint64) {
 	if _, ok := c.entries[entity]; ok {
 		return
 	}
-	// An entity without any state: no record, metadata or expiry.
-	c.entries[entity] = &cachedEntity{}
+	// An entity without any state: no record, events, consumed ids,
+	// metadata or expiry.
+	e := &cachedEntity{}
+	e.startEmpty()
+	c.entries[entity] = e
 	c.trim(nil)
 }
 
@@ -168,6 +214,7 @@ func (s *Store) viewEntity(v applyView, b *cpebble.Batch, entity string) (*cache
 		e.meta = make(map[string]string, len(c.meta))
 		maps.Copy(e.meta, c.meta)
 		e.hist = c.hist[:len(c.hist):len(c.hist)]
+		e.consumed = c.consumed[:len(c.consumed):len(c.consumed)]
 		v[entity] = e
 		return e, nil
 	}
@@ -176,7 +223,7 @@ func (s *Store) viewEntity(v applyView, b *cpebble.Batch, entity string) (*cache
 		return nil, fmt.Errorf("apply: read state of entity %q: %w", entity, err)
 	}
 	if !e.found {
-		e.startHistory(0) // no state record: no events either
+		e.startEmpty() // no state record: no events or consumed ids either
 	}
 	e.meta = map[string]string{}
 	if e.found && e.rec.Exists {

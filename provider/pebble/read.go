@@ -108,6 +108,17 @@ func (s *Store) Metadata(entity string) (provider.Metadata, error) {
 		return md, err
 	}
 	gen := s.cache.generation()
+	// A point read first: most reads of an uncached entity are of one that
+	// does not exist yet (a start), and a get costs less than an iterator.
+	switch rec, found, err := readRecord(s.db, entity); {
+	case err != nil:
+		return nil, fmt.Errorf("metadata of entity %q: %w", entity, err)
+	case !found:
+		s.cache.putAbsent(entity, gen)
+		return nil, fmt.Errorf("%w: entity %q", provider.ErrNotFound, entity)
+	case !rec.Exists:
+		return nil, fmt.Errorf("%w: entity %q", provider.ErrNotFound, entity)
+	}
 
 	stateKey := appendStateKey(nil, entity)
 	it, err := s.db.NewIter(&cpebble.IterOptions{LowerBound: stateKey, UpperBound: append(stateKey[:len(stateKey):len(stateKey)], 0)})
@@ -161,6 +172,11 @@ func (s *Store) Consumed(entity, id string) (bool, error) {
 		return false, err
 	}
 	defer s.life.RUnlock()
+	if e := s.cache.get(entity); e != nil {
+		if consumed, known := e.hasConsumed(id); known {
+			return consumed, nil
+		}
+	}
 	ok, err := has(s.db, appendConsumedKey(nil, entity, id))
 	if err != nil {
 		return false, fmt.Errorf("consumed id of entity %q: %w", entity, err)
