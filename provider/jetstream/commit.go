@@ -313,7 +313,7 @@ func (p *Provider) publishRecord(ctx context.Context, subject string, data []byt
 	if msgID != "" {
 		m.Header.Set(natsjs.MsgIDHeader, msgID)
 	}
-	ack, err := p.js.PublishMsg(ctx, m)
+	ack, err := p.publishMsg(ctx, m)
 	if err != nil {
 		return 0, err
 	}

@@ -71,7 +71,7 @@ func (p *Provider) deleteEntity(ctx context.Context, entity string) error {
 	// No compare-and-set: a deletion wins over any lock.
 	m := natsMsg(subject, encodeRecord(rec))
 	m.Header.Set(writerHeader, p.writer)
-	ack, err := p.js.PublishMsg(ctx, m)
+	ack, err := p.publishMsg(ctx, m)
 	if err != nil {
 		if sh != nil {
 			p.markRepair(entity, shard, &pendingRecord{})

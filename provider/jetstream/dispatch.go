@@ -194,7 +194,7 @@ func (p *Provider) publishDedup(ctx context.Context, m *nats.Msg) error {
 func (p *Provider) publishDedupAck(ctx context.Context, m *nats.Msg) (*natsjs.PubAck, error) {
 	wait := time.Millisecond
 	for {
-		ack, err := p.js.PublishMsg(ctx, m)
+		ack, err := p.publishMsg(ctx, m)
 		if !isDuplicateInProcess(err) {
 			return ack, err
 		}

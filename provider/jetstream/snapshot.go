@@ -157,7 +157,7 @@ func (p *Provider) writeSnapHead(ctx context.Context, h *snapHead, prev uint64) 
 	m.Header.Set(natsjs.MsgRollup, natsjs.MsgRollupSubject)
 	m.Header.Set(natsjs.ExpectedLastSubjSeqHeader, strconv.FormatUint(prev, 10))
 	m.Header.Set(writerHeader, p.writer)
-	ack, err := p.js.PublishMsg(ctx, m)
+	ack, err := p.publishMsg(ctx, m)
 	var apiErr *natsjs.APIError
 	if errors.As(err, &apiErr) && (apiErr.ErrorCode == natsjs.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == 10164) {
 		return fmt.Errorf("shard %d: %w", h.Shard, ErrSnapshotSuperseded)
