@@ -133,8 +133,8 @@ FUZZ_TARGETS := \
 	./runtime:FuzzDecodeEvent ./runtime:FuzzDecodeEnvelope ./runtime:FuzzEventRoundTrip \
 	./runtime:FuzzEnvelopeRoundTrip ./runtime:FuzzEventJSON \
 	./provider/jetstream:FuzzDecodeRecord ./provider/jetstream:FuzzDecodeEnvelope \
-	./provider/jetstream:FuzzApplyRecord ./provider/jetstream:FuzzSubjects \
-	./api:FuzzRequestRoundTrip ./api:FuzzDecodeReply ./api:FuzzInstanceID ./api:FuzzDecodeRequest \
+	./provider/jetstream:FuzzApplyRecord ./provider/jetstream:FuzzSubjects ./provider/jetstream:FuzzParsePubAck \
+	./api:FuzzRequestRoundTrip ./api:FuzzDecodeReply ./api:FuzzInstanceID ./api:FuzzDecodeRequest ./api:FuzzCheckMembersFastPath \
 	./services/apiserver:FuzzHandle ./services/apiserver:FuzzSubmit
 # A count (Nx), not a duration: a duration -fuzztime races Go 1.26's fuzz coordinator at the deadline and
 # reports a spurious "context deadline exceeded" (golang/go#75804, fixed in Go 1.27).
