@@ -211,11 +211,18 @@ func (s *Syncer) FlushTime() time.Duration { return time.Duration(s.flushNanos.L
 // alternately at 100 in flight (orchestrations/s): 2 ms: hello 2,596 and
 // 2,500, fanout-5 875 and 893, chain-10 402 and 428; 4 ms: 2,785 and
 // 2,387, 1,016 and 998, 436 and 458; 8 ms: 1,785 and 1,788, 702 and 698,
-// 323. busyCallers is above what one instance in flight brings to a flush
-// (its start, its turns' commits, its activity's result and ack: 5 or 6).
+// 323. On the same box running faster later (a flush took 0.75-0.85 ms),
+// chain-10 alternately: 2 ms 546 and 533, 2.5 ms 637 and 605, 3 ms 611
+// and 592 (576 and 584 in another pair), 3.5 ms 560 and 566, 4 ms 542 and
+// 531, 6 ms 429 and 431; hello 3 ms 3,384 and 3,482 against 4 ms 3,063 and
+// 3,094, fanout-5 1,259 and 1,299 against 1,164 and 1,181. 3 ms keeps a
+// margin from the drop at 2 ms, where the window meets the 2 ms a
+// BeginSoon caller waits before it starts a flush itself. busyCallers is
+// above what one instance in flight brings to a flush (its start, its
+// turns' commits, its activity's result and ack: 5 or 6).
 const (
 	busyCallers = 12
-	groupWindow = 4 * time.Millisecond
+	groupWindow = 3 * time.Millisecond
 )
 
 func (s *Syncer) run() {
