@@ -139,15 +139,21 @@ func (p *Provider) acquireLocked(ctx context.Context, shard int) error {
 	if err != nil {
 		return fmt.Errorf("recover shard %d: %w", shard, err)
 	}
+	sh.tailPos.Store(tailFrom - 1)
 	p.setShard(shard, sh)
+	tailing := false
 	fail := func(err error) error {
 		p.stopShard(sh)
 		p.setShard(shard, nil)
+		if tailing {
+			p.restartTailerOrWarn(ctx)
+		}
 		return err
 	}
-	if err := p.startShardTailer(ctx, sh, tailFrom); err != nil {
+	if err := p.restartTailer(ctx); err != nil {
 		return fail(err)
 	}
+	tailing = true
 	for _, q := range p.queues {
 		cc, err := p.consumeShard(ctx, q, shard)
 		if err != nil {
@@ -231,8 +237,22 @@ func (p *Provider) ReleaseShard(ctx context.Context, shard int, lost bool) error
 	defer p.ownMu.Unlock()
 	p.stopShard(sh)
 	p.setShard(shard, nil)
+	p.restartTailerOrWarn(ctx)
 	p.dropRepairs(shard)
 	return err
+}
+
+// restartTailerOrWarn starts a tailer generation over the shards owned now, after
+// one was dropped. On failure the running generation goes on delivering the
+// dropped shard's records too, which onTail ignores. ctx may have ended (a
+// release that ran out of time): the tailer is restarted anyway, within
+// requestTimeout. ownMu held.
+func (p *Provider) restartTailerOrWarn(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+	defer cancel()
+	if err := p.restartTailer(ctx); err != nil && !p.closed.Load() {
+		p.log.Warn("restart log tailer", "err", err)
+	}
 }
 
 // awaitShardIdle waits until no entity of shard is locked or being fetched,
@@ -316,14 +336,10 @@ func (p *Provider) shardSettled(sh *shardState) bool {
 	return len(sh.pending) == 0 && len(sh.settled) == 0 && len(sh.inflight) == 0 && !sh.needsMark(w, own)
 }
 
-// stopShard stops the shard's consumers and tailer.
+// stopShard stops the shard's consumers (the tailer is the provider's).
 func (p *Provider) stopShard(sh *shardState) {
 	stopConsumes(p, sh.consumes)
 	sh.consumes = nil
-	if sh.tail != nil {
-		stopConsumes(p, []natsjs.ConsumeContext{sh.tail})
-		sh.tail = nil
-	}
 }
 
 // dropRepairs forgets the repairs of shard's entities: its next owner's

@@ -60,6 +60,8 @@ type Provider struct {
 	// shardMap, the owned shards, is replaced, never modified.
 	ownMu    sync.Mutex
 	shardMap atomic.Pointer[map[int]*shardState]
+	// tailer reads the owned shards' records (tail.go).
+	tailer logTailer
 	// epoch starts the provider's monotonic clock (see Provider.now).
 	epoch time.Time
 
@@ -211,13 +213,14 @@ func (p *Provider) checkShardCount() error {
 	return nil
 }
 
-// stopShards stops every owned shard's consumers and tailer.
+// stopShards stops every owned shard's consumers, and the tailer.
 func (p *Provider) stopShards() {
 	p.ownMu.Lock()
 	defer p.ownMu.Unlock()
 	for _, sh := range p.ownedStates() {
 		p.stopShard(sh)
 	}
+	p.stopTailer()
 }
 
 // maintain keeps buffered deliveries alive and forgets stale locks, until

@@ -42,9 +42,8 @@ type shardState struct {
 	// serving: caught up and not being released (reads are answered);
 	// released: being released (nothing new is fetched).
 	serving, released atomic.Bool
-	// tail and consumes are the shard's tailer and entity-queue
-	// subscriptions; Provider.ownMu guards them.
-	tail     natsjs.ConsumeContext
+	// consumes are the shard's entity-queue subscriptions;
+	// Provider.ownMu guards them.
 	consumes []natsjs.ConsumeContext
 
 	mu sync.Mutex

@@ -5,72 +5,146 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
-// Each owned shard's tailer reads the headers of every record of the shard,
-// in log order, from where the shard's recovery stopped (an ordered
-// consumer: it resumes by itself after a reconnect or a server restart).
+// The tailer reads the headers of every record of the owned shards, in log
+// order, from where each shard's recovery stopped: one ordered consumer for
+// all of them (it resumes by itself after a reconnect or a server restart).
+// One reader, not one per shard: the server finds a shard's next record by
+// scanning the log from the reader's position, so a reader per shard would
+// pass over every other shard's records, and each shard's reader would need
+// its own subscription.
+//
 // Each record it delivers is noted in its shard (shardState.delivered); one
 // that no commit of this process is writing is an orphan, for the completer.
-// The tailer's position bounds the shard's watermark.
-func (p *Provider) startShardTailer(ctx context.Context, sh *shardState, from uint64) error {
-	sh.tailPos.Store(from - 1)
-	cons, err := p.js.OrderedConsumer(ctx, p.names.logStream(), natsjs.OrderedConsumerConfig{
-		FilterSubjects: []string{p.names.logShardFilter(sh.id)},
-		DeliverPolicy:  natsjs.DeliverByStartSequencePolicy,
-		OptStartSeq:    from,
-		HeadersOnly:    true,
-	})
-	if err != nil {
-		return fmt.Errorf("create log tailer of shard %d: %w", sh.id, err)
+// A shard's tailer position bounds its watermark.
+//
+// The owned shards change (AcquireShard, ReleaseShard): each change starts a
+// new generation of the reader, over the shards owned then, from the lowest
+// position among them. A shard skips the records at or below its position,
+// so the records the new generation delivers again are noted once; the old
+// generation is stopped once the new one runs, and whatever it still
+// delivers is dropped.
+type logTailer struct {
+	// mu orders deliveries with a change of generation.
+	mu     sync.Mutex
+	gen    uint64
+	cc     natsjs.ConsumeContext
+	shards map[int]*shardState // the current generation's
+}
+
+// restartTailer starts a tailer generation over the owned shards and stops the
+// previous one; with no shard owned it only stops. ownMu held. On error the
+// previous generation keeps running.
+func (p *Provider) restartTailer(ctx context.Context) error {
+	t := &p.tailer
+	shards := p.ownedStates()
+	var filters []string
+	from := uint64(0)
+	for _, id := range slices.Sorted(maps.Keys(shards)) {
+		sh := shards[id]
+		filters = append(filters, p.names.logShardFilter(id))
+		if pos := sh.tailPos.Load() + 1; from == 0 || pos < from {
+			from = pos
+		}
 	}
-	cc, err := cons.Consume(func(m natsjs.Msg) { p.onTail(sh, m) },
-		natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
+	t.mu.Lock()
+	gen := t.gen + 1
+	t.mu.Unlock()
+
+	var cc natsjs.ConsumeContext
+	ready := make(chan struct{})
+	if len(filters) > 0 {
+		cons, err := p.js.OrderedConsumer(ctx, p.names.logStream(), natsjs.OrderedConsumerConfig{
+			FilterSubjects: filters,
+			DeliverPolicy:  natsjs.DeliverByStartSequencePolicy,
+			OptStartSeq:    from,
+			HeadersOnly:    true,
+		})
+		if err != nil {
+			return fmt.Errorf("create log tailer of %d shards: %w", len(filters), err)
+		}
+		cc, err = cons.Consume(func(m natsjs.Msg) {
+			<-ready
+			p.onTail(gen, m)
+		}, natsjs.ConsumeErrHandler(func(_ natsjs.ConsumeContext, err error) {
 			if !p.closed.Load() {
-				p.log.Debug("log tailer", "shard", sh.id, "err", err)
+				p.log.Debug("log tailer", "err", err)
 			}
 		}))
-	if err != nil {
-		return fmt.Errorf("start log tailer of shard %d: %w", sh.id, err)
+		if err != nil {
+			return fmt.Errorf("start log tailer of %d shards: %w", len(filters), err)
+		}
 	}
-	sh.tail = cc
+	t.mu.Lock()
+	old := t.cc
+	t.gen, t.cc, t.shards = gen, cc, shards
+	t.mu.Unlock()
+	close(ready)
+	if old != nil {
+		stopConsumes(p, []natsjs.ConsumeContext{old})
+	}
 	return nil
 }
 
-// onTail notes one record of shard sh delivered by its tailer.
-func (p *Provider) onTail(sh *shardState, m natsjs.Msg) {
+// stopTailer stops the tailer; ownMu held.
+func (p *Provider) stopTailer() {
+	t := &p.tailer
+	t.mu.Lock()
+	old := t.cc
+	t.gen, t.cc, t.shards = t.gen+1, nil, nil
+	t.mu.Unlock()
+	if old != nil {
+		stopConsumes(p, []natsjs.ConsumeContext{old})
+	}
+}
+
+// onTail notes one record delivered by tailer generation gen.
+func (p *Provider) onTail(gen uint64, m natsjs.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return
 	}
 	seq := meta.Sequence.Stream
-	if _, mark, ok := p.names.parseLogSubject(m.Subject()); ok {
-		writer := m.Headers().Get(writerHeader)
-		switch {
-		case mark:
-			if writer != p.writer {
-				own, err := strconv.ParseUint(m.Headers().Get(ownMarkHeader), 10, 64)
-				if err == nil && sh.noteOwner(writer, own) {
-					p.wakeCompleter()
-				}
-			}
-		default:
-			if writer == p.writer {
-				writer = ""
-			} else if writer == "" {
-				writer = "?" // written by an earlier version of this package
-			}
-			if sh.delivered(seq, m.Subject(), writer, time.Now()) {
+	id, mark, ok := p.names.parseLogSubject(m.Subject())
+	if !ok {
+		return
+	}
+	t := &p.tailer
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sh := t.shards[id]
+	if t.gen != gen || sh == nil || seq <= sh.tailPos.Load() || p.shard(id) != sh {
+		return
+	}
+	writer := m.Headers().Get(writerHeader)
+	switch {
+	case mark:
+		if writer != p.writer {
+			own, err := strconv.ParseUint(m.Headers().Get(ownMarkHeader), 10, 64)
+			if err == nil && sh.noteOwner(writer, own) {
 				p.wakeCompleter()
 			}
-			sh.tailCounted(msgSize(m.Headers(), 0))
 		}
+	default:
+		if writer == p.writer {
+			writer = ""
+		} else if writer == "" {
+			writer = "?" // written by an earlier version of this package
+		}
+		if sh.delivered(seq, m.Subject(), writer, time.Now()) {
+			p.wakeCompleter()
+		}
+		sh.tailCounted(msgSize(m.Headers(), 0))
 	}
 	sh.tailPos.Store(seq)
 }
