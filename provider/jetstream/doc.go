@@ -105,9 +105,9 @@
 // records are settled is known from the log itself, not from what a process
 // believes it wrote:
 //
-//   - The tailer (tail.go), an ordered consumer over the owned shards' log
-//     subjects with headers only, delivers every record of those shards in
-//     log order, whoever wrote it. A record it delivers stays pending in its
+//   - The tailer (tail.go), one ordered consumer over the owned shards' log
+//     subjects with headers only (started over when they change), delivers
+//     every record of those shards in log order, whoever wrote it. A record it delivers stays pending in its
 //     shard until settled: by the commit that wrote it, or else by the
 //     completer.
 //   - The completer (complete.go) settles, in the background and within

@@ -111,7 +111,7 @@ func (p *Provider) AcquireShard(ctx context.Context, shard int) error {
 		return err
 	}
 	before := p.Recovered()
-	if err := p.acquireLocked(ctx, shard); err != nil {
+	if err := p.acquireLocked(ctx, shard, true); err != nil {
 		return err
 	}
 	if r := p.Recovered(); r.Records > before.Records {
@@ -121,7 +121,9 @@ func (p *Provider) AcquireShard(ctx context.Context, shard int) error {
 	return nil
 }
 
-func (p *Provider) acquireLocked(ctx context.Context, shard int) error {
+// acquireLocked acquires shard; with tail, the tailer starts over to
+// include it before the shard is served (New starts it once, for all).
+func (p *Provider) acquireLocked(ctx context.Context, shard int, tail bool) error {
 	if shard < 0 || shard >= p.opts.Shards {
 		return fmt.Errorf("%w: shard %d is outside 0..%d", provider.ErrInvalidArgument, shard, p.opts.Shards-1)
 	}
@@ -146,14 +148,16 @@ func (p *Provider) acquireLocked(ctx context.Context, shard int) error {
 		p.stopShard(sh)
 		p.setShard(shard, nil)
 		if tailing {
-			p.restartTailerOrWarn(ctx)
+			p.wakeTailer()
 		}
 		return err
 	}
-	if err := p.restartTailer(ctx); err != nil {
-		return fail(err)
+	if tail {
+		if err := p.restartTailer(ctx); err != nil {
+			return fail(err)
+		}
+		tailing = true
 	}
-	tailing = true
 	for _, q := range p.queues {
 		cc, err := p.consumeShard(ctx, q, shard)
 		if err != nil {
@@ -237,22 +241,12 @@ func (p *Provider) ReleaseShard(ctx context.Context, shard int, lost bool) error
 	defer p.ownMu.Unlock()
 	p.stopShard(sh)
 	p.setShard(shard, nil)
-	p.restartTailerOrWarn(ctx)
+	// The tailer drops the shard's records from now on; it starts over
+	// without the shard in the background, so that creating its consumer
+	// (a round trip to the meta leader in a cluster) delays no hand-over.
+	p.wakeTailer()
 	p.dropRepairs(shard)
 	return err
-}
-
-// restartTailerOrWarn starts a tailer generation over the shards owned now, after
-// one was dropped. On failure the running generation goes on delivering the
-// dropped shard's records too, which onTail ignores. ctx may have ended (a
-// release that ran out of time): the tailer is restarted anyway, within
-// requestTimeout. ownMu held.
-func (p *Provider) restartTailerOrWarn(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
-	defer cancel()
-	if err := p.restartTailer(ctx); err != nil && !p.closed.Load() {
-		p.log.Warn("restart log tailer", "err", err)
-	}
 }
 
 // awaitShardIdle waits until no entity of shard is locked or being fetched,

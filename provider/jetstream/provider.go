@@ -66,8 +66,10 @@ type Provider struct {
 	epoch time.Time
 
 	completerWake chan struct{}
-	recMu         sync.Mutex
-	recovered     RecoveryReport
+	// tailerWake asks tailerLoop to start the tailer over (tail.go).
+	tailerWake chan struct{}
+	recMu      sync.Mutex
+	recovered  RecoveryReport
 	// maxRecord is the largest commit record the server accepts.
 	maxRecord int
 	// writer names this provider instance in the records it writes.
@@ -148,6 +150,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		closing: make(chan struct{}),
 
 		completerWake: make(chan struct{}, 1),
+		tailerWake:    make(chan struct{}, 1),
 		writer:        newWriterID(),
 		clock:         time.Now,
 	}
@@ -170,19 +173,24 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 	}
 	p.ownMu.Lock()
 	for _, shard := range opts.OwnedShards {
-		if err := p.acquireLocked(ctx, shard); err != nil {
+		if err := p.acquireLocked(ctx, shard, false); err != nil {
 			p.ownMu.Unlock()
 			return fail(err)
 		}
 	}
+	err = p.restartTailer(ctx)
 	p.ownMu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
 	if r := p.Recovered(); r.Records > 0 {
 		p.log.Info("recovered", "records", r.Records, "redispatched", r.Redispatched, "messages", r.Messages)
 	}
-	p.wg.Add(3)
+	p.wg.Add(4)
 	go p.maintain()
 	go p.markLoop()
 	go p.completer()
+	go p.tailerLoop()
 	if p.store != nil && p.opts.SnapshotRecords > 0 {
 		p.wg.Add(1)
 		go p.snapshotLoop()

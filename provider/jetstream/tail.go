@@ -91,9 +91,48 @@ func (p *Provider) restartTailer(ctx context.Context) error {
 	t.mu.Unlock()
 	close(ready)
 	if old != nil {
-		stopConsumes(p, []natsjs.ConsumeContext{old})
+		// Not waited for: what the old generation still delivers is
+		// dropped (onTail), and an acquisition waits for no round trip.
+		old.Stop()
 	}
 	return nil
+}
+
+// wakeTailer asks tailerLoop to start the tailer over the shards owned
+// then.
+func (p *Provider) wakeTailer() {
+	select {
+	case p.tailerWake <- struct{}{}:
+	default:
+	}
+}
+
+// tailerLoop starts the tailer over when asked (after a shard was
+// dropped), until Close. A failed start is tried again a second later; in
+// the meantime the running generation goes on, and onTail drops the records
+// of the shards no longer owned.
+func (p *Provider) tailerLoop() {
+	defer p.wg.Done()
+	retry := time.NewTimer(0)
+	<-retry.C
+	defer retry.Stop()
+	for {
+		select {
+		case <-p.closing:
+			return
+		case <-p.tailerWake:
+		case <-retry.C:
+		}
+		ctx, cancel := context.WithTimeout(p.closeCtx, requestTimeout)
+		p.ownMu.Lock()
+		err := p.restartTailer(ctx)
+		p.ownMu.Unlock()
+		cancel()
+		if err != nil && !p.closed.Load() {
+			p.log.Warn("restart log tailer", "err", err)
+			retry.Reset(time.Second)
+		}
+	}
 }
 
 // stopTailer stops the tailer; ownMu held.
