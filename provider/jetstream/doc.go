@@ -107,9 +107,9 @@
 //
 //   - The tailer (tail.go), one ordered consumer over the owned shards' log
 //     subjects with headers only (started over when they change), delivers
-//     every record of those shards in log order, whoever wrote it. A record it delivers stays pending in its
-//     shard until settled: by the commit that wrote it, or else by the
-//     completer.
+//     every record of those shards in log order, whoever wrote it. A record
+//     it delivers stays pending in its shard until settled: by the commit
+//     that wrote it, or else by the completer.
 //   - The completer (complete.go) settles, in the background and within
 //     milliseconds, what no commit of this process is settling: records whose
 //     commit failed after publishing (a publish timeout, a stream leader

@@ -46,6 +46,11 @@ type logTailer struct {
 // previous one; with no shard owned it only stops. ownMu held. On error the
 // previous generation keeps running.
 func (p *Provider) restartTailer(ctx context.Context) error {
+	if err := p.checkOpen(); err != nil {
+		// Close has stopped the tailer (or is about to, under ownMu): a
+		// generation started now would outlive it.
+		return err
+	}
 	t := &p.tailer
 	shards := p.ownedStates()
 	var filters []string
