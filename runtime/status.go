@@ -1,5 +1,7 @@
 package runtime
 
+import "github.com/reprise/reprise/provider"
+
 // Status is the lifecycle state of an orchestration instance, stored in the
 // instance's metadata under [MetaStatus].
 type Status string
@@ -39,6 +41,11 @@ type StatusChange struct {
 	Status Status
 	// Partition is the instance's current partition after the commit.
 	Partition uint64
+	// Metadata is the instance's metadata as the commit left it (the
+	// batch's metadata with the commit's changes applied): what a status
+	// read right after the commit returns, without the read. The receiver
+	// may keep it.
+	Metadata provider.Metadata
 }
 
 // IsTerminal reports whether the instance has finished for good.

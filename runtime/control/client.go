@@ -289,6 +289,23 @@ func (c *Client) Status(ctx context.Context, id string) (*InstanceStatus, error)
 	if err != nil {
 		return nil, fmt.Errorf("control: status of %q: %w", id, err)
 	}
+	return c.statusOf(ctx, id, md)
+}
+
+// StatusFromMetadata is the status of instance id whose metadata is md
+// (runtime.StatusChange's Metadata, say), read from the provider only for
+// what md lacks (the partition, in metadata written by an early version).
+// It returns ErrInstanceNotFound when md records no status.
+func (c *Client) StatusFromMetadata(ctx context.Context, id string, md provider.Metadata) (*InstanceStatus, error) {
+	if md[runtime.MetaStatus] == "" {
+		return nil, refuse(runtime.ErrInstanceNotFound, "%q", id)
+	}
+	return c.statusOf(ctx, id, md)
+}
+
+// statusOf decodes the metadata md of instance id.
+func (c *Client) statusOf(ctx context.Context, id string, md provider.Metadata) (*InstanceStatus, error) {
+	var err error
 	s := &InstanceStatus{
 		ID: id, Name: md[runtime.MetaName], Version: md[runtime.MetaVersion], Status: runtime.Status(md[runtime.MetaStatus]), Parent: md[runtime.MetaParent],
 		Error: md[runtime.MetaError], codec: c.codec,

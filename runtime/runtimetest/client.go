@@ -3,6 +3,8 @@ package runtimetest
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -110,43 +112,64 @@ func testStatusPartition(t *testing.T, s *suite) {
 }
 
 // testOnStatusChange follows one instance through Running, Suspended,
-// Running, Completed and a restart, and requires exactly those changes.
+// Running, Completed and a restart, and requires exactly those changes,
+// each carrying the metadata its commit left.
 func testOnStatusChange(t *testing.T, s *suite) {
 	e := s.newEnv(t)
 	registerEcho(t, e)
 	changes := make(chan runtime.StatusChange, 64)
 	e.start(worker.Options{OnStatusChange: func(c runtime.StatusChange) { changes <- c }})
+	n := 0
+	next := func(w runtime.StatusChange) runtime.StatusChange {
+		t.Helper()
+		n++
+		select {
+		case got := <-changes:
+			if got.ID != w.ID || got.Name != w.Name || got.Status != w.Status || got.Partition != w.Partition {
+				t.Fatalf("change #%d = %+v, want %+v", n, got, w)
+			}
+			md := got.Metadata
+			if md[runtime.MetaStatus] != string(w.Status) || md[runtime.MetaName] != w.Name ||
+				md[runtime.MetaPartition] != strconv.FormatUint(w.Partition, 10) {
+				t.Fatalf("change #%d carries metadata %v, want status %s, name %s, partition %d", n, md, w.Status, w.Name, w.Partition)
+			}
+			return got
+		case <-e.ctx().Done():
+			t.Fatalf("change #%d (%+v) never reported", n, w)
+			return runtime.StatusChange{}
+		}
+	}
+	// stored requires the metadata of the last change to be the stored
+	// one, every key of it (the instance is idle).
+	stored := func(c runtime.StatusChange) {
+		t.Helper()
+		md, err := e.p.Metadata(e.ctx(), c.ID)
+		must(t, err)
+		if !maps.Equal(c.Metadata, md) {
+			t.Fatalf("change %s carries metadata\n%v\nthe store has\n%v", c.Status, c.Metadata, md)
+		}
+	}
 	e.startInstance("hold", "watched", 0)
 	e.waitStatus("watched", runtime.StatusRunning)
 	must(t, e.client.RaiseEvent(e.ctx(), "watched", "unrelated", nil))
 	must(t, e.client.Suspend(e.ctx(), "watched", "pause"))
 	e.waitStatus("watched", runtime.StatusSuspended)
+	next(runtime.StatusChange{ID: "watched", Name: "hold", Status: runtime.StatusRunning})
+	// Not the commit that created the instance: its metadata is the
+	// earlier commits' with this one's changes.
+	stored(next(runtime.StatusChange{ID: "watched", Name: "hold", Status: runtime.StatusSuspended}))
 	must(t, e.client.Resume(e.ctx(), "watched", "go on"))
 	e.waitStatus("watched", runtime.StatusRunning)
+	next(runtime.StatusChange{ID: "watched", Name: "hold", Status: runtime.StatusRunning})
 	must(t, e.client.RaiseEvent(e.ctx(), "watched", "release", nil))
 	e.expectCompleted(e.wait("watched"), nil)
+	stored(next(runtime.StatusChange{ID: "watched", Name: "hold", Status: runtime.StatusCompleted}))
 	e.startInstance("hold", "watched", 0, control.WithReusePolicy(control.ReuseReplaceFinished))
 	e.waitFor("watched", func() bool {
 		st, err := e.client.Status(e.ctx(), "watched")
 		return err == nil && st.Partition == 1 && st.Status == runtime.StatusRunning
 	})
-	want := []runtime.StatusChange{
-		{ID: "watched", Name: "hold", Status: runtime.StatusRunning},
-		{ID: "watched", Name: "hold", Status: runtime.StatusSuspended},
-		{ID: "watched", Name: "hold", Status: runtime.StatusRunning},
-		{ID: "watched", Name: "hold", Status: runtime.StatusCompleted},
-		{ID: "watched", Name: "hold", Status: runtime.StatusRunning, Partition: 1},
-	}
-	for i, w := range want {
-		select {
-		case got := <-changes:
-			if got != w {
-				t.Fatalf("change #%d = %+v, want %+v", i, got, w)
-			}
-		case <-e.ctx().Done():
-			t.Fatalf("change #%d (%+v) never reported", i, w)
-		}
-	}
+	stored(next(runtime.StatusChange{ID: "watched", Name: "hold", Status: runtime.StatusRunning, Partition: 1}))
 }
 
 func registerEcho(t *testing.T, e *env) {

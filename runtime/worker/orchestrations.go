@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/reprise/reprise/provider"
@@ -55,9 +56,22 @@ func (w *Worker) processBatch(ctx context.Context, b *provider.EntityBatch) {
 		<-prev // the previous turn's commit is durable too: it reports first
 	}
 	if res.StatusChanged && w.opts.OnStatusChange != nil {
-		w.opts.OnStatusChange(runtime.StatusChange{ID: b.Lock.Entity, Name: res.Name, Status: res.Status, Partition: res.Commit.Partition})
+		w.opts.OnStatusChange(runtime.StatusChange{ID: b.Lock.Entity, Name: res.Name, Status: res.Status,
+			Partition: res.Commit.Partition, Metadata: committedMetadata(b.Metadata, &res.Commit)})
 	}
 	w.opts.Notifier.Publish(b.Lock.Entity, res.Status)
+}
+
+// committedMetadata is the metadata the commit c left: prior with c's
+// changes applied (a key both set and deleted is deleted), in a new map.
+func committedMetadata(prior provider.Metadata, c *provider.Commit) provider.Metadata {
+	md := make(provider.Metadata, len(prior)+len(c.SetMetadata))
+	maps.Copy(md, prior)
+	maps.Copy(md, c.SetMetadata)
+	for _, k := range c.DeleteMetadata {
+		delete(md, k)
+	}
+	return md
 }
 
 // runTurn computes the turn while keeping the instance locked.

@@ -107,11 +107,18 @@ func (n *Notifier) run() {
 	}
 }
 
-// publish reads the instance's status and publishes it.
+// publish publishes the instance's status: the one the commit left when
+// the change carries its metadata, else the one read from the store.
 func (n *Notifier) publish(c runtime.StatusChange) {
 	ctx, cancel := context.WithTimeout(context.Background(), notifyReadTimeout)
 	defer cancel()
-	st, err := n.client.Status(ctx, c.ID)
+	var st *control.InstanceStatus
+	var err error
+	if c.Metadata != nil {
+		st, err = n.client.StatusFromMetadata(ctx, c.ID, c.Metadata)
+	} else {
+		st, err = n.client.Status(ctx, c.ID)
+	}
 	if err != nil {
 		n.log.Warn("read status for notification", "instance", c.ID, "err", err)
 		return
