@@ -27,11 +27,11 @@ const notifyReadTimeout = 10 * time.Second
 // Stop ends it (after the worker has stopped).
 //
 // OnStatusChange never blocks the dispatcher: it queues the change, and the
-// publisher reads the instance's status (which may already be newer than
-// the change, which only makes the notification fresher) and publishes it.
+// publisher publishes the status the commit left, decoded from the
+// change's metadata (a change without metadata is read from the store).
 // When the queue is full, the change is published as it is, without the
-// output, error and times that need the store. Notifications are best effort
-// (core NATS); waiters re-read the status when notified.
+// output, error and times. Notifications are best effort (core NATS);
+// waiters re-read the status when notified.
 type Notifier struct {
 	nc      *nats.Conn
 	prefix  string
