@@ -108,8 +108,15 @@ func (c *Client) call(ctx context.Context, verb api.Verb, req, out any, timeout 
 }
 
 // decodeReply decodes a reply that is either an error body or the verb's
-// success body.
+// success body. A reply whose bytes do not hold the error member's name is
+// decoded once, into out.
 func decodeReply(verb string, data []byte, out any) error {
+	if out != nil && !bytes.Contains(data, []byte(`"error"`)) {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("client: %s: malformed reply %q: %w", verb, truncate(data), err)
+		}
+		return nil
+	}
 	var probe struct {
 		Error json.RawMessage `json:"error"`
 	}

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -212,5 +213,23 @@ func TestRecordCarriesExpiry(t *testing.T) {
 	}
 	if _, err := decodeRecord(append(base, 0, 0, 0)); err == nil {
 		t.Fatal("an empty expiry trailer was accepted")
+	}
+}
+
+// TestEntityTokensAreRemembered: the cached token of an entity is its
+// token, also after other entities took its slot.
+func TestEntityTokensAreRemembered(t *testing.T) {
+	n := names{prefix: "p", shards: 16, tokens: newTokenCache()}
+	const entities = 3 * tokenCacheSlots
+	for round := range 2 {
+		for i := range entities {
+			e := fmt.Sprintf("entity-%d", (i*7+round)%entities)
+			if got, want := n.entityToken(e), tokenOf(e); got != want {
+				t.Fatalf("round %d: token of %q = %q, want %q", round, e, got, want)
+			}
+		}
+	}
+	if got, want := n.logSubject("x"), (names{prefix: "p", shards: 16}).logSubject("x"); got != want {
+		t.Fatalf("log subject with the cache %q, without %q", got, want)
 	}
 }

@@ -186,7 +186,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 	}
 	subject := p.names.logSubject(entity)
 	sh.beginWrite(subject)
-	seq, err := p.publishRecord(ctx, subject, data, held.logSeq, recordMsgID(entity, held.logSeq, held.token))
+	seq, err := p.publishRecord(ctx, subject, data, held.logSeq, p.names.recordMsgID(entity, held.logSeq, held.token))
 	if err != nil {
 		if isWrongLastSequence(err) {
 			// Another writer (a process that took over the shard, a

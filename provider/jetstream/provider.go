@@ -140,7 +140,7 @@ func New(ctx context.Context, nc *nats.Conn, store *pebble.Store, topo provider.
 		store:   store,
 		topo:    topo,
 		opts:    opts,
-		names:   names{prefix: opts.Prefix, shards: opts.Shards},
+		names:   names{prefix: opts.Prefix, shards: opts.Shards, tokens: newTokenCache()},
 		log:     opts.Logger.With("provider", "jetstream", "prefix", opts.Prefix),
 		queues:  map[string]*entityQueue{},
 		epoch:   time.Now(),

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash/fnv"
+	"hash/maphash"
 	"strconv"
+	"sync/atomic"
 )
 
 // names derives every stream, subject and consumer name of one provider from
@@ -14,6 +16,8 @@ import (
 type names struct {
 	prefix string
 	shards int
+	// tokens remembers entity tokens (nil: none are remembered).
+	tokens *tokenCache
 }
 
 // tokenOf returns a subject-safe token for an arbitrary string: the first 128
@@ -25,6 +29,38 @@ type names struct {
 func tokenOf(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// tokenCacheSlots is the size of a tokenCache: a few times the instances
+// a process runs at once.
+const tokenCacheSlots = 4096
+
+// tokenCache remembers the tokens of recently used entities: a turn
+// derives its entity's token several times (the subjects of its record and
+// of the messages to it, the record's message id), each time a SHA-256.
+// Direct-mapped and lock-free: a slot holds the last entity hashed to it.
+type tokenCache struct {
+	seed  maphash.Seed
+	slots [tokenCacheSlots]atomic.Pointer[cachedToken]
+}
+
+type cachedToken struct{ key, token string }
+
+func newTokenCache() *tokenCache { return &tokenCache{seed: maphash.MakeSeed()} }
+
+// entityToken is tokenOf(entity), remembered.
+func (n names) entityToken(entity string) string {
+	c := n.tokens
+	if c == nil {
+		return tokenOf(entity)
+	}
+	slot := &c.slots[maphash.String(c.seed, entity)%tokenCacheSlots]
+	if e := slot.Load(); e != nil && e.key == entity {
+		return e.token
+	}
+	t := tokenOf(entity)
+	slot.Store(&cachedToken{key: entity, token: t})
+	return t
 }
 
 // shardOf maps an entity to its shard: FNV-32a of the entity bytes modulo the
@@ -55,7 +91,7 @@ func (n names) workSubjects() []string {
 
 // logSubject is the log subject of one entity: <prefix>.log.<shard>.<entity-token>.
 func (n names) logSubject(entity string) string {
-	return n.prefix + ".log." + strconv.Itoa(n.shardOf(entity)) + "." + tokenOf(entity)
+	return n.prefix + ".log." + strconv.Itoa(n.shardOf(entity)) + "." + n.entityToken(entity)
 }
 
 // logShardFilter selects the records of one shard.
@@ -66,7 +102,7 @@ func (n names) logShardFilter(shard int) string {
 // entitySubject is where messages of an entity-locked queue wait for one
 // entity: <prefix>.q.<queue>.<shard>.<entity-token>.
 func (n names) entitySubject(queue, entity string) string {
-	return n.prefix + ".q." + queue + "." + strconv.Itoa(n.shardOf(entity)) + "." + tokenOf(entity)
+	return n.prefix + ".q." + queue + "." + strconv.Itoa(n.shardOf(entity)) + "." + n.entityToken(entity)
 }
 
 // entityShardFilter selects one shard of an entity-locked queue.
@@ -79,7 +115,7 @@ func (n names) entityShardFilter(queue string, shard int) string {
 // subject so that Commit.Cancel, which names a queue and an id, can purge a
 // message that is still queued (workIDFilter).
 func (n names) workSubject(queue, entity, id string) string {
-	return n.prefix + ".w." + queue + "." + tokenOf(entity) + "." + tokenOf(id)
+	return n.prefix + ".w." + queue + "." + n.entityToken(entity) + "." + tokenOf(id)
 }
 
 // workIDFilter selects the queued messages with this id in this work queue,
@@ -94,7 +130,7 @@ func (n names) workFilter(queue string) string { return n.prefix + ".w." + queue
 // scheduleSubject holds the one pending delayed message with this id for this
 // entity in this queue: <prefix>.s.<queue>.<id-token>.<entity-token>.
 func (n names) scheduleSubject(queue, id, entity string) string {
-	return n.prefix + ".s." + queue + "." + tokenOf(id) + "." + tokenOf(entity)
+	return n.prefix + ".s." + queue + "." + tokenOf(id) + "." + n.entityToken(entity)
 }
 
 // scheduleIDFilter selects the delayed messages with this id in this queue,
@@ -109,7 +145,7 @@ func (n names) queueFilter(queue string) string { return n.prefix + ".*." + queu
 
 // entityPurgeFilters select every message stored for an entity in any queue.
 func (n names) entityPurgeFilters(entity string) []string {
-	tok := tokenOf(entity)
+	tok := n.entityToken(entity)
 	return []string{
 		n.prefix + ".q.*." + strconv.Itoa(n.shardOf(entity)) + "." + tok,
 		n.prefix + ".w.*." + tok,
@@ -175,6 +211,6 @@ func deadLetterMsgID(origin string, seq uint64) string {
 
 // recordMsgID is the Nats-Msg-Id of a commit record: the entity, the log
 // sequence it was based on and the lock it was committed under.
-func recordMsgID(entity string, base uint64, token string) string {
-	return "l" + tokenOf(entity) + "." + strconv.FormatUint(base, 10) + "." + token
+func (n names) recordMsgID(entity string, base uint64, token string) string {
+	return "l" + n.entityToken(entity) + "." + strconv.FormatUint(base, 10) + "." + token
 }

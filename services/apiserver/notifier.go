@@ -110,20 +110,27 @@ func (n *Notifier) run() {
 // publish publishes the instance's status: the one the commit left when
 // the change carries its metadata, else the one read from the store.
 func (n *Notifier) publish(c runtime.StatusChange) {
-	ctx, cancel := context.WithTimeout(context.Background(), notifyReadTimeout)
-	defer cancel()
-	var st *control.InstanceStatus
-	var err error
-	if c.Metadata != nil {
-		st, err = n.client.StatusFromMetadata(ctx, c.ID, c.Metadata)
-	} else {
-		st, err = n.client.Status(ctx, c.ID)
-	}
+	st, err := n.status(c)
 	if err != nil {
 		n.log.Warn("read status for notification", "instance", c.ID, "err", err)
 		return
 	}
 	n.send(c.ID, toStatus(st))
+}
+
+// status is the status c left. Only a change without metadata, or with
+// metadata of an early version (no partition), needs a read, bounded by
+// notifyReadTimeout.
+func (n *Notifier) status(c runtime.StatusChange) (*control.InstanceStatus, error) {
+	if c.Metadata[runtime.MetaPartition] != "" {
+		return n.client.StatusFromMetadata(context.Background(), c.ID, c.Metadata)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), notifyReadTimeout)
+	defer cancel()
+	if c.Metadata != nil {
+		return n.client.StatusFromMetadata(ctx, c.ID, c.Metadata)
+	}
+	return n.client.Status(ctx, c.ID)
 }
 
 func (n *Notifier) send(id string, st *api.InstanceStatus) {
