@@ -1,6 +1,7 @@
 // Command cluster runs a local multi-process Reprise cluster from this
 // repository: 3 NATS servers as one cluster (JetStream streams and buckets
-// with 3 replicas), 3 orchestrators sharing 16 shards by leases, and 2
+// with 3 replicas), 3 orchestrators sharing the shards by leases (8, the
+// default of a new deployment; the workers read the count from the log), and 2
 // activity workers, each a separate process running the bench workloads. It
 // prints the NATS URL, every process's log file and metrics endpoint, and
 // runs until interrupted (then stops the processes gracefully).

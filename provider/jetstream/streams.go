@@ -2,7 +2,9 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
@@ -56,6 +58,9 @@ func (p *Provider) ensureStreams(ctx context.Context) error {
 		// API queue; on a replicated stream they could read a lagging
 		// replica, so they are used on one replica only.
 		AllowDirect: p.opts.Replicas == 1,
+		// The shard count is the deployment's: every process must hash
+		// entities alike (RecordedShards).
+		Metadata: map[string]string{shardsMetadata: strconv.Itoa(p.opts.Shards)},
 	}
 	s, err := p.stream(ctx, logCfg)
 	if err != nil {
@@ -143,4 +148,38 @@ func (p *Provider) workConsumerConfig(queue string) natsjs.ConsumerConfig {
 		MaxAckPending: p.opts.MaxAckPending,
 		DeliverPolicy: natsjs.DeliverAllPolicy,
 	}
+}
+
+// shardsMetadata is the log stream's metadata key recording the
+// deployment's shard count.
+const shardsMetadata = "reprise.shards"
+
+// LegacyShards is the shard count of a deployment whose log stream records
+// none: it was created by an earlier version, whose processes all used the
+// same -shards, 16 unless set.
+const LegacyShards = 16
+
+// RecordedShards returns the shard count of the deployment under prefix as
+// its log stream records it: LegacyShards for a log stream an earlier
+// version created, 0 when there is no log stream (a new deployment).
+func RecordedShards(ctx context.Context, js natsjs.JetStream, prefix string) (int, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	s, err := js.Stream(ctx, names{prefix: prefix}.logStream())
+	if errors.Is(err, natsjs.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the shard count of %q: %w", prefix, err)
+	}
+	v, ok := s.CachedInfo().Config.Metadata[shardsMetadata]
+	if !ok {
+		return LegacyShards, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%w: the log stream of %q records shard count %q", errCorrupt, prefix, v)
+	}
+	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -71,6 +72,22 @@ func streamDiffs(have, want natsjs.StreamConfig, all bool) []string {
 	return out
 }
 
+// metadataDiffs compares the metadata keys want sets with have's: a key
+// with another value is a conflict (named with both values); a key have
+// lacks is missing (a stream created before the key was recorded).
+func metadataDiffs(have, want natsjs.StreamConfig) (conflicts []string, missing bool) {
+	for _, k := range slices.Sorted(maps.Keys(want.Metadata)) {
+		switch h, w := have.Metadata[k], want.Metadata[k]; {
+		case h == w:
+		case h == "":
+			missing = true
+		default:
+			conflicts = append(conflicts, fmt.Sprintf("metadata %s is %s on the server, %s in this process's settings", k, h, w))
+		}
+	}
+	return conflicts, missing
+}
+
 // EnsureStream creates the stream cfg describes, or brings an existing one
 // to cfg, for a process that administers streams. It refuses (with
 // ErrStreamMismatch, naming the setting) to change an existing stream's
@@ -93,12 +110,17 @@ func EnsureStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamCon
 		case err != nil:
 			return nil, fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
-		if diffs := streamDiffs(s.CachedInfo().Config, cfg, false); len(diffs) > 0 {
+		have := s.CachedInfo().Config
+		conflicts, missing := metadataDiffs(have, cfg)
+		if diffs := append(streamDiffs(have, cfg, false), conflicts...); len(diffs) > 0 {
 			return nil, fmt.Errorf("%w: stream %s: %s", ErrStreamMismatch, cfg.Name, strings.Join(diffs, "; "))
 		}
-		if len(streamDiffs(s.CachedInfo().Config, cfg, true)) == 0 {
+		if len(streamDiffs(have, cfg, true)) == 0 && !missing {
 			return s, nil
 		}
+		// The server keeps its own metadata (_nats.*) whatever the
+		// update says; other keys not in cfg are kept too.
+		cfg.Metadata = mergeMetadata(have.Metadata, cfg.Metadata)
 		s, err = js.UpdateStream(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("update stream %s: %w", cfg.Name, err)
@@ -122,10 +144,26 @@ func VerifyStream(ctx context.Context, js natsjs.JetStream, cfg natsjs.StreamCon
 	if err != nil {
 		return nil, err
 	}
-	if diffs := streamDiffs(s.CachedInfo().Config, cfg, true); len(diffs) > 0 {
+	// A metadata key the stream lacks is not a difference: an earlier
+	// version created it, and an administering process records the key.
+	conflicts, _ := metadataDiffs(s.CachedInfo().Config, cfg)
+	if diffs := append(streamDiffs(s.CachedInfo().Config, cfg, true), conflicts...); len(diffs) > 0 {
 		return nil, fmt.Errorf("%w: stream %s: %s", ErrStreamMismatch, cfg.Name, strings.Join(diffs, "; "))
 	}
 	return s, nil
+}
+
+// mergeMetadata is have's keys, but the server's own (_nats.*, which it
+// sets itself), with want's set.
+func mergeMetadata(have, want map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range have {
+		if !strings.HasPrefix(k, "_nats.") {
+			out[k] = v
+		}
+	}
+	maps.Copy(out, want)
+	return out
 }
 
 // verifyConsumer checks the settings of the durable consumer cfg describes

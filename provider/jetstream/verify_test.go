@@ -95,3 +95,79 @@ func TestVerifyingProviderWaitsForTheStreams(t *testing.T) {
 		t.Fatalf("the verifying provider created its stream: %v", err)
 	}
 }
+
+// TestShardCountIsRecordedAndEnforced: the log stream records the shard
+// count of the provider that created it; a process with another count is
+// refused (administering or verifying); a log stream created before the
+// count was recorded reads as LegacyShards, and the next administering
+// process records its count.
+func TestShardCountIsRecordedAndEnforced(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	js, err := natsjs.New(connect(t, sharedURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := uniquePrefix()
+	if n, err := RecordedShards(ctx, js, prefix); err != nil || n != 0 {
+		t.Fatalf("RecordedShards before any stream = %d, %v; want 0", n, err)
+	}
+	start := func(shards int, verify bool) error {
+		p, err := New(ctx, connect(t, sharedURL), nil, statelessTopology, Options{Prefix: prefix, Shards: shards,
+			OwnedShards: []int{}, VerifyStreams: verify, Logger: quietLogger()})
+		if err == nil {
+			p.Close()
+		}
+		return err
+	}
+	if err := start(4, false); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := RecordedShards(ctx, js, prefix); err != nil || n != 4 {
+		t.Fatalf("RecordedShards = %d, %v; want 4", n, err)
+	}
+	for _, verify := range []bool{false, true} {
+		err := start(16, verify)
+		if want := "metadata reprise.shards is 4 on the server, 16 in this process's settings"; !errors.Is(err, ErrStreamMismatch) || !strings.Contains(err.Error(), want) {
+			t.Errorf("start with 16 shards over 4 (verifying %v): %v, want ErrStreamMismatch with %q", verify, err, want)
+		}
+	}
+	if err := start(4, true); err != nil {
+		t.Fatalf("verifying provider with the recorded count: %v", err)
+	}
+
+	// A deployment as an earlier version created it: no record.
+	legacy := uniquePrefix()
+	prefix = legacy
+	if err := start(LegacyShards, false); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, legacy+"_log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Metadata = nil
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := RecordedShards(ctx, js, legacy); err != nil || n != LegacyShards {
+		t.Fatalf("RecordedShards of an unrecorded log stream = %d, %v; want %d", n, err, LegacyShards)
+	}
+	if err := start(LegacyShards, true); err != nil {
+		t.Fatalf("verifying provider over an unrecorded log stream: %v", err)
+	}
+	if n, _ := RecordedShards(ctx, js, legacy); n != LegacyShards {
+		t.Fatalf("a verifying provider changed the record to %d", n)
+	}
+	if err := start(LegacyShards, false); err != nil {
+		t.Fatalf("administering provider over an unrecorded log stream: %v", err)
+	}
+	if s, err = js.Stream(ctx, legacy+"_log"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Metadata[shardsMetadata]; got != "16" {
+		t.Fatalf("after an administering provider the log stream records %q shards, want 16", got)
+	}
+}

@@ -84,7 +84,9 @@ type Config struct {
 	// Prefix names every subject and stream (default "reprise").
 	Prefix string
 	// Shards is the number of shards instances hash to; fixed for the life
-	// of a deployment (default 16).
+	// of a deployment. 0: the deployment's, as its log stream records it
+	// (DefaultShards for a new deployment; 16 for one created before the
+	// count was recorded).
 	Shards int
 	// OwnedShards pins the shards this orchestrator runs, e.g. "0-7" or
 	// "0,2,4". When empty and Orchestrators is 0 (the default), the
@@ -194,12 +196,15 @@ type Config struct {
 	wrapProvider func(provider.Provider) provider.Provider
 }
 
-// Defaults.
+// Defaults. DefaultShards is the shard count of a new deployment (an
+// existing one keeps the count its log stream records): fewer shards cost
+// the NATS server less per message (one consumer of the work stream per
+// shard), and 8 still spread over up to 8 orchestrators.
 const (
 	DefaultDataDir      = "./data"
 	DefaultNATSListen   = "127.0.0.1:4222"
 	DefaultMetricsAddr  = ":9090"
-	DefaultShards       = 16
+	DefaultShards       = 8
 	DefaultConcurrency  = 32
 	DefaultDrainTimeout = 30 * time.Second
 	DefaultStallTimeout = 2 * time.Minute
@@ -216,9 +221,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Prefix == "" {
 		c.Prefix = api.DefaultPrefix
-	}
-	if c.Shards == 0 {
-		c.Shards = DefaultShards
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -283,19 +285,16 @@ func (c Config) validate(role Role) error {
 	if err := api.ValidatePrefix(c.Prefix); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Shards < 1 || c.Shards > 4096 {
-		errs = append(errs, fmt.Errorf("shards is %d, want 1 to 4096", c.Shards))
-	}
-	for _, s := range c.OwnedShards {
-		if s < 0 || s >= c.Shards {
-			errs = append(errs, fmt.Errorf("owned shard %d is outside 0..%d", s, c.Shards-1))
+	if c.Shards != 0 {
+		if err := c.validateShards(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, fmt.Errorf("lease TTL is %s, want at least 1s", c.LeaseTTL))
 	}
-	if c.Orchestrators < 0 || c.Orchestrators > c.Shards {
-		errs = append(errs, fmt.Errorf("orchestrators is %d, want auto or 1 to the shard count %d (each orchestrator owns at least one shard)", c.Orchestrators, c.Shards))
+	if c.Orchestrators < 0 {
+		errs = append(errs, fmt.Errorf("orchestrators is %d, want auto or at least 1", c.Orchestrators))
 	} else if c.Ordinal != OrdinalAuto && c.Ordinal < 0 {
 		errs = append(errs, fmt.Errorf("ordinal is %d, want auto or a whole number from 0", c.Ordinal))
 	} else if c.Orchestrators > 0 && c.Ordinal != OrdinalAuto && c.Ordinal >= c.Orchestrators {
@@ -390,6 +389,24 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("log level %q, want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// validateShards checks the shard count and what depends on it: the owned
+// shards and the orchestrator count.
+func (c Config) validateShards() error {
+	var errs []error
+	if c.Shards < 1 || c.Shards > 4096 {
+		errs = append(errs, fmt.Errorf("shards is %d, want 1 to 4096", c.Shards))
+	}
+	for _, s := range c.OwnedShards {
+		if s < 0 || s >= c.Shards {
+			errs = append(errs, fmt.Errorf("owned shard %d is outside 0..%d", s, c.Shards-1))
+		}
+	}
+	if c.Orchestrators > c.Shards {
+		errs = append(errs, fmt.Errorf("orchestrators is %d, want auto or 1 to the shard count %d (each orchestrator owns at least one shard)", c.Orchestrators, c.Shards))
+	}
+	return errors.Join(errs...)
 }
 
 // leased reports whether the orchestrator's shards are shared by leases

@@ -99,7 +99,7 @@ func TestValidateRejectsBadSettings(t *testing.T) {
 		{func(c *Config) { c.Ordinal = -2 }, "ordinal is -2"},
 		{func(c *Config) { c.FSync = true; c.NATSURL = "nats://elsewhere:4222" }, "-fsync works with the embedded NATS server only"},
 	} {
-		cfg := Config{}
+		cfg := Config{Shards: 16}
 		c.edit(&cfg)
 		err := cfg.withDefaults().validate(Orchestrator)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -152,9 +152,9 @@ func TestOwnedShardsFollowTheOrdinal(t *testing.T) {
 		err      string
 	}{
 		{cfg: Config{}, want: nil}, // one orchestrator: all
-		{cfg: Config{Orchestrators: 3, Ordinal: 1}, want: []int{1, 4, 7, 10, 13}},
-		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-2", want: []int{2, 5, 8, 11, 14}},
-		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-0.reprise-orchestrator-headless.reprise.svc", want: []int{0, 3, 6, 9, 12, 15}},
+		{cfg: Config{Shards: 16, Orchestrators: 3, Ordinal: 1}, want: []int{1, 4, 7, 10, 13}},
+		{cfg: Config{Shards: 16, Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-2", want: []int{2, 5, 8, 11, 14}},
+		{cfg: Config{Shards: 16, Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-0.reprise-orchestrator-headless.reprise.svc", want: []int{0, 3, 6, 9, 12, 15}},
 		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "reprise-orchestrator-3", err: "not below the orchestrator count 3"},
 		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "laptop", err: "does not end in -<ordinal>"},
 		{cfg: Config{Orchestrators: 3, Ordinal: OrdinalAuto}, hostname: "pod-01", err: "does not end in -<ordinal>"},

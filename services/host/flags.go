@@ -104,9 +104,15 @@ func Settings() []Setting {
 		{Flag: "prefix", Env: "REPRISE_PREFIX", Default: api.DefaultPrefix, Roles: "both",
 			Usage: "prefix of every subject and stream",
 			set:   str(func(c *Config) *string { return &c.Prefix })},
-		{Flag: "shards", Env: "REPRISE_SHARDS", Default: strconv.Itoa(DefaultShards), Roles: "both",
-			Usage: "number of shards instances hash to; fixed for the life of a deployment (same value on every process)",
-			set:   num(func(c *Config) *int { return &c.Shards })},
+		{Flag: "shards", Env: "REPRISE_SHARDS", Default: "auto", Roles: "both",
+			Usage: "number of shards instances hash to; fixed for the life of a deployment (same value on every process); auto: the count the deployment's log stream records, " + strconv.Itoa(DefaultShards) + " for a new deployment",
+			set: func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "auto" {
+					c.Shards = 0
+					return nil
+				}
+				return num(func(c *Config) *int { return &c.Shards })(c, v)
+			}},
 		{Flag: "owned-shards", Env: "REPRISE_OWNED_SHARDS", Default: "all", Roles: "orchestrator",
 			Usage: "pin the shards this orchestrator runs, e.g. 0-7 or 0,2,4; all (the default) means shards are shared automatically by leases (or by -orchestrators)",
 			set: func(c *Config, v string) error {

@@ -97,13 +97,7 @@ func Start(ctx context.Context, role Role, cfg Config, reg *runtime.Registry) (*
 	}
 	log = log.With("service", role.String())
 	n := &Node{role: role, cfg: cfg, log: log, live: liveness.NewMonitor(nil)}
-	if role == Orchestrator {
-		owned, err := cfg.ownedShards(os.Hostname)
-		if err != nil {
-			return nil, fmt.Errorf("host: configuration: %w", err)
-		}
-		n.owned = owned
-	} else {
+	if role == Worker {
 		// A worker owns no shard: it only fetches activities and sends
 		// their results.
 		n.owned = []int{}
@@ -240,6 +234,18 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 	if n.js, err = natsjs.New(nc); err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
+	if cfg.Shards, err = n.resolveShards(ctx); err != nil {
+		return err
+	}
+	n.cfg.Shards = cfg.Shards
+	if err := cfg.validateShards(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if n.role == Orchestrator {
+		if n.owned, err = cfg.ownedShards(os.Hostname); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+	}
 
 	topo := runtime.Topology(runtime.WithLockTimeout(cfg.LockTimeout))
 	if n.role == Orchestrator {
@@ -289,7 +295,7 @@ func (n *Node) start(ctx context.Context, reg *runtime.Registry) error {
 		SnapshotInterval: cfg.SnapshotInterval,
 	})
 	if errors.Is(err, jetstream.ErrStreamMismatch) {
-		return fmt.Errorf("JetStream provider: %w (a worker's -replicas and -lock-timeout must be the orchestrators'; an orchestrator does not change an existing stream's replicas: do that deliberately, with nats stream edit)", err)
+		return fmt.Errorf("JetStream provider: %w (a worker's -shards, -replicas and -lock-timeout must be the orchestrators'; an orchestrator does not change an existing stream's replicas: do that deliberately, with nats stream edit)", err)
 	}
 	if err != nil {
 		return fmt.Errorf("JetStream provider: %w", err)
@@ -754,5 +760,40 @@ func (n *Node) clusterView() func() api.ClusterReply {
 			r.Members = append(r.Members, api.ClusterMember{ID: id, Shards: held[id]})
 		}
 		return r
+	}
+}
+
+// resolveShards returns the deployment's shard count: the configured one,
+// else the one its log stream records (jetstream.RecordedShards), else, for
+// a new deployment, DefaultShards. A worker of a new deployment waits for
+// an orchestrator to create the log stream: the count is the
+// orchestrators'. A configured count that differs from the recorded one is
+// refused when the provider starts (jetstream.ErrStreamMismatch).
+func (n *Node) resolveShards(ctx context.Context) (int, error) {
+	if n.cfg.Shards != 0 {
+		return n.cfg.Shards, nil
+	}
+	told := false
+	for {
+		recorded, err := jetstream.RecordedShards(ctx, n.js, n.cfg.Prefix)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("shard count: %w", err)
+		case recorded != 0:
+			n.log.Info("shard count", "shards", recorded, "from", "the deployment's log stream")
+			return recorded, nil
+		case n.role == Orchestrator:
+			n.log.Info("shard count", "shards", DefaultShards, "from", "the default for a new deployment")
+			return DefaultShards, nil
+		}
+		if !told {
+			n.log.Info("waiting for a process that administers the streams to create the log stream, which records the shard count (or set -shards)")
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("shard count: no log stream under prefix %q yet (an orchestrator creates it; or set -shards): %w", n.cfg.Prefix, ctx.Err())
+		case <-time.After(time.Second):
+		}
 	}
 }

@@ -275,7 +275,7 @@ func TestShardWithoutOwner(t *testing.T) {
 	reg := testOrchestrations(t)
 	pin := func(shards []int) func(*host.Config) {
 		return func(c *host.Config) {
-			c.OwnedShards = shards
+			c.Shards, c.OwnedShards = 16, shards
 			c.Activities = host.ActivitiesOn
 			host.SetSubmitMaxDeliveries(c, 2)
 		}
@@ -355,14 +355,14 @@ func TestSettingsMustMatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := host.Config{
-		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", Shards: 8, LockTimeout: 5 * time.Second,
+		NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off", Shards: 4, LockTimeout: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	_, err := host.Start(ctx, host.Orchestrator, cfg, reg)
 	if err == nil {
-		t.Fatal("an orchestrator with 8 shards joined a 16-shard cluster")
+		t.Fatal("an orchestrator with 4 shards joined an 8-shard cluster")
 	}
-	for _, want := range []string{"shards is 16 in the cluster, 8 here", "lock_timeout is 30s in the cluster, 5s here"} {
+	for _, want := range []string{"shards is 8 in the cluster, 4 here", "lock_timeout is 30s in the cluster, 5s here"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("refusal %q does not say %q", err, want)
 		}
@@ -380,7 +380,7 @@ func TestSubmissionsWaitOutAnOutage(t *testing.T) {
 	reg := testOrchestrations(t)
 	pin := func(shards []int) func(*host.Config) {
 		return func(c *host.Config) {
-			c.OwnedShards = shards
+			c.Shards, c.OwnedShards = 16, shards
 			c.Activities = host.ActivitiesOn
 			host.SetSubmitMaxDeliveries(c, 2)
 			host.SetAPIConcurrency(c, 2)
@@ -462,7 +462,7 @@ func TestSubmissionsWaitOutAnOutage(t *testing.T) {
 func TestSubmissionWaitIsBoundedByAge(t *testing.T) {
 	reg := testOrchestrations(t)
 	a, nc := startNode(t, reg, func(c *host.Config) {
-		c.OwnedShards = []int{0, 1, 2, 3, 4, 5, 6, 7}
+		c.Shards, c.OwnedShards = 16, []int{0, 1, 2, 3, 4, 5, 6, 7}
 		host.SetSubmitMaxDeliveries(c, 2)
 		host.SetSubmitUnavailableMaxAge(c, 2*time.Second)
 	})
@@ -514,8 +514,9 @@ func TestSubmissionWaitIsBoundedByAge(t *testing.T) {
 }
 
 // The cluster verb (reprise cluster) shows the members and who holds which
-// shard: two leased orchestrators split the 16 shards 8/8; when one stops,
-// the other holds all 16. A pinned orchestrator shows its own shards.
+// shard: two leased orchestrators split a new deployment's shards
+// (host.DefaultShards) half and half; when one stops, the other holds all.
+// A pinned orchestrator shows its own shards.
 func TestClusterVerbShowsTheLeases(t *testing.T) {
 	reg := testOrchestrations(t)
 	a, nc := startNode(t, reg, nil)
@@ -540,18 +541,19 @@ func TestClusterVerbShowsTheLeases(t *testing.T) {
 			}
 		}
 	}
-	info := await("two members with 8 shards each", func(i *client.ClusterInfo) bool {
-		return len(i.Members) == 2 && len(i.Members[0].Shards) == 8 && len(i.Members[1].Shards) == 8 && len(i.UnownedShards) == 0
+	half := host.DefaultShards / 2
+	info := await("two members with half the shards each", func(i *client.ClusterInfo) bool {
+		return len(i.Members) == 2 && len(i.Members[0].Shards) == half && len(i.Members[1].Shards) == half && len(i.UnownedShards) == 0
 	})
-	if info.Mode != api.ClusterLeases || info.Shards != 16 || info.AnsweredBy == "" {
-		t.Fatalf("cluster reply %+v: want mode leases, 16 shards, the answering member", info)
+	if info.Mode != api.ClusterLeases || info.Shards != host.DefaultShards || info.AnsweredBy == "" {
+		t.Fatalf("cluster reply %+v: want mode leases, %d shards, the answering member", info, host.DefaultShards)
 	}
 	var out bytes.Buffer
 	if err := b.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	info = await("one member with every shard", func(i *client.ClusterInfo) bool {
-		return len(i.Members) == 1 && len(i.Members[0].Shards) == 16 && len(i.UnownedShards) == 0
+		return len(i.Members) == 1 && len(i.Members[0].Shards) == host.DefaultShards && len(i.UnownedShards) == 0
 	})
 	_ = json.NewEncoder(&out).Encode(info)
 	t.Logf("after one of two stopped: %s", out.String())
@@ -609,4 +611,39 @@ func idsByHalf(shardOf func(string) int, prefix string, high, low int) (upper, l
 		}
 	}
 	return upper[:high], lower[:low]
+}
+
+// TestShardCountIsTheDeployments: the shard count is the deployment's. A
+// new deployment gets host.DefaultShards; a process started without
+// -shards takes the count the log stream records (16 here), and one started
+// with another count is refused, a worker as well as an orchestrator.
+func TestShardCountIsTheDeployments(t *testing.T) {
+	reg := testOrchestrations(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, fresh := startNode(t, reg, nil)
+	if info, err := client.New(fresh).Cluster(ctx); err != nil || info.Shards != host.DefaultShards {
+		t.Fatalf("a new deployment: %+v, %v; want %d shards", info, err, host.DefaultShards)
+	}
+
+	a, nc := startNode(t, reg, func(c *host.Config) { c.Shards = 16 })
+	// Without -shards: the deployment's 16 (with another count the
+	// cluster's settings would refuse it, and startSecond fail).
+	startSecond(ctx, t, a, reg, nil)
+	if info, err := client.New(nc).Cluster(ctx); err != nil || info.Shards != 16 || len(info.Members) != 2 {
+		t.Fatalf("after a second orchestrator without -shards: %+v, %v; want 16 shards, 2 members", info, err)
+	}
+	quiet := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+	for _, role := range []host.Role{host.Worker, host.Orchestrator} {
+		n, err := host.Start(ctx, role, host.Config{NATSURL: a.NATSURL(), DataDir: t.TempDir(), MetricsAddr: "off",
+			Shards: 8, Logger: quiet}, reg)
+		if err == nil {
+			_ = n.Stop(ctx)
+			t.Fatalf("a %s with 8 shards started in a 16-shard deployment", role)
+		}
+		if want := "shards is 16"; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s with 8 shards refused with %q, want it to say %q", role, err, want)
+		}
+		t.Logf("%s refused: %v", role, err)
+	}
 }
