@@ -32,7 +32,10 @@ const (
 	CodeNotFound Code = "not_found"
 	// CodeNotTerminal: purge of an instance that has not finished.
 	CodeNotTerminal Code = "not_terminal"
-	// CodeTimeout: a wait ended before the instance finished.
+	// CodeTimeout: a wait ended before the instance finished; or the server
+	// cannot tell whether a request was carried out (its acknowledgement
+	// was lost, the shard's orchestrator did not answer): read the status
+	// before repeating it.
 	CodeTimeout Code = "timeout"
 	// CodeUnavailable: the server cannot serve the request now (shutting
 	// down, storage unreachable, too many waits); retrying later may work.

@@ -3,6 +3,9 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/reprise/reprise/api"
 	"github.com/reprise/reprise/runtime/control"
@@ -62,7 +65,28 @@ func (s *Server) startRequest(ctx context.Context, req *api.StartRequest, forwar
 	opts := []control.StartOption{control.WithID(req.ID), control.WithVersion(req.Version), control.WithStartAt(req.StartAt),
 		control.WithReusePolicy(reuse), control.WithRetention(retention)}
 	_, err = s.client.Start(ctx, req.Name, rawOrNil(req.Input), opts...)
+	if err != nil && outcomeUnknown(err) {
+		// The start message may be stored (its acknowledgement was lost,
+		// or this server is stopping): unavailable would tell the client
+		// it was not, and its retry would find the instance "already
+		// exists".
+		return api.Errorf(api.CodeTimeout, "the start of %q may have been recorded (%v); read its status before starting it again", req.ID, err)
+	}
 	return err
+}
+
+// outcomeUnknown reports an error after which a sent request may have been
+// carried out: no acknowledgement within the time, the request cut short,
+// the connection lost. (No responders, by contrast, means nobody received
+// it.)
+func outcomeUnknown(err error) bool {
+	for _, t := range []error{nats.ErrTimeout, context.DeadlineExceeded, context.Canceled,
+		nats.ErrConnectionClosed, nats.ErrConnectionDraining, nats.ErrConnectionReconnecting, nats.ErrDisconnected} {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) raise(ctx context.Context, data []byte) (any, error) {

@@ -74,11 +74,15 @@ func (s *Server) forward(ctx context.Context, shard int, v api.Verb, data []byte
 	m, err := s.nc.RequestWithContext(ctx, shardSubject(s.opts.Prefix, shard, v), data)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
+		// Nobody received it: nothing was carried out.
 		return nil, api.Errorf(api.CodeUnavailable, "no orchestrator serves shard %d now; retry", shard)
 	case err != nil && s.ctx.Err() != nil:
-		return nil, errStopping
+		// The owner may have carried it out: unavailable would tell the
+		// client it was not, and a retried start would find its own
+		// instance "already exists".
+		return nil, api.Errorf(api.CodeTimeout, "this server stopped before the orchestrator of shard %d answered; the request may have been carried out", shard)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return nil, api.Errorf(api.CodeUnavailable, "the orchestrator of shard %d did not answer within %s; retry", shard, timeout)
+		return nil, api.Errorf(api.CodeTimeout, "the orchestrator of shard %d did not answer within %s; the request may have been carried out", shard, timeout)
 	case err != nil:
 		return nil, fmt.Errorf("apiserver: forward %s to shard %d: %w", v, shard, err)
 	}
