@@ -8,8 +8,8 @@
 # REPRISE is a binary of `go build -o rbench ./bench`; DBOS one of the peer
 # harness, with its PostgreSQL running (see its README). BASE, when set, is a
 # Reprise bench binary of an earlier version: its hello CPU per 1,000 is
-# measured alternately with REPRISE's. Each line starts with the engine and
-# mode; the Reprise lines are the bench's table rows.
+# measured alternately with REPRISE's, PAIRS times (default 3). Each line
+# starts with the engine and mode; the Reprise lines are the bench's table rows.
 set -euo pipefail
 : "${REPRISE:?set REPRISE to a Reprise bench binary}"
 : "${DBOS:?set DBOS to the dbos-bench binary}"
@@ -42,7 +42,7 @@ for round in $(seq "$ROUNDS"); do
 done
 if [ -n "${BASE:-}" ]; then
 	echo "## hello CPU per 1,000: earlier version (BASE) and this one, alternately"
-	for round in $(seq 3); do
+	for round in $(seq "${PAIRS:-3}"); do
 		printf '%-16s ' "base-default"
 		"$BASE" -workload hello -n 10000 -c 100 -progress=false 2>&1 | sed -n 2p
 		reprise default hello 10000 100
