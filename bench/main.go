@@ -35,6 +35,9 @@ import (
 )
 
 func main() {
+	// The process runs the engine (in-process, or with "serve"): the
+	// garbage collector's target is the service binaries' (host.Main).
+	host.SetDefaultGCPercent(os.Getenv)
 	if len(os.Args) > 2 && os.Args[1] == "serve" && os.Args[2] == "nats" {
 		// A NATS server node (make cluster runs three).
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

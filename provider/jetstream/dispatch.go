@@ -212,6 +212,9 @@ func (p *Provider) publishDedupAck(ctx context.Context, m *nats.Msg) (*natsjs.Pu
 const errCodeDuplicateInProcess natsjs.ErrorCode = 10158
 
 func isDuplicateInProcess(err error) bool {
+	if err == nil {
+		return false
+	}
 	var apiErr *natsjs.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeDuplicateInProcess
 }

@@ -19,33 +19,46 @@ const minRenewWait = 10 * time.Millisecond
 // flight and waits for it, so neither renew nor lost runs after stop
 // returns.
 func keepLocked(ctx context.Context, until time.Time, renew func(context.Context) (time.Time, error), lost func(error)) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	r := &renewer{ctx: ctx, renew: renew, lost: lost}
+	r := &renewer{parent: ctx, renew: renew, lost: lost}
 	r.mu.Lock()
 	r.timer = time.AfterFunc(renewWait(until), r.fire)
 	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		r.stopped = true
-		r.timer.Stop()
-		r.mu.Unlock()
-		cancel()
-		r.inflight.Wait()
-	}
+	return r.stop
 }
 
 // renewer is the state of one keepLocked.
+//
+// Most locks are released long before their first renewal is due, so the
+// context a renewal runs under (cancelled by stop) is made by the first
+// renewal, not up front: a turn that needs no renewal costs a timer only.
 type renewer struct {
-	ctx   context.Context
-	renew func(context.Context) (time.Time, error)
-	lost  func(error)
+	parent context.Context
+	renew  func(context.Context) (time.Time, error)
+	lost   func(error)
 
 	mu      sync.Mutex
 	timer   *time.Timer
 	stopped bool
+	// ctx and cancel are made by the first fire (under mu while not
+	// stopped); stop cancels ctx.
+	ctx    context.Context
+	cancel context.CancelFunc
 	// inflight counts fire calls past the stopped check; it is only added
 	// to under mu while not stopped, so stop's Wait sees every such call.
 	inflight sync.WaitGroup
+}
+
+// stop ends the renewals: it cancels a renewal in flight and waits for it.
+func (r *renewer) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.timer.Stop()
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	r.inflight.Wait()
 }
 
 // fire runs on the timer's goroutine: one renewal, then re-arm.
@@ -55,13 +68,17 @@ func (r *renewer) fire() {
 		r.mu.Unlock()
 		return
 	}
+	if r.ctx == nil {
+		r.ctx, r.cancel = context.WithCancel(r.parent)
+	}
+	ctx := r.ctx
 	r.inflight.Add(1)
 	r.mu.Unlock()
 	defer r.inflight.Done()
 
-	next, err := r.renew(r.ctx)
+	next, err := r.renew(ctx)
 	if err != nil {
-		if r.ctx.Err() == nil {
+		if ctx.Err() == nil {
 			r.lost(err)
 		}
 		return

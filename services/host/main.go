@@ -17,8 +17,11 @@ import (
 // Main is the whole main function of a service binary: it reads the
 // configuration from the command line and the environment, runs the role
 // with reg until SIGTERM or SIGINT, drains, and exits (status 1 on error,
-// 2 on bad usage). A second signal during the drain exits at once.
+// 2 on bad usage). A second signal during the drain exits at once. Unless
+// the environment sets GOGC, it sets the garbage collector's target to
+// [DefaultGCPercent] first.
 func Main(role Role, reg *runtime.Registry) {
+	SetDefaultGCPercent(os.Getenv)
 	os.Exit(MainArgs(role, reg, os.Args[1:], os.Getenv, os.Stderr))
 }
 
