@@ -223,6 +223,7 @@ func (s *Store) applyUpdate(b *cpebble.Batch, view applyView, u *Update) error {
 		return nil
 	}
 	e.rec, e.found = rec, true
+	s.known.add(u.Entity) // before the batch commits
 	sc.key = appendStateKey(sc.key[:0], u.Entity)
 	if err := b.Set(sc.key, rec.encode(&sc.record), nil); err != nil {
 		return fmt.Errorf("apply: write state of entity %q: %w", u.Entity, err)

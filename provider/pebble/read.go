@@ -108,6 +108,12 @@ func (s *Store) Metadata(entity string) (provider.Metadata, error) {
 		return md, err
 	}
 	gen := s.cache.generation()
+	if !s.known.mayHold(entity) {
+		// Never stored: most reads of an uncached entity are a start's
+		// check that its id is free.
+		s.cache.putAbsent(entity, gen)
+		return nil, fmt.Errorf("%w: entity %q", provider.ErrNotFound, entity)
+	}
 	// A point read first: most reads of an uncached entity are of one that
 	// does not exist yet (a start), and a get costs less than an iterator.
 	switch rec, found, err := readRecord(s.db, entity); {

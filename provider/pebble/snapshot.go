@@ -228,6 +228,7 @@ func (s *Store) RestoreSnapshot(r io.Reader, keep func(entity string) bool, wate
 		}
 		switch key[0] {
 		case tagState:
+			s.known.add(entity) // before the batch commits
 			stats.Entities++
 		case tagMetadata:
 			_, mkey, err := splitLengthPrefixed(key[1:])

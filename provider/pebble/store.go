@@ -58,6 +58,8 @@ type Store struct {
 	scratch applyScratch
 
 	cache *entityCache
+	// known filters out reads of entities never stored.
+	known *knownEntities
 }
 
 // Open opens (creating if needed) the store in opts.Dir. If the indexed key
@@ -98,6 +100,9 @@ func Open(opts Options) (*Store, error) {
 		s.writeOpts = cpebble.Sync
 	}
 	if err := s.reconcileIndex(); err != nil {
+		return nil, errors.Join(fmt.Errorf("open pebble store in %s: %w", opts.Dir, err), db.Close())
+	}
+	if s.known, err = loadKnownEntities(db); err != nil {
 		return nil, errors.Join(fmt.Errorf("open pebble store in %s: %w", opts.Dir, err), db.Close())
 	}
 	return s, nil
