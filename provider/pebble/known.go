@@ -25,17 +25,27 @@ import (
 // When the filter holds as many entities as it was sized for, the next add
 // starts another one twice as large (a scalable Bloom filter): lookups test
 // each, so the false-positive rate stays near that of one filter.
+//
+// Its memory is bounded: once its filters would hold more than maxEntities
+// (entities added since Open, deleted ones included), it is saturated:
+// mayHold answers true for every entity, so every read looks the database
+// up, as without the filter, until the store is opened again (which builds
+// it from the entities stored then).
 type knownEntities struct {
-	mu      sync.Mutex
-	filters atomic.Pointer[[]*entityBloom]
-	seed    maphash.Seed
+	mu          sync.Mutex
+	filters     atomic.Pointer[[]*entityBloom]
+	saturated   atomic.Bool
+	seed        maphash.Seed
+	maxEntities int
 }
 
-// Sizing: 10 bits per entity and 7 probes give about 1 % false positives.
+// Sizing: 10 bits per entity and 7 probes give about 1 % false positives;
+// at most knownMaxEntities entities (about 10 MiB of filters).
 const (
 	knownBitsPerEntity = 10
 	knownProbes        = 7
 	knownMinCapacity   = 1 << 16
+	knownMaxEntities   = 1 << 23
 )
 
 // entityBloom is one fixed-size Bloom filter.
@@ -82,12 +92,20 @@ func loadKnownEntities(db *cpebble.DB) (*knownEntities, error) {
 		return nil, fmt.Errorf("list stored entities: %w", err)
 	}
 	var hashes []uint64
-	k := &knownEntities{seed: maphash.MakeSeed()}
+	k := newKnownEntities(knownMaxEntities)
 	for valid := it.First(); valid; valid = it.Next() {
+		if len(hashes) >= k.maxEntities/2 {
+			// Too many to filter: every read looks the database up.
+			k.saturated.Store(true)
+			break
+		}
 		hashes = append(hashes, maphash.Bytes(k.seed, it.Key()[1:]))
 	}
 	if err := closeIter(it, nil); err != nil {
 		return nil, fmt.Errorf("list stored entities: %w", err)
+	}
+	if k.saturated.Load() {
+		return k, nil
 	}
 	b := newEntityBloom(2 * len(hashes))
 	for _, h := range hashes {
@@ -98,8 +116,19 @@ func loadKnownEntities(db *cpebble.DB) (*knownEntities, error) {
 	return k, nil
 }
 
+// newKnownEntities returns an empty filter that saturates beyond
+// maxEntities.
+func newKnownEntities(maxEntities int) *knownEntities {
+	k := &knownEntities{seed: maphash.MakeSeed(), maxEntities: maxEntities}
+	k.filters.Store(&[]*entityBloom{newEntityBloom(0)})
+	return k
+}
+
 // mayHold reports whether the store may hold a state record of entity.
 func (k *knownEntities) mayHold(entity string) bool {
+	if k.saturated.Load() {
+		return true
+	}
 	h := maphash.String(k.seed, entity)
 	for _, b := range *k.filters.Load() {
 		if b.has(h) {
@@ -112,6 +141,9 @@ func (k *knownEntities) mayHold(entity string) bool {
 // add notes that the store holds (or is about to hold) a state record of
 // entity.
 func (k *knownEntities) add(entity string) {
+	if k.saturated.Load() {
+		return
+	}
 	h := maphash.String(k.seed, entity)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -121,6 +153,16 @@ func (k *knownEntities) add(entity string) {
 		return
 	}
 	if last.added >= last.capacity {
+		total := 0
+		for _, b := range filters {
+			total += b.capacity
+		}
+		if total+2*last.capacity > k.maxEntities {
+			// Set before the caller's batch commits, like an add. The
+			// filters stay: a reader may be testing them.
+			k.saturated.Store(true)
+			return
+		}
 		last = newEntityBloom(2 * last.capacity)
 		grown := append(filters[:len(filters):len(filters)], last)
 		k.filters.Store(&grown)

@@ -2,7 +2,6 @@ package pebble
 
 import (
 	"fmt"
-	"hash/maphash"
 	"testing"
 )
 
@@ -11,8 +10,7 @@ import (
 // entity may be held, and that the filter answers "not held" for nearly
 // every entity never added (it would be no use otherwise).
 func TestKnownEntitiesHoldsEveryAddAndFiltersMostOthers(t *testing.T) {
-	k := &knownEntities{seed: maphash.MakeSeed()}
-	k.filters.Store(&[]*entityBloom{newEntityBloom(0)})
+	k := newKnownEntities(knownMaxEntities)
 	const added, others = 4 * knownMinCapacity, 20_000
 	for i := range added {
 		k.add(fmt.Sprintf("in-%d", i))
@@ -36,4 +34,31 @@ func TestKnownEntitiesHoldsEveryAddAndFiltersMostOthers(t *testing.T) {
 		t.Errorf("%d of %d entities never added may be held (over 5 %%)", falsePositives, others)
 	}
 	t.Logf("false positives: %d of %d", falsePositives, others)
+}
+
+// TestKnownEntitiesSaturatesInsteadOfGrowingWithoutBound gives the filter
+// room for 4 × its first capacity: the add that would need more saturates
+// it, and from then on it answers "may be held" for every entity (every
+// read looks the database up) and grows no more.
+func TestKnownEntitiesSaturatesInsteadOfGrowingWithoutBound(t *testing.T) {
+	k := newKnownEntities(4 * knownMinCapacity)
+	i := 0
+	for ; !k.saturated.Load() && i < 8*knownMinCapacity; i++ {
+		k.add(fmt.Sprintf("in-%d", i))
+	}
+	if !k.saturated.Load() {
+		t.Fatalf("not saturated after %d adds with room for %d", i, 4*knownMinCapacity)
+	}
+	if i <= knownMinCapacity || i > 4*knownMinCapacity {
+		t.Errorf("saturated at add %d, want between %d and %d", i, knownMinCapacity, 4*knownMinCapacity)
+	}
+	for _, e := range []string{"in-0", fmt.Sprintf("in-%d", i-1), "never-added"} {
+		if !k.mayHold(e) {
+			t.Errorf("saturated filter says %s is not held", e)
+		}
+	}
+	k.add("after-saturation")
+	if n, capacity := len(*k.filters.Load()), 3*knownMinCapacity; n != 2 {
+		t.Errorf("saturated filter has %d filters, want 2 (capacity %d, no more)", n, capacity)
+	}
 }
