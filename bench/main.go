@@ -35,8 +35,9 @@ import (
 )
 
 func main() {
-	// The process runs the engine (in-process, or with "serve"): the
-	// garbage collector's target is the service binaries' (host.Main).
+	// In-process and with "serve" this process runs the engine: the
+	// garbage collector's target is the service binaries' (host.Main). A
+	// -remote generator gets it too; its CPU figure is its own.
 	host.SetDefaultGCPercent(os.Getenv)
 	if len(os.Args) > 2 && os.Args[1] == "serve" && os.Args[2] == "nats" {
 		// A NATS server node (make cluster runs three).

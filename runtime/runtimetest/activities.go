@@ -49,8 +49,14 @@ func testActivityRevoked(t *testing.T, s *suite) {
 	// The turn that cancels the task is visible once applied; its dispatch,
 	// which takes the task back, follows it (and the instance's status may
 	// be read in between): the task must be gone, not at once.
+	last := -1
 	e.waitFor("rv", func() bool {
 		depth, err := e.p.QueueDepth(e.ctx(), "nobody")
+		if err == nil && depth != 0 && depth != last {
+			// Said once per change, so that a failure shows what stayed.
+			t.Logf("the cancelled task's queue holds %d", depth)
+			last = depth
+		}
 		return err == nil && depth == 0
 	})
 }

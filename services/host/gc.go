@@ -10,8 +10,8 @@ import "runtime/debug"
 // GOGC=100 the collector ran often enough to take 8–9 % of the CPU of an
 // orchestration in the bench. Letting the heap grow twice as far past the
 // live data before a collection halves how often it runs, which took 4–6 %
-// off the CPU per orchestration for about 30 MB more peak memory
-// (bench/README). GOMEMLIMIT, when set, still bounds the heap: near it the
+// off the CPU per orchestration for about 35 MB more peak memory
+// (140 → 175 MB in bench; bench/README). GOMEMLIMIT, when set, still bounds the heap: near it the
 // collector runs as often as it must.
 const DefaultGCPercent = 200
 
