@@ -18,6 +18,10 @@ import (
 // notifyBacklog bounds the status changes waiting to be published.
 const notifyBacklog = 4096
 
+// notifyBatch bounds the status changes the publisher takes from the queue
+// at once (publishBatch).
+const notifyBatch = 256
+
 // notifyReadTimeout bounds the status read of one notification.
 const notifyReadTimeout = 10 * time.Second
 
@@ -30,8 +34,10 @@ const notifyReadTimeout = 10 * time.Second
 // publisher publishes the status the commit left, decoded from the
 // change's metadata (a change without metadata is read from the store).
 // When the queue is full, the change is published as it is, without the
-// output, error and times. Notifications are best effort (core NATS);
-// waiters re-read the status when notified.
+// output, error and times. A change is not published when a later change
+// of the same instance is already queued behind it: only the later status
+// is. Notifications are best effort (core NATS); waiters re-read the
+// status when notified.
 type Notifier struct {
 	nc      *nats.Conn
 	prefix  string
@@ -90,19 +96,56 @@ func (n *Notifier) Stop(ctx context.Context) error {
 
 func (n *Notifier) run() {
 	defer close(n.done)
+	batch := make([]runtime.StatusChange, 0, notifyBatch)
 	for {
 		select {
 		case c := <-n.changes:
-			n.publish(c)
+			batch = n.drain(append(batch[:0], c))
+			n.publishBatch(batch)
 		case <-n.quit:
 			for {
-				select {
-				case c := <-n.changes:
-					n.publish(c)
-				default:
+				batch = n.drain(batch[:0])
+				if len(batch) == 0 {
 					return
 				}
+				n.publishBatch(batch)
 			}
+		}
+	}
+}
+
+// drain appends to b the changes already queued, up to notifyBatch in all.
+func (n *Notifier) drain(b []runtime.StatusChange) []runtime.StatusChange {
+	for len(b) < notifyBatch {
+		select {
+		case c := <-n.changes:
+			b = append(b, c)
+		default:
+			return b
+		}
+	}
+	return b
+}
+
+// publishBatch publishes the changes of b in order, but for the changes
+// that a later change of the same instance in b supersedes: a waiter would
+// read the later status anyway, and the earlier one is stale by the time
+// it is published. (The worker reports an instance's turns in commit
+// order; with group commit, a turn and the next one often become durable
+// in the same flush, so their changes arrive together: Running, then
+// Completed.)
+func (n *Notifier) publishBatch(b []runtime.StatusChange) {
+	if len(b) == 1 {
+		n.publish(b[0])
+		return
+	}
+	last := make(map[string]int, len(b))
+	for i, c := range b {
+		last[c.ID] = i
+	}
+	for i, c := range b {
+		if last[c.ID] == i {
+			n.publish(c)
 		}
 	}
 }
