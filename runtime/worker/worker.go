@@ -30,7 +30,9 @@ type Options struct {
 	// once (default 4).
 	OrchestrationConcurrency int
 	// ActivityConcurrency is the number of activities run at once, over all
-	// queues (default 64).
+	// queues (default 64). An activity that has returned gives its slot to
+	// the next task while its result is completed; the completions in
+	// flight are bounded apart, by completionsPerSlot times as many.
 	ActivityConcurrency int
 	// CacheSize bounds the sticky cache by instances (default 10,000; a
 	// negative value disables the cache: every turn replays).
@@ -100,6 +102,9 @@ type Worker struct {
 	// handOff passes a fetched activity task to an idle runner
 	// (activityRunner).
 	handOff chan *provider.WorkItem
+	// completions bounds the activity completions in flight
+	// (runActivity).
+	completions chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -208,6 +213,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	if !w.opts.DisableActivities {
 		sem := make(chan struct{}, w.opts.ActivityConcurrency)
+		w.completions = make(chan struct{}, completionsPerSlot*w.opts.ActivityConcurrency)
 		// Several fetch loops per queue: one FetchWork is a round trip to
 		// the provider, and a single loop caps a worker's activity rate at
 		// one task per round trip however much concurrency it has.
