@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/reprise/reprise/internal/natsembed"
 	"github.com/reprise/reprise/provider"
@@ -288,10 +289,49 @@ func (n *eoNode) awaitIdle() {
 			return
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("not idle after a minute: settled %v, queue depths %s", settled, strings.Join(depths, ", "))
+			n.t.Fatalf("not idle after a minute: settled %v, queue depths %s; orchestrator messages stored: %s",
+				settled, strings.Join(depths, ", "), n.storedOrchestratorMessages())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// storedOrchestratorMessages describes the messages of the orchestrator
+// queue still in the work stream (the last of each subject, up to 5
+// subjects): what a test that found the queue not idle reports.
+func (n *eoNode) storedOrchestratorMessages() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := natsjs.New(n.nc)
+	if err != nil {
+		return err.Error()
+	}
+	s, err := js.Stream(ctx, n.opts.Prefix+"_work")
+	if err != nil {
+		return err.Error()
+	}
+	info, err := s.Info(ctx, natsjs.WithSubjectFilter(n.opts.Prefix+".q."+runtime.DefaultOrchestratorQueue+".>"))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for subject, count := range info.State.Subjects {
+		if len(out) == 5 {
+			out = append(out, "...")
+			break
+		}
+		m, err := s.GetLastMsgForSubject(ctx, subject)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s (%d): %v", subject, count, err))
+			continue
+		}
+		data := m.Data
+		if len(data) > 300 {
+			data = data[:300]
+		}
+		out = append(out, fmt.Sprintf("%s (%d): seq %d stored %s headers %v data %q", subject, count, m.Sequence, m.Time.Format(time.RFC3339Nano), m.Header, data))
+	}
+	return fmt.Sprintf("%d in %d subjects: %s", info.State.Msgs, len(info.State.Subjects), strings.Join(out, "; "))
 }
 
 // mixedWorkload registers "mixed": an activity, a timer, a child with an
