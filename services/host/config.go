@@ -115,7 +115,8 @@ type Config struct {
 	// bench/ measured 32 well above 8 on two cores).
 	Concurrency int
 	// ActivityConcurrency is the number of activities run at once (default
-	// 64).
+	// 64); a returned activity's completion does not hold a slot
+	// (worker.Options.ActivityConcurrency).
 	ActivityConcurrency int
 	// Activities says whether an orchestrator runs activities too (default
 	// auto: in embedded mode only).
