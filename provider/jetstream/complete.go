@@ -117,7 +117,7 @@ func (p *Provider) completeRecord(ctx context.Context, sh *shardState, seq uint6
 		if sh.applied(seq) {
 			return nil // its writer dispatched it
 		}
-		if time.Since(ps.seen) < foreignGrace {
+		if time.Since(ps.seen) < foreignGrace(p.opts.DuplicateWindow) {
 			return errNotYet
 		}
 	}

@@ -203,10 +203,21 @@ const (
 	ownMarkHeader = "Reprise-Own-Mark"
 )
 
-// foreignGrace is how long a record of another writer may stay unconfirmed
-// by that writer's own mark before the completer dispatches it itself (the
-// writer died between publishing it and dispatching it).
-const foreignGrace = 3 * time.Second
+// maxForeignGrace is how long a record of another writer may stay
+// unconfirmed by that writer's own mark before the completer dispatches it
+// itself (the writer died between publishing it and dispatching it).
+const maxForeignGrace = 3 * time.Second
+
+// foreignGrace is maxForeignGrace, or a quarter of the duplicate window if
+// that is shorter. Both writers' copies of a record's messages carry the
+// same ids, so the server drops the second only if it comes within the
+// window of the first: dispatching another writer's record later than that
+// after the writer did would run its tasks again. (With the default window
+// of 10 minutes this is maxForeignGrace; a test that shortens the window to
+// 1 s saw an activity of the other writer's record run twice.)
+func foreignGrace(window time.Duration) time.Duration {
+	return min(maxForeignGrace, window/4)
+}
 
 // The dispatch mark of a shard is one message on <p>.log.<shard>._mark
 // (rolled up: the server keeps only the latest), saying "every record of this
