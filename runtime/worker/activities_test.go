@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/memory"
@@ -36,19 +35,15 @@ func (h *heldCompletions) CompleteWork(ctx context.Context, l provider.WorkLock,
 // completion is done. Both completions then go through, and the instance
 // ends with both results.
 func TestAFinishedActivityGivesItsSlotToTheNextWhileItCompletes(t *testing.T) {
-	mp, err := memory.New(runtime.Topology())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mp.Close() })
-	p := &heldCompletions{Provider: mp, entered: make(chan struct{}, 2), release: make(chan struct{})}
-	reg := runtime.NewRegistry()
+	e := newObsEnv(t, runtime.Topology())
+	p := &heldCompletions{Provider: e.p.(*memory.Provider), entered: make(chan struct{}, 2), release: make(chan struct{})}
+	e.p = p
 	started := make(chan int, 2)
-	mustT(t, runtime.RegisterActivity(reg, "double", func(_ context.Context, n int) (int, error) {
+	mustT(t, runtime.RegisterActivity(e.reg, "double", func(_ context.Context, n int) (int, error) {
 		started <- n
 		return 2 * n, nil
 	}))
-	mustT(t, runtime.RegisterOrchestration(reg, "pair", func(ctx *runtime.OrchestrationContext, _ any) (int, error) {
+	mustT(t, runtime.RegisterOrchestration(e.reg, "pair", func(ctx *runtime.OrchestrationContext, _ any) (int, error) {
 		a, b := ctx.CallActivity("double", 1), ctx.CallActivity("double", 2)
 		var x, y int
 		if err := a.Await(&x); err != nil {
@@ -59,41 +54,24 @@ func TestAFinishedActivityGivesItsSlotToTheNextWhileItCompletes(t *testing.T) {
 		}
 		return x + y, nil
 	}))
-	n := runtime.NewNotifier()
-	w, err := worker.New(p, reg, worker.Options{Notifier: n, ActivityConcurrency: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := w.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := control.New(p, control.Options{Notifier: n})
-	if _, err := c.Start(ctx, "pair", nil, control.WithID("p1")); err != nil {
+	e.start(t, worker.Options{ActivityConcurrency: 1})
+	if _, err := e.client.Start(e.ctx, "pair", nil, control.WithID("p1")); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 {
 		select {
 		case <-started:
-		case <-ctx.Done():
+		case <-e.ctx.Done():
 			t.Fatalf("%d of 2 activities started while the first completion was held: the slot was kept until the completion ended", i)
 		}
 		select {
 		case <-p.entered:
-		case <-ctx.Done():
+		case <-e.ctx.Done():
 			t.Fatalf("completion %d did not begin", i+1)
 		}
 	}
 	close(p.release)
-	st, err := c.Wait(ctx, "p1")
+	st, err := e.client.Wait(e.ctx, "p1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,18 +97,19 @@ func (n *Notifier) Stop(ctx context.Context) error {
 func (n *Notifier) run() {
 	defer close(n.done)
 	batch := make([]runtime.StatusChange, 0, notifyBatch)
+	latest := make(map[string]int, notifyBatch)
 	for {
 		select {
 		case c := <-n.changes:
 			batch = n.drain(append(batch[:0], c))
-			n.publishBatch(batch)
+			n.publishBatch(batch, latest)
 		case <-n.quit:
 			for {
 				batch = n.drain(batch[:0])
 				if len(batch) == 0 {
 					return
 				}
-				n.publishBatch(batch)
+				n.publishBatch(batch, latest)
 			}
 		}
 	}
@@ -133,18 +134,18 @@ func (n *Notifier) drain(b []runtime.StatusChange) []runtime.StatusChange {
 // it is published. (The worker reports an instance's turns in commit
 // order; with group commit, a turn and the next one often become durable
 // in the same flush, so their changes arrive together: Running, then
-// Completed.)
-func (n *Notifier) publishBatch(b []runtime.StatusChange) {
+// Completed.) latest is scratch space, reused from batch to batch.
+func (n *Notifier) publishBatch(b []runtime.StatusChange, latest map[string]int) {
 	if len(b) == 1 {
 		n.publish(b[0])
 		return
 	}
-	last := make(map[string]int, len(b))
+	clear(latest)
 	for i, c := range b {
-		last[c.ID] = i
+		latest[c.ID] = i
 	}
 	for i, c := range b {
-		if last[c.ID] == i {
+		if latest[c.ID] == i {
 			n.publish(c)
 		}
 	}

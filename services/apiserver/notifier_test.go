@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/reprise/reprise/api"
-	"github.com/reprise/reprise/internal/natsembed"
+	"github.com/reprise/reprise/internal/jstest"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/memory"
 	"github.com/reprise/reprise/runtime"
@@ -29,21 +27,9 @@ func change(id string, status runtime.Status) runtime.StatusChange {
 // of a made durable by one flush): the publisher publishes b's Running and
 // a's Completed, in that order, and not a's stale Running.
 func TestNotifierPublishesOnlyTheLatestQueuedStatusOfAnInstance(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	watcher, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(watcher.Close)
+	srv := jstest.Server(t)
+	nc := jstest.Connect(t, srv.ClientURL())
+	watcher := jstest.Connect(t, srv.ClientURL())
 	sub, err := watcher.SubscribeSync(api.NotifyWildcard(api.DefaultPrefix))
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,8 @@ import "runtime/debug"
 // orchestration in the bench. Letting the heap grow twice as far past the
 // live data before a collection halves how often it runs, which took 4–6 %
 // off the CPU per orchestration for about 35 MB more peak memory
-// (140 → 175 MB in bench; bench/README). GOMEMLIMIT, when set, still bounds the heap: near it the
-// collector runs as often as it must.
+// (140 → 175 MB in bench; bench/README). GOMEMLIMIT, when set, still
+// bounds the heap: near it the collector runs as often as it must.
 const DefaultGCPercent = 200
 
 // SetDefaultGCPercent sets the garbage collector's target to
