@@ -13,12 +13,16 @@ import (
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
-// publishRetries and publishRetryWait are how often, and how far apart, a
-// publish is retried while no server answers for the stream (a leader
-// election), as nats.go's PublishMsg does by default.
+// publishRetryWait is how far apart a publish is retried while no server
+// answers for its stream, and publishRetryFor how long it keeps retrying
+// (within its context's deadline). No responders means that no stream took
+// the message, so retrying stores nothing twice; it happens while a
+// replicated stream elects a leader, which under load can outlast nats.go's
+// default of two retries 250 ms apart (a 3-node test saw a commit fail so
+// in CI).
 const (
-	publishRetries   = 2
 	publishRetryWait = 250 * time.Millisecond
+	publishRetryFor  = 5 * time.Second
 )
 
 // publishMsg publishes m to its stream and returns the server's
@@ -35,7 +39,7 @@ func (p *Provider) publishMsg(ctx context.Context, m *nats.Msg) (*natsjs.PubAck,
 		defer cancel()
 	}
 	resp, err := p.nc.RequestMsgWithContext(ctx, m)
-	for r := 0; errors.Is(err, nats.ErrNoResponders) && r < publishRetries; r++ {
+	for giveUp := time.Now().Add(publishRetryFor); errors.Is(err, nats.ErrNoResponders) && time.Now().Before(giveUp); {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

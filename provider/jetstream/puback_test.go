@@ -1,9 +1,12 @@
 package jetstream
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 )
 
@@ -69,5 +72,37 @@ func checkPubAck(t *testing.T, data []byte) {
 	}
 	if *got != *want {
 		t.Fatalf("%q: fast path read %+v, the decoder %+v", data, got, want)
+	}
+}
+
+// TestPublishWaitsForAStreamToAnswer: a publish that finds no stream
+// answering its subject (a replicated stream electing its leader) is
+// retried, past nats.go's default of half a second, until one answers.
+func TestPublishWaitsForAStreamToAnswer(t *testing.T) {
+	t.Parallel()
+	nc := connect(t, sharedURL)
+	p := &Provider{nc: nc}
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := uniquePrefix() + "_late"
+	created := make(chan error, 1)
+	// The stream appears a second after the first publish, as a leader
+	// elected late would.
+	timer := time.AfterFunc(time.Second, func() {
+		_, err := js.CreateStream(context.Background(), natsjs.StreamConfig{Name: name, Subjects: []string{name + ".>"}, Storage: natsjs.MemoryStorage})
+		created <- err
+	})
+	defer timer.Stop()
+	ack, err := p.publishMsg(context.Background(), &nats.Msg{Subject: name + ".x", Data: []byte("late")})
+	if err != nil {
+		t.Fatalf("publish before the stream existed: %v, want it stored once the stream answers", err)
+	}
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	if ack.Stream != name || ack.Sequence != 1 {
+		t.Errorf("ack = %+v, want sequence 1 of %s", ack, name)
 	}
 }
