@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/reprise/reprise/provider"
@@ -78,5 +79,41 @@ func TestAFinishedActivityGivesItsSlotToTheNextWhileItCompletes(t *testing.T) {
 	var out int
 	if st.Status != runtime.StatusCompleted || st.DecodeOutput(&out) != nil || out != 6 {
 		t.Fatalf("instance ended %s with output %d (%s), want Completed with 6", st.Status, out, st.Error)
+	}
+}
+
+// TestEveryActivityQueueKeepsASlotForItsFetch: with as few slots as queues,
+// a task on the last queue still runs. Each fetch holds a slot while it
+// waits; had the first queue's fetches taken every slot, waiting on an
+// empty queue, the second queue's task would never be fetched.
+func TestEveryActivityQueueKeepsASlotForItsFetch(t *testing.T) {
+	e := newObsEnv(t, runtime.Topology())
+	mustT(t, runtime.RegisterActivity(e.reg, "where", func(_ context.Context, q string) (string, error) {
+		return "ran on " + q, nil
+	}))
+	mustT(t, runtime.RegisterOrchestration(e.reg, "second-queue", func(ctx *runtime.OrchestrationContext, _ any) (string, error) {
+		var out string
+		err := ctx.CallActivity("where", "b", runtime.WithQueue("b")).Await(&out)
+		return out, err
+	}))
+	e.start(t, worker.Options{ActivityQueues: []string{"a", "b"}, ActivityConcurrency: 2})
+	st := e.run(t, "second-queue", "q1", nil)
+	var out string
+	if st.Status != runtime.StatusCompleted || st.DecodeOutput(&out) != nil || out != "ran on b" {
+		t.Fatalf("instance ended %s with output %q (%s), want Completed with %q", st.Status, out, st.Error, "ran on b")
+	}
+}
+
+// TestFewerActivitySlotsThanQueuesIsRefused: a queue without a slot of its
+// own could wait for ever; New says so instead.
+func TestFewerActivitySlotsThanQueuesIsRefused(t *testing.T) {
+	p, err := memory.New(runtime.Topology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = worker.New(p, runtime.NewRegistry(), worker.Options{ActivityQueues: []string{"a", "b", "c"}, ActivityConcurrency: 2})
+	if err == nil || !strings.Contains(err.Error(), "ActivityConcurrency 2 is below the number of activity queues (3)") {
+		t.Fatalf("New with 2 slots for 3 queues: %v, want an error naming ActivityConcurrency and the queues", err)
 	}
 }
