@@ -10,11 +10,11 @@ type Unwrapper interface {
 	Unwrap() Provider
 }
 
-// As finds the optional capability T ([DedupSender], [FaultInjector],
-// [HealthChecker], ...) on p or, through [Unwrapper], on the providers p
-// decorates, outermost first, as errors.As does for errors. Assert optional
-// capabilities with As, not with a type assertion, so that decorators keep
-// them.
+// As finds the optional capability T ([DedupSender], [DeferredCommitter],
+// [FaultInjector], [HealthChecker], ...) on p or, through [Unwrapper], on
+// the providers p decorates, outermost first, as errors.As does for errors.
+// Assert optional capabilities with As, not with a type assertion, so that
+// decorators keep them.
 func As[T any](p Provider) (T, bool) {
 	for p != nil {
 		if c, ok := p.(T); ok {

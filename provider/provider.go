@@ -295,6 +295,25 @@ type FaultInjector interface {
 	FailNextCommitAt(step string)
 }
 
+// DeferredCommitter is an optional capability of a provider whose commits
+// become durable some time after they are made, by a flush that serves many
+// at once (group commit): the caller can turn to other work meanwhile
+// instead of holding its goroutine until the flush.
+type DeferredCommitter interface {
+	// CommitDeferred is Commit, except that it returns once the commit is
+	// made and the lock released, with what is left to wait for: wait
+	// returns nil once the commit is durable and its messages acked, or
+	// the error Commit would have returned then (the commit may not
+	// survive a power loss, and its messages come back). A nil wait means
+	// nothing is left. Until wait has returned nil, the commit's effects
+	// can be seen (the entity fetched again, its history read), but they
+	// must not be reported outside as done. An error from CommitDeferred
+	// itself means what an error from Commit means. A provider without
+	// the capability behaves as one whose CommitDeferred is Commit with a
+	// nil wait.
+	CommitDeferred(ctx context.Context, lock EntityLock, c Commit) (wait func(context.Context) error, err error)
+}
+
 // DedupSender is an optional capability: it sends one message and reports whether it was enqueued,
 // or dropped because a message with the same ID is pending in, or was recently delivered from, its queue.
 //

@@ -57,27 +57,39 @@ func validateCommit(c provider.Commit) error {
 // failure later leaves it to be completed by the next use of the entity or by
 // recovery.
 func (p *Provider) Commit(ctx context.Context, l provider.EntityLock, c provider.Commit) error {
-	if err := p.checkOpen(); err != nil {
+	wait, err := p.CommitDeferred(ctx, l, c)
+	if err != nil || wait == nil {
 		return err
+	}
+	return wait(ctx)
+}
+
+// CommitDeferred implements provider.DeferredCommitter: it is Commit
+// without step 5's wait for the record's sync, which the returned wait
+// does, with the acks (nil without Options.Durable: the acks are sent
+// before it returns).
+func (p *Provider) CommitDeferred(ctx context.Context, l provider.EntityLock, c provider.Commit) (wait func(context.Context) error, err error) {
+	if err := p.checkOpen(); err != nil {
+		return nil, err
 	}
 	fault := p.faults.take()
 	q, err := p.entityQueue(l.Queue)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := validateCommit(c); err != nil {
-		return err
+		return nil, err
 	}
 	q.mu.Lock()
 	st, held, err := q.findLock(l, time.Now())
 	if err != nil {
 		q.mu.Unlock()
-		return err
+		return nil, err
 	}
 	held.committing = true
 	q.mu.Unlock()
 
-	done, err := p.commit(ctx, q, st, held, c, fault)
+	done, wait, err := p.commit(ctx, q, st, held, c, fault)
 	q.mu.Lock()
 	held.committing = false
 	switch done {
@@ -92,7 +104,7 @@ func (p *Provider) Commit(ctx context.Context, l provider.EntityLock, c provider
 		q.endCommitted(st, held)
 	}
 	q.mu.Unlock()
-	return err
+	return wait, err
 }
 
 // commitOutcome says what becomes of the lock after a commit attempt.
@@ -116,17 +128,21 @@ const (
 	commitLapsed
 )
 
-func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, held *heldLock, c provider.Commit, fault string) (commitOutcome, error) {
+// commit carries out the protocol for one lock. With Options.Durable, a
+// commit that gets as far as the acks ends its lock and returns the wait for
+// its sync and the acks (as commitDone, for which ending the lock again does
+// nothing); without, it acks before returning, and returns no wait.
+func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, held *heldLock, c provider.Commit, fault string) (commitOutcome, func(context.Context) error, error) {
 	entity := st.entity
 	shard := p.names.shardOf(entity)
 	sh := p.shard(shard)
 	if sh == nil {
-		return commitLost, fmt.Errorf("%w: shard %d of entity %q is not owned", provider.ErrLockLost, shard, entity)
+		return commitLost, nil, fmt.Errorf("%w: shard %d of entity %q is not owned", provider.ErrLockLost, shard, entity)
 	}
 	if !p.valid(sh) {
 		// Not naked (that would hand the deliveries straight back to this
 		// process, which may still be pulling: a redelivery loop).
-		return commitLapsed, fmt.Errorf("%w: the ownership of shard %d (entity %q) lapsed", provider.ErrLockLost, shard, entity)
+		return commitLapsed, nil, fmt.Errorf("%w: the ownership of shard %d (entity %q) lapsed", provider.ErrLockLost, shard, entity)
 	}
 	mu := p.stripe(entity)
 	mu.Lock()
@@ -141,26 +157,26 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 		// A failed commit left the log ahead of the store: this lock's
 		// view is stale. Complete that commit; the check below then fails.
 		if err := p.repairLocked(ctx, entity); err != nil {
-			return commitKeep, err
+			return commitKeep, nil, err
 		}
 	}
 	es, err := p.store.Entity(entity)
 	if err != nil {
-		return commitKeep, fmt.Errorf("read entity %q: %w", entity, err)
+		return commitKeep, nil, fmt.Errorf("read entity %q: %w", entity, err)
 	}
 	if es.LogSeq != held.logSeq {
-		return commitLost, fmt.Errorf("%w: entity %q changed since the fetch (log sequence %d, fetched at %d)",
+		return commitLost, nil, fmt.Errorf("%w: entity %q changed since the fetch (log sequence %d, fetched at %d)",
 			provider.ErrLockLost, entity, es.LogSeq, held.logSeq)
 	}
 	if c.Partition < es.Partition {
-		return commitKeep, fmt.Errorf("%w: entity %q is at partition %d, commit names %d",
+		return commitKeep, nil, fmt.Errorf("%w: entity %q is at partition %d, commit names %d",
 			provider.ErrStalePartition, entity, es.Partition, c.Partition)
 	}
 	if err := p.checkDuplicates(entity, es, held, c); err != nil {
-		return commitKeep, err
+		return commitKeep, nil, err
 	}
 	if fault == stepPublish {
-		return commitKeep, injected(stepPublish)
+		return commitKeep, nil, injected(stepPublish)
 	}
 
 	rec := &record{
@@ -181,7 +197,7 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 	}
 	data := encodeRecord(rec)
 	if len(data) > p.maxRecord {
-		return commitKeep, fmt.Errorf("%w: the commit record of %q is %d bytes, over the limit of %d bytes (the NATS server's max_payload)",
+		return commitKeep, nil, fmt.Errorf("%w: the commit record of %q is %d bytes, over the limit of %d bytes (the NATS server's max_payload)",
 			provider.ErrTooLarge, entity, len(data), p.maxRecord)
 	}
 	subject := p.names.logSubject(entity)
@@ -193,13 +209,13 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 			// delete) appended to the entity's log: this lock is fenced.
 			p.markRepair(entity, shard, nil)
 			p.endWrite(sh, subject, 0)
-			return commitLost, fmt.Errorf("%w: entity %q was written by someone else: %v", provider.ErrLockLost, entity, err)
+			return commitLost, nil, fmt.Errorf("%w: entity %q was written by someone else: %v", provider.ErrLockLost, entity, err)
 		}
 		// The record may or may not be in the log: the completer (or the
 		// next use of the entity) reads the log to find out.
 		p.markRepair(entity, shard, &pendingRecord{})
 		p.endWrite(sh, subject, 0)
-		return commitTaken, fmt.Errorf("publish commit record of %q (outcome unknown; completed in the background): %w", entity, err)
+		return commitTaken, nil, fmt.Errorf("publish commit record of %q (outcome unknown; completed in the background): %w", entity, err)
 	}
 	// The record is stored: make it durable while it is applied and
 	// dispatched, and wait for that before acking (durable.go). A commit
@@ -211,10 +227,10 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 	}
 	wait := durable()
 	pending := &pendingRecord{seq: seq, rec: rec}
-	fail := func(err error) (commitOutcome, error) {
+	fail := func(err error) (commitOutcome, func(context.Context) error, error) {
 		p.markRepair(entity, shard, pending)
 		p.endWrite(sh, subject, 0)
-		return commitTaken, err
+		return commitTaken, nil, err
 	}
 	if fault == stepApply {
 		return fail(injected(stepApply))
@@ -234,31 +250,39 @@ func (p *Provider) commit(ctx context.Context, q *entityQueue, st *entityState, 
 	locked = false
 
 	if fault == stepAck {
-		return commitTaken, injected(stepAck)
+		return commitTaken, nil, injected(stepAck)
 	}
-	if p.opts.Durable != nil {
-		// The entity's next batch may be fetched while the record's sync
-		// runs: its commit appends after this record, so whatever sync
-		// makes it durable makes this one durable too, and it acks
-		// nothing before its own sync. The deliveries of this lock stay
-		// un-acked until the sync; should it fail, they come back and are
-		// acked as consumed.
-		q.mu.Lock()
-		q.endCommitted(st, held)
-		q.mu.Unlock()
+	if p.opts.Durable == nil {
+		if err := p.ackUnconfirmed(q.name, shard, held.msgs); err != nil {
+			// The commit stands; un-acked deliveries come back and are
+			// acked as consumed.
+			p.log.Warn("commit: ack failed", "entity", entity, "err", err)
+			return commitTaken, nil, nil
+		}
+		return commitDone, nil, nil
 	}
-	if err := wait(ctx); err != nil {
-		// Not acked: the deliveries come back and are acked as consumed
-		// once the record is durable.
-		return commitTaken, fmt.Errorf("commit of %q: %w: %w", entity, ErrNotDurable, err)
-	}
-	if err := p.ackUnconfirmed(q.name, shard, held.msgs); err != nil {
-		// The commit stands; un-acked deliveries come back and are acked
-		// as consumed.
-		p.log.Warn("commit: ack failed", "entity", entity, "err", err)
-		return commitTaken, nil
-	}
-	return commitDone, nil
+	// The entity's next batch may be fetched while the record's sync runs:
+	// its commit appends after this record, so whatever sync makes it
+	// durable makes this one durable too, and it acks nothing before its
+	// own sync. The deliveries of this lock stay un-acked until the sync;
+	// should it fail, they come back and are acked as consumed.
+	q.mu.Lock()
+	q.endCommitted(st, held)
+	q.mu.Unlock()
+	msgs := held.msgs
+	return commitDone, func(ctx context.Context) error {
+		if err := wait(ctx); err != nil {
+			// Not acked: the deliveries come back and are acked as
+			// consumed once the record is durable.
+			return fmt.Errorf("commit of %q: %w: %w", entity, ErrNotDurable, err)
+		}
+		if err := p.ackUnconfirmed(q.name, shard, msgs); err != nil {
+			// The commit stands; un-acked deliveries come back and are
+			// acked as consumed.
+			p.log.Warn("commit: ack failed", "entity", entity, "err", err)
+		}
+		return nil
+	}, nil
 }
 
 // checkDuplicates rejects events whose Seq already exists in the partition.

@@ -192,3 +192,66 @@ func TestStoreAheadOfTheLogIsRebuilt(t *testing.T) {
 		t.Fatalf("commit of x after the restart: %v", err)
 	}
 }
+
+// gatedDurable is a Durability whose syncs, while a gate is set, finish
+// only once the gate is closed: a slow disk, under the test's control.
+type gatedDurable struct {
+	gate atomic.Pointer[chan struct{}]
+}
+
+func (d *gatedDurable) Sync(ctx context.Context) error { return d.Begin()(ctx) }
+
+func (d *gatedDurable) BeginSoon(time.Duration) func(context.Context) error { return d.Begin() }
+
+func (d *gatedDurable) Begin() func(context.Context) error {
+	g := d.gate.Load()
+	return func(ctx context.Context) error {
+		if g == nil {
+			return nil
+		}
+		select {
+		case <-*g:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// TestCommitDeferredReturnsBeforeTheSync: with the record's sync held,
+// CommitDeferred returns with the commit made (its history readable, its
+// messages sent) and the trigger not acked; its wait returns once the sync
+// is done, and the trigger is acked then.
+func TestCommitDeferredReturnsBeforeTheSync(t *testing.T) {
+	t.Parallel()
+	d := &gatedDurable{}
+	p := newRig(t, sharedURL, crashTopology(), Options{Shards: 4, Durable: d}).p
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Send(ctx, provider.Outgoing{Queue: qMain, Message: provider.Message{ID: "trigger", Entity: "x", Data: []byte("go")}}); err != nil {
+		t.Fatal(err)
+	}
+	b := fetchWithin(t, p, qMain, 10*time.Second)
+	if b == nil {
+		t.Fatal("the trigger was not fetched")
+	}
+	gate := make(chan struct{})
+	d.gate.Store(&gate)
+	wait, err := p.CommitDeferred(ctx, b.Lock, turnCommit())
+	if err != nil || wait == nil {
+		t.Fatalf("CommitDeferred with the sync held: wait %v, err %v; want a wait and no error", wait != nil, err)
+	}
+	if hist, err := p.History(ctx, "x", 0); err != nil || len(hist) != 2 {
+		t.Fatalf("history of x before the sync: %d events, %v; want the commit's 2", len(hist), err)
+	}
+	if n := depth(t, p, qMain); n != 2 {
+		t.Fatalf("entity queue depth %d before the sync, want 2 (the trigger, not acked, and the commit's message to y)", n)
+	}
+	close(gate)
+	if err := wait(ctx); err != nil {
+		t.Fatalf("wait after the sync: %v", err)
+	}
+	if n := depth(t, p, qMain); n != 1 {
+		t.Fatalf("entity queue depth %d after the sync, want 1 (the trigger acked)", n)
+	}
+}

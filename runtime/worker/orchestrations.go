@@ -35,9 +35,39 @@ func (w *Worker) orchestrationLoop(fetchCtx, workCtx context.Context) {
 // processBatch runs one turn for a fetched instance, applies its commit,
 // reports the turn to the observer and then publishes the new status (so
 // that whoever learns of the status finds the metrics already updated).
+// When the provider makes the commit durable later (DeferredCommitter),
+// the wait for that and the reports run on a goroutine of their own, and
+// the loop fetches the next instance meanwhile.
 func (w *Worker) processBatch(ctx context.Context, b *provider.EntityBatch) {
 	began := time.Now()
 	prev, mine := w.order.enter(b.Lock.Entity)
+	res := w.runTurn(ctx, b)
+	committed, wait := w.applyTurn(ctx, b, &res)
+	if wait == nil {
+		w.reportTurn(b, &res, began, committed, prev, mine)
+		return
+	}
+	w.durableWaits <- struct{}{}
+	w.inflight.Add(1)
+	go func() {
+		defer w.inflight.Done()
+		defer func() { <-w.durableWaits }()
+		if err := wait(ctx); err != nil {
+			// The commit is made but may not survive a power loss: it
+			// is not reported (its messages come back and are consumed
+			// once it is durable).
+			w.dropCached(b.Lock.Entity, res.Instance)
+			w.log.Error("commit turn", "instance", b.Lock.Entity, "err", err)
+			committed = false
+		}
+		w.reportTurn(b, &res, began, committed, prev, mine)
+	}()
+}
+
+// reportTurn reports a turn to the observer and publishes the instance's
+// new status if it committed, after the reports of the instance's earlier
+// turns (prev), and marks this turn's reports done (mine).
+func (w *Worker) reportTurn(b *provider.EntityBatch, res *runtime.TurnResult, began time.Time, committed bool, prev <-chan struct{}, mine chan struct{}) {
 	defer func() {
 		// Done only after the turns before it, also when this one
 		// reports nothing: the next turn waits for all of them.
@@ -46,8 +76,6 @@ func (w *Worker) processBatch(ctx context.Context, b *provider.EntityBatch) {
 		}
 		w.order.leave(b.Lock.Entity, mine)
 	}()
-	res := w.runTurn(ctx, b)
-	committed := w.applyTurn(ctx, b, &res)
 	w.observeTurn(&res.Stats, b, time.Since(began), committed)
 	if !committed || res.Status == "" {
 		return
@@ -85,15 +113,16 @@ func (w *Worker) runTurn(ctx context.Context, b *provider.EntityBatch) runtime.T
 }
 
 // applyTurn commits the turn's result (or abandons the batch) and reports
-// whether it committed.
-func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *runtime.TurnResult) bool {
+// whether it committed, with what is left to wait for before the commit is
+// durable (nil: nothing; see provider.DeferredCommitter).
+func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *runtime.TurnResult) (committed bool, wait func(context.Context) error) {
 	id := b.Lock.Entity
 	if res.Abandon {
 		w.log.Warn("abandoning instance batch", "instance", id, "reason", res.Reason, "delay", res.Delay)
 		if err := w.p.AbandonEntity(ctx, b.Lock, res.Delay); err != nil && !errors.Is(err, provider.ErrLockLost) {
 			w.log.Error("abandon instance", "instance", id, "err", err)
 		}
-		return false
+		return false, nil
 	}
 	// Cached before the commit: a provider may release the lock before
 	// Commit returns (a durable one, while the record's sync runs), and the
@@ -101,7 +130,7 @@ func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *ru
 	if res.Instance != nil {
 		w.cache.put(id, res.Instance)
 	}
-	err := w.p.Commit(ctx, b.Lock, res.Commit)
+	wait, err := w.commit(ctx, b.Lock, res.Commit)
 	if errors.Is(err, provider.ErrTooLarge) {
 		// Nothing was stored: fail the instance in a small commit instead.
 		w.dropCached(id, res.Instance)
@@ -109,7 +138,7 @@ func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *ru
 		if res.Instance != nil {
 			w.cache.put(id, res.Instance)
 		}
-		err = w.p.Commit(ctx, b.Lock, res.Commit)
+		wait, err = w.commit(ctx, b.Lock, res.Commit)
 	}
 	if err != nil {
 		w.dropCached(id, res.Instance)
@@ -119,9 +148,18 @@ func (w *Worker) applyTurn(ctx context.Context, b *provider.EntityBatch, res *ru
 				w.log.Error("abandon instance", "instance", id, "err", err)
 			}
 		}
-		return false
+		return false, nil
 	}
-	return true
+	return true, wait
+}
+
+// commit is the provider's CommitDeferred, or its Commit with nothing left
+// to wait for.
+func (w *Worker) commit(ctx context.Context, lock provider.EntityLock, c provider.Commit) (func(context.Context) error, error) {
+	if w.deferred != nil {
+		return w.deferred.CommitDeferred(ctx, lock, c)
+	}
+	return nil, w.p.Commit(ctx, lock, c)
 }
 
 // dropCached stops inst, put in the cache for a commit that failed, unless

@@ -69,11 +69,13 @@ const (
 // idle time, and the other operations as latency.
 //
 // The result has the optional capabilities p has: it times
-// [provider.DedupSender] (SendNew as "send") itself, and unwraps to p
-// ([provider.Unwrapper]) so that [provider.As] finds the others
-// ([provider.FaultInjector], [provider.HealthChecker], ...) untimed.
+// [provider.DedupSender] (SendNew as "send") and
+// [provider.DeferredCommitter] (as "commit", until durable) itself, and
+// unwraps to p ([provider.Unwrapper]) so that [provider.As] finds the
+// others ([provider.FaultInjector], [provider.HealthChecker], ...) untimed.
 func InstrumentProvider(p provider.Provider, m *Metrics) provider.Provider {
 	ip := &instrumented{p: p}
+	ip.deferred, _ = provider.As[provider.DeferredCommitter](p)
 	for i := range numOps {
 		// Resolving every series once keeps label lookups off the hot path
 		// and makes every operation visible from the first scrape.
@@ -90,6 +92,8 @@ func InstrumentProvider(p provider.Provider, m *Metrics) provider.Provider {
 type instrumented struct {
 	p   provider.Provider
 	obs [numOps][2]prometheus.Observer
+	// deferred is p's DeferredCommitter, nil without one.
+	deferred provider.DeferredCommitter
 }
 
 // Unwrap implements provider.Unwrapper: the capabilities the decorator
@@ -135,6 +139,26 @@ func (ip *instrumented) Commit(ctx context.Context, lock provider.EntityLock, c 
 	err := ip.p.Commit(ctx, lock, c)
 	ip.done(opCommit, start, err)
 	return err
+}
+
+// CommitDeferred implements provider.DeferredCommitter, for every p: with
+// p's own, the commit is timed until its wait returns (until it is
+// durable, as Commit); without, it is Commit with a nil wait.
+func (ip *instrumented) CommitDeferred(ctx context.Context, lock provider.EntityLock, c provider.Commit) (func(context.Context) error, error) {
+	if ip.deferred == nil {
+		return nil, ip.Commit(ctx, lock, c)
+	}
+	start := time.Now()
+	wait, err := ip.deferred.CommitDeferred(ctx, lock, c)
+	if err != nil || wait == nil {
+		ip.done(opCommit, start, err)
+		return wait, err
+	}
+	return func(ctx context.Context) error {
+		err := wait(ctx)
+		ip.done(opCommit, start, err)
+		return err
+	}, nil
 }
 
 func (ip *instrumented) RenewEntityLock(ctx context.Context, lock provider.EntityLock) (time.Time, error) {

@@ -83,6 +83,72 @@ func TestInstrumentedProviderForwardsDedupSender(t *testing.T) {
 	}
 }
 
+// flushLater is a provider.DeferredCommitter whose commits are durable
+// once flushed is closed.
+type flushLater struct {
+	provider.Provider
+	flushed chan struct{}
+}
+
+func (f flushLater) CommitDeferred(ctx context.Context, l provider.EntityLock, c provider.Commit) (func(context.Context) error, error) {
+	if err := f.Provider.Commit(ctx, l, c); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		select {
+		case <-f.flushed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
+}
+
+// A deferred commit is timed as a commit once it is durable; over a
+// provider without the capability, CommitDeferred is Commit, timed at once.
+func TestInstrumentedProviderTimesDeferredCommitsUntilDurable(t *testing.T) {
+	ctx := context.Background()
+	m := metrics.New(metrics.Options{})
+	lock := func(p provider.Provider, id string) provider.EntityLock {
+		t.Helper()
+		if err := p.Send(ctx, provider.Outgoing{Queue: runtime.DefaultOrchestratorQueue, Message: provider.Message{ID: id, Entity: id, Data: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := p.FetchEntity(ctx, runtime.DefaultOrchestratorQueue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Lock
+	}
+	commits := func() uint64 { return opCounts(t, m)[[2]string{metrics.OpCommit, "ok"}] }
+
+	deferred := flushLater{Provider: newMemory(t), flushed: make(chan struct{})}
+	ip := metrics.InstrumentProvider(deferred, m).(provider.DeferredCommitter)
+	wait, err := ip.CommitDeferred(ctx, lock(deferred, "a"), provider.Commit{})
+	if err != nil || wait == nil {
+		t.Fatalf("CommitDeferred = wait %v, %v; want a wait", wait != nil, err)
+	}
+	if n := commits(); n != 0 {
+		t.Fatalf("%d commits timed before the flush, want 0", n)
+	}
+	close(deferred.flushed)
+	if err := wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := commits(); n != 1 {
+		t.Fatalf("%d commits timed after the flush, want 1", n)
+	}
+
+	plain := newMemory(t)
+	wait, err = metrics.InstrumentProvider(plain, m).(provider.DeferredCommitter).CommitDeferred(ctx, lock(plain, "b"), provider.Commit{})
+	if err != nil || wait != nil {
+		t.Fatalf("CommitDeferred over a provider without it = wait %v, %v; want Commit with no wait", wait != nil, err)
+	}
+	if n := commits(); n != 2 {
+		t.Fatalf("%d commits timed, want 2", n)
+	}
+}
+
 // Every optional capability survives the decorator: HealthChecker too
 // (it used to be dropped), answering for the decorated provider.
 func TestInstrumentedProviderKeepsHealthChecker(t *testing.T) {
