@@ -32,21 +32,18 @@ func TestConformanceDurable(t *testing.T) {
 	}
 }
 
-// switchDurable is a Durability whose syncs fail while fail is set.
+// switchDurable is a Durability whose syncs fail while fail is set and,
+// while a gate is set, finish only once the gate is closed (a slow disk
+// under the test's control).
 type switchDurable struct {
 	fail  atomic.Bool
+	gate  atomic.Pointer[chan struct{}]
 	syncs atomic.Int64
 }
 
 var errDiskGone = errors.New("disk gone")
 
-func (d *switchDurable) Sync(context.Context) error {
-	d.syncs.Add(1)
-	if d.fail.Load() {
-		return errDiskGone
-	}
-	return nil
-}
+func (d *switchDurable) Sync(ctx context.Context) error { return d.Begin()(ctx) }
 
 func (d *switchDurable) BeginSoon(time.Duration) func(context.Context) error {
 	return d.Begin()
@@ -54,8 +51,15 @@ func (d *switchDurable) BeginSoon(time.Duration) func(context.Context) error {
 
 func (d *switchDurable) Begin() func(context.Context) error {
 	d.syncs.Add(1)
-	failing := d.fail.Load()
-	return func(context.Context) error {
+	failing, gate := d.fail.Load(), d.gate.Load()
+	return func(ctx context.Context) error {
+		if gate != nil {
+			select {
+			case <-*gate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		if failing {
 			return errDiskGone
 		}
@@ -193,38 +197,13 @@ func TestStoreAheadOfTheLogIsRebuilt(t *testing.T) {
 	}
 }
 
-// gatedDurable is a Durability whose syncs, while a gate is set, finish
-// only once the gate is closed: a slow disk, under the test's control.
-type gatedDurable struct {
-	gate atomic.Pointer[chan struct{}]
-}
-
-func (d *gatedDurable) Sync(ctx context.Context) error { return d.Begin()(ctx) }
-
-func (d *gatedDurable) BeginSoon(time.Duration) func(context.Context) error { return d.Begin() }
-
-func (d *gatedDurable) Begin() func(context.Context) error {
-	g := d.gate.Load()
-	return func(ctx context.Context) error {
-		if g == nil {
-			return nil
-		}
-		select {
-		case <-*g:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // TestCommitDeferredReturnsBeforeTheSync: with the record's sync held,
 // CommitDeferred returns with the commit made (its history readable, its
 // messages sent) and the trigger not acked; its wait returns once the sync
 // is done, and the trigger is acked then.
 func TestCommitDeferredReturnsBeforeTheSync(t *testing.T) {
 	t.Parallel()
-	d := &gatedDurable{}
+	d := &switchDurable{}
 	p := newRig(t, sharedURL, crashTopology(), Options{Shards: 4, Durable: d}).p
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
