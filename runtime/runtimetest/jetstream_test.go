@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprise/reprise/internal/groupsync"
 	"github.com/reprise/reprise/internal/jstest"
 	"github.com/reprise/reprise/provider"
 	"github.com/reprise/reprise/provider/jetstream"
@@ -46,4 +47,33 @@ func TestSuiteOnJetStream(t *testing.T) {
 			Shards: 4,
 		}, logger)
 	}, opts...)
+}
+
+// TestSuiteOnJetStreamDurable runs the runtime suite on provider/jetstream
+// in the durable mode (group commit, as -fsync): every commit's wait for its
+// flush runs off the worker's loop (provider.DeferredCommitter), and every
+// behaviour must stay the same.
+func TestSuiteOnJetStreamDurable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("embedded NATS server: skipped in -short")
+	}
+	srv := jstest.Server(t)
+	url := srv.ClientURL()
+	syncer, err := groupsync.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syncer.Close() })
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	var prefixes atomic.Int64
+	runtimetest.Run(t, func(t *testing.T, topo provider.Topology) provider.Provider {
+		return jstest.Provider(t, url, topo, jetstream.Options{
+			Prefix:  fmt.Sprintf("rd%d", prefixes.Add(1)),
+			Shards:  4,
+			Durable: syncer,
+		}, logger)
+	}, runtimetest.WithFanOut(jetStreamFanOut))
+	if syncer.Flushes() == 0 {
+		t.Fatal("no flush in the whole suite")
+	}
 }
