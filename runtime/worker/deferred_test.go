@@ -89,8 +89,12 @@ func TestATurnWaitingForItsFlushLeavesItsLoopFree(t *testing.T) {
 	if err != nil || st.Status != runtime.StatusCompleted {
 		t.Fatalf("the held instance after its flush: %+v, %v; want Completed", st, err)
 	}
-	if r := <-reported; r != "slow Completed" {
-		t.Fatalf("reported %q after the flush, want %q", r, "slow Completed")
+	for r := ""; r != "slow Completed"; {
+		select {
+		case r = <-reported: // the other instance's may come late
+		case <-e.ctx.Done():
+			t.Fatal("the held instance's completion was not reported after its flush")
+		}
 	}
 }
 
