@@ -30,9 +30,10 @@ type Options struct {
 	// once (default 4).
 	OrchestrationConcurrency int
 	// ActivityConcurrency is the number of activities run at once, over all
-	// queues (default 64; at least one per queue). An activity that has returned gives its slot to
-	// the next task while its result is completed; the completions in
-	// flight are bounded apart, by completionsPerSlot times as many.
+	// queues (default 64; at least one per queue, each slot fetching its
+	// next task). An activity that has returned gives its slot to the next
+	// task while its result is completed; the completions in flight are
+	// bounded apart, by completionsPerSlot times as many.
 	ActivityConcurrency int
 	// CacheSize bounds the sticky cache by instances (default 10,000; a
 	// negative value disables the cache: every turn replays).
